@@ -1,0 +1,1 @@
+"""motoken action_codec package."""

@@ -1,0 +1,1 @@
+"""motoken agent package."""

@@ -1,0 +1,1 @@
+"""motoken hw_bridge package."""

@@ -1,0 +1,1 @@
+"""motoken policies package."""
