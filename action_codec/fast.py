@@ -2,8 +2,11 @@
 
 Encoding a chunk of H actions with D dimensions:
 
-1. normalise each dimension to [-1, 1] between robust bounds (1st/99th percentile; see
-   :mod:`action_codec.bounds`), clipping outside values (counted in ``last_stats``);
+1. normalise each dimension so its robust bounds (1st/99th percentile; see
+   :mod:`action_codec.bounds`) map to [-1, 1]. As in FAST, values beyond the robust
+   bounds are *not* clipped to them (that would cost the rare large commands, such as
+   the expert's full-speed yaw turns); only values outside the full range seen in fit
+   are clipped, and counted in ``last_stats``;
 2. DCT-II along time (orthonormal, :mod:`action_codec.dct`): smooth motion puts almost
    all energy in the first few frequencies;
 3. multiply by ``scale`` and round: the only lossy step;
@@ -15,10 +18,11 @@ Encoding a chunk of H actions with D dimensions:
 Decoding inverts each step. A token sequence that does not expand to exactly H*D
 coefficients raises :class:`MalformedTokensError`; nothing is padded with zeros.
 
-Error: for in-bounds inputs whose coefficients stay within the fitted integer range, a
-rounded coefficient is off by at most ``0.5 / scale``, so each decoded value is within
-:meth:`FastCodec.error_bound` of the input (per dimension, in input units). Coefficients
-outside the fitted range are clipped and counted in ``last_coeff_clipped``.
+Error: for inputs inside the fitted range whose coefficients stay within the fitted
+integer range, a rounded coefficient is off by at most ``0.5 / scale``, so each decoded
+value is within :meth:`FastCodec.error_bound` of the input (per dimension, in input
+units). Coefficients outside the fitted integer range are clipped and counted in
+``last_coeff_clipped``.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ class FastConfig:
     """
 
     horizon: int = 20
-    scale: float = 100.0
+    scale: float = 10.0
     vocab_size: int = 2048
     percentiles: tuple[float, float] = (1.0, 99.0)
     min_span: float = 1e-6
@@ -95,8 +99,10 @@ class FastCodec:
 
     def __init__(self, config: FastConfig | None = None) -> None:
         self.config = config or FastConfig()
-        self.lo: np.ndarray | None = None  # (D,) normalisation/clip bounds
+        self.lo: np.ndarray | None = None  # (D,) robust bounds, normalised to -1 / +1
         self.hi: np.ndarray | None = None
+        self.clip_lo: np.ndarray | None = None  # (D,) full fitted range; inputs clip here
+        self.clip_hi: np.ndarray | None = None
         self.bpe: IntegerBPE | None = None
         self._mat = dct_matrix(self.config.horizon)  # (H, H)
         self.last_stats = ClipStats()
@@ -130,8 +136,9 @@ class FastCodec:
         if x.shape[0] < 2:
             raise InvalidInputError(f"fit needs at least 2 chunks, got {x.shape[0]}")
         cfg = self.config
-        self._set_bounds(*robust_bounds(x.reshape(-1, x.shape[-1]), cfg.percentiles,
-                                        cfg.min_span))
+        flat = x.reshape(-1, x.shape[-1])
+        self._set_bounds(*robust_bounds(flat, cfg.percentiles, cfg.min_span),
+                         *robust_bounds(flat, (0.0, 100.0), cfg.min_span))
         codes = self._to_codes(x)
         low, high = self._coeff_range(codes)
         self.bpe = IntegerBPE.train(np.clip(codes, low, high), low, high, cfg.vocab_size,
@@ -140,23 +147,28 @@ class FastCodec:
         return self
 
     def _coeff_range(self, codes: np.ndarray) -> tuple[int, int]:
-        # Largest coefficient any chunk inside the bounds can produce (|z| <= 1).
-        limit = int(np.ceil(self.config.scale * np.abs(self._mat).sum(axis=1).max()))
+        # Largest coefficient any chunk inside the fitted range can produce.
+        z_max = float(np.max(np.abs([self._z_lo, self._z_hi])))
+        limit = int(np.ceil(self.config.scale * z_max * np.abs(self._mat).sum(axis=1).max()))
         if self.config.full_range:
             return -limit, limit
         low, high = int(codes.min()), int(codes.max())
         pad = int(np.ceil(self.config.coeff_margin * max(high - low, 1)))
         return max(low - pad, -limit), min(high + pad, limit)
 
-    def _set_bounds(self, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.lo, self.hi = lo, hi
+    def _set_bounds(self, lo: np.ndarray, hi: np.ndarray, clip_lo: np.ndarray,
+                    clip_hi: np.ndarray) -> None:
+        self.lo, self.hi, self.clip_lo, self.clip_hi = lo, hi, clip_lo, clip_hi
         self._mid = 0.5 * (lo + hi)
         self._inv_half = 2.0 * inverse_span(lo, hi)  # 0 for constant dims: no division
         self._half = 0.5 * (hi - lo)
+        # The clip range in normalised units; decoded values are clipped back into it.
+        self._z_lo = (clip_lo - self._mid) * self._inv_half
+        self._z_hi = (clip_hi - self._mid) * self._inv_half
 
     def _to_codes(self, x: np.ndarray) -> np.ndarray:
         """Rounded, scaled DCT coefficients (N, H*D), low frequency first."""
-        z = np.clip((x - self._mid) * self._inv_half, -1.0, 1.0)  # (N, H, D)
+        z = np.clip((x - self._mid) * self._inv_half, self._z_lo, self._z_hi)  # (N, H, D)
         coeffs = np.rint(dct(z, self._mat) * self.config.scale)  # (N, H, D) freq-major
         return coeffs.astype(np.int64).reshape(x.shape[0], -1)
 
@@ -170,7 +182,7 @@ class FastCodec:
     def encode(self, chunks: np.ndarray) -> list[np.ndarray]:
         """One int64 token array per chunk for chunks of shape (N, H, D).
 
-        Values outside the fitted bounds are clipped (``last_stats``); coefficients
+        Values outside the fitted range are clipped (``last_stats``); coefficients
         outside the BPE's integer range are clipped too (``last_coeff_clipped``).
 
         Raises:
@@ -179,7 +191,7 @@ class FastCodec:
         """
         self._require_fitted()
         x = self._check_chunks(chunks, dims=self.dims)
-        per_dim = count_clipped(x, self.lo, self.hi)
+        per_dim = count_clipped(x, self.clip_lo, self.clip_hi)
         stats = ClipStats(int(x.size), int(per_dim.sum()), per_dim)
         self.last_stats = stats
         self.total_stats.add(stats)
@@ -206,7 +218,8 @@ class FastCodec:
         h, d = self.config.horizon, self.dims
         codes = self.bpe.decode(list(tokens), h * d)  # (N, H*D)
         coeffs = codes.reshape(-1, h, d) / self.config.scale
-        z = np.clip(idct(coeffs, self._mat), -1.0, 1.0)  # true values were in [-1, 1]
+        # Inputs were inside the clip range, so clipping decoded values can only help.
+        z = np.clip(idct(coeffs, self._mat), self._z_lo, self._z_hi)
         return (self._mid + z * self._half).astype(self.config.out_dtype)
 
     def encode_chunk(self, chunk: np.ndarray) -> np.ndarray:
@@ -219,7 +232,7 @@ class FastCodec:
         return self.decode([np.asarray(tokens)])[0]
 
     def error_bound(self) -> np.ndarray:
-        """Per-dimension max abs decode error (D,) for in-bounds, unclipped chunks."""
+        """Per-dimension max abs decode error (D,) for in-range, unclipped chunks."""
         self._require_fitted()
         return self._half * max_time_error(self._mat, 0.5 / self.config.scale)
 
@@ -229,6 +242,7 @@ class FastCodec:
         path = write_meta(directory, {
             "codec": self.name, "version": FORMAT_VERSION, "config": asdict(self.config),
             "params": {"lo": self.lo.tolist(), "hi": self.hi.tolist(),
+                       "clip_lo": self.clip_lo.tolist(), "clip_hi": self.clip_hi.tolist(),
                        "low": self.bpe.low, "high": self.bpe.high},
         })
         self.bpe.save(path / BPE_FILE)
@@ -245,8 +259,8 @@ class FastCodec:
         cfg["percentiles"] = tuple(cfg["percentiles"])
         codec = cls(FastConfig(**cfg))
         p = meta["params"]
-        codec._set_bounds(np.asarray(p["lo"], dtype=np.float64),
-                          np.asarray(p["hi"], dtype=np.float64))
+        codec._set_bounds(*(np.asarray(p[k], dtype=np.float64)
+                            for k in ("lo", "hi", "clip_lo", "clip_hi")))
         codec.bpe = IntegerBPE.load(Path(directory) / BPE_FILE, p["low"], p["high"])
         codec.reset_stats()
         return codec
