@@ -129,7 +129,9 @@ class BinningCodec:
         else:
             levels = np.linspace(0.0, 1.0, cfg.n_bins)
             centres = np.quantile(x, levels, axis=0).T  # (D, n_bins), non-decreasing rows
-            lo, hi = centres[:, 0].copy(), centres[:, -1].copy()
+            lo, hi = robust_bounds(x, (0.0, 100.0), cfg.min_span)  # the data's min/max
+            # A (near-)constant dimension decodes to one value, like the uniform strategy.
+            centres = np.where((lo == hi)[:, None], lo[:, None], centres)
         self._set_params(lo, hi, centres)
         return self
 
