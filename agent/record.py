@@ -18,7 +18,8 @@ class EpisodeVideo:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._container = av.open(str(path), mode="w")
-        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        rate = Fraction(fps).limit_denominator(1000)
+        self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": "23", "preset": "veryfast"}
         self._opened = False

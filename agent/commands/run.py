@@ -67,6 +67,17 @@ def _viewer_hook(env: Any) -> tuple[Callable[..., None], Callable[[], None]]:
     return (lambda *_: viewer.sync()), viewer.close
 
 
+def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
+    if not hooks:
+        return None
+
+    def call_all(*a: Any) -> None:
+        for hook in hooks:
+            hook(*a)
+
+    return call_all
+
+
 def main(args: argparse.Namespace) -> int:
     import envs
     from agent.record import EpisodeVideo
@@ -91,10 +102,11 @@ def main(args: argparse.Namespace) -> int:
     bar = tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr, disable=None)
     for i in range(args.episodes):
         seed = args.seed + i
-        video = EpisodeVideo(args.record / f"episode_{seed:04d}.mp4", rate or env.unwrapped.control_hz) \
-            if args.record else None
-        step_hooks = hooks + ([video.add] if video else [])
-        on_step = (lambda *a: [h(*a) for h in step_hooks]) if step_hooks else None
+        video = None
+        if args.record:
+            fps = rate or env.unwrapped.control_hz
+            video = EpisodeVideo(args.record / f"episode_{seed:04d}.mp4", fps)
+        on_step = _chain(hooks + ([video.add] if video else []))
         try:
             r = run_episode(env, agent, seed, timer, rate_hz=rate, on_step=on_step)
         finally:
