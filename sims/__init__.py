@@ -1,1 +1,39 @@
-"""motoken sims package."""
+"""Simulator backends behind one interface (`sims.base.Sim`).
+
+Backends are imported lazily so that `import sims` does not load every physics engine.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from sims.base import ObjectSpec, Sim
+
+
+def _mujoco(objects: list[ObjectSpec], control_dt: float, image_size: tuple[int, int]) -> Sim:
+    from sims.mujoco_sim import MujocoSim
+
+    return MujocoSim(objects, control_dt=control_dt, image_size=image_size)
+
+
+def _pybullet(objects: list[ObjectSpec], control_dt: float, image_size: tuple[int, int]) -> Sim:
+    from sims.pybullet_sim import PybulletSim
+
+    return PybulletSim(objects, control_dt=control_dt, image_size=image_size)
+
+
+BACKENDS: dict[str, Callable[[list[ObjectSpec], float, tuple[int, int]], Sim]] = {
+    "mujoco": _mujoco,
+    "pybullet": _pybullet,
+}
+
+
+def make_sim(backend: str, objects: list[ObjectSpec], control_dt: float = 0.05,
+             image_size: tuple[int, int] = (128, 128)) -> Sim:
+    """Build the simulator `backend` holding `objects`."""
+    if backend not in BACKENDS:
+        close = difflib.get_close_matches(backend, BACKENDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"unknown simulator {backend!r}; known: {sorted(BACKENDS)}{hint}")
+    return BACKENDS[backend](objects, control_dt, image_size)

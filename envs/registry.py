@@ -1,0 +1,74 @@
+"""One registry from CLI specs (`backend:task`) to Gymnasium ids and keyword arguments.
+
+Gymnasium reads a `:` in an id as "import this module first", so `gym.make("mujoco:pick_place")`
+would try to import a module called `mujoco`. Our spec is resolved here instead: the task picks
+the registered id (`motoken/PickPlace-v0`), the backend becomes the `backend` keyword. Backends
+that are not simulators (the hardware bridge, `bridge:tcp://HOST:PORT`) register a factory.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from envs.errors import UnknownEnvError
+
+# task name -> registered Gymnasium id. Every id takes `backend=` as a keyword.
+TASK_IDS: dict[str, str] = {
+    "pick_place": "motoken/PickPlace-v0",
+    "push": "motoken/Push-v0",
+    "reach": "motoken/Reach-v0",
+}
+# backend -> tasks it supports.
+SIM_BACKENDS: dict[str, tuple[str, ...]] = {
+    "mujoco": ("pick_place", "push", "reach"),
+    "pybullet": ("pick_place",),
+}
+# scheme backends: the rest of the spec is an address, handed to the factory as is.
+_FACTORIES: dict[str, Callable[..., gym.Env]] = {}
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """A resolved spec: what `make` will build."""
+
+    spec: str
+    backend: str
+    target: str  # a task name for simulators, an address for factory backends
+    gym_id: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def register_factory(backend: str, factory: Callable[..., gym.Env]) -> None:
+    """Register a non-simulator backend, e.g. `bridge`, called as factory(address, **kwargs)."""
+    _FACTORIES[backend] = factory
+
+
+def known_specs() -> list[str]:
+    """Every spec `make` accepts, with address backends shown as `name:ADDRESS`."""
+    sims = [f"{b}:{t}" for b, tasks in SIM_BACKENDS.items() for t in tasks]
+    return sims + [f"{b}:ADDRESS" for b in sorted(_FACTORIES)]
+
+
+def resolve(spec: str) -> EnvSpec:
+    """Parse `backend:task` (or `backend:address`) into an EnvSpec, with helpful errors."""
+    backend, sep, target = spec.partition(":")
+    if backend in _FACTORIES and target:
+        return EnvSpec(spec, backend, target)
+    if sep and backend in SIM_BACKENDS and target in SIM_BACKENDS[backend]:
+        return EnvSpec(spec, backend, target, TASK_IDS[target], {"backend": backend})
+    close = difflib.get_close_matches(spec, known_specs(), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownEnvError(f"unknown env spec {spec!r}; known: {', '.join(known_specs())}{hint}")
+
+
+def make(spec: str, **kwargs: Any) -> gym.Env:
+    """Build the env for a CLI spec such as `mujoco:pick_place` or `bridge:tcp://host:5555`."""
+    resolved = resolve(spec)
+    if resolved.gym_id is None:
+        return _FACTORIES[resolved.backend](resolved.target, **kwargs)
+    return gym.make(resolved.gym_id, **resolved.kwargs, **kwargs)

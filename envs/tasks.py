@@ -1,0 +1,166 @@
+"""Table-top tasks: what is on the table, what the instruction asks, when it is done.
+
+A task never touches a physics engine directly; it reads poses through `sims.base.Sim`, so the
+same task runs on every backend. Layouts are drawn from the env's seeded generator only, which
+makes every episode reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.errors import UnknownEnvError
+from sims.base import CUBE_HALF, PLATE_HALF_HEIGHT, PLATE_RADIUS, ObjectSpec, Placement, Sim
+
+# Where objects may start (m, world frame; the arm's base is at the origin). Chosen inside the
+# arm's dexterous region: 0.30 m from the base (closer folds the wrist into the shoulder) to
+# 0.62 m (farther nears full extension), +-0.22 m sideways.
+TABLE_X = (0.33, 0.60)
+TABLE_Y = (-0.22, 0.22)
+CUBE_COLORS = ("red", "green", "blue")
+PLATE_COLORS = ("yellow", "purple")
+GRIPPER_RELEASED = 0.05  # m: fingers this far apart no longer hold a 4 cm cube.
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What this episode asks for: move `object` to `target` (either may be None)."""
+
+    instruction: str
+    object: str | None
+    target: str
+
+
+@dataclass(frozen=True)
+class Episode:
+    placements: list[Placement]
+    goal: Goal
+
+
+class Task:
+    """Base for tasks. Subclasses set the class attributes and implement sample/success."""
+
+    name: str
+    max_steps: int
+    objects: tuple[ObjectSpec, ...]
+
+    def sample(self, rng: np.random.Generator) -> Episode:
+        raise NotImplementedError
+
+    def success(self, sim: Sim, goal: Goal) -> bool:
+        raise NotImplementedError
+
+    def reward(self, sim: Sim, goal: Goal) -> float:
+        """Sparse: 1 on success, else 0. Learned policies here are trained by imitation."""
+        return float(self.success(sim, goal))
+
+
+def _sample_xy(rng: np.random.Generator, taken: list[tuple[np.ndarray, float]],
+               clearance: float) -> np.ndarray:
+    """A table position at least `clearance` + each taken object's radius from all of them."""
+    for _ in range(1000):
+        xy = np.array([rng.uniform(*TABLE_X), rng.uniform(*TABLE_Y)])
+        if all(np.linalg.norm(xy - p) >= clearance + r for p, r in taken):
+            return xy
+    raise RuntimeError("could not place objects without overlap; table region too small")
+
+
+class PickPlace(Task):
+    """Three coloured cubes, two plates; put the named cube on the named plate."""
+
+    name = "pick_place"
+    max_steps = 200  # 10 s at 20 Hz; the scripted expert needs ~5 s.
+    objects = tuple([ObjectSpec(f"{c}_cube", "cube", c) for c in CUBE_COLORS]
+                    + [ObjectSpec(f"{c}_plate", "plate", c) for c in PLATE_COLORS])
+
+    def sample(self, rng: np.random.Generator) -> Episode:
+        taken: list[tuple[np.ndarray, float]] = []
+        placements = []
+        for c in PLATE_COLORS:
+            xy = _sample_xy(rng, taken, PLATE_RADIUS + 0.02)
+            taken.append((xy, PLATE_RADIUS))
+            placements.append(Placement(f"{c}_plate", (*xy, PLATE_HALF_HEIGHT), 0.0))
+        for c in CUBE_COLORS:
+            xy = _sample_xy(rng, taken, 0.045)
+            taken.append((xy, CUBE_HALF * 1.5))
+            yaw = float(rng.uniform(-np.pi / 4, np.pi / 4))
+            placements.append(Placement(f"{c}_cube", (*xy, CUBE_HALF), yaw))
+        cube = CUBE_COLORS[rng.integers(len(CUBE_COLORS))]
+        plate = PLATE_COLORS[rng.integers(len(PLATE_COLORS))]
+        goal = Goal(f"put the {cube} cube on the {plate} plate", f"{cube}_cube", f"{plate}_plate")
+        return Episode(placements, goal)
+
+    def success(self, sim: Sim, goal: Goal) -> bool:
+        assert goal.object is not None
+        cube, _ = sim.object_pose(goal.object)
+        plate, _ = sim.object_pose(goal.target)
+        on_plate = np.linalg.norm(cube[:2] - plate[:2]) < PLATE_RADIUS - 0.01
+        resting = cube[2] < 2 * PLATE_HALF_HEIGHT + CUBE_HALF + 0.005
+        return bool(on_plate and resting and sim.gripper_opening() > GRIPPER_RELEASED)
+
+
+class Push(Task):
+    """Two cubes and a plate; push the named cube onto the plate (no grasping needed)."""
+
+    name = "push"
+    max_steps = 200
+    objects = (ObjectSpec("red_cube", "cube", "red"), ObjectSpec("blue_cube", "cube", "blue"),
+               ObjectSpec("yellow_plate", "plate", "yellow"))
+
+    def sample(self, rng: np.random.Generator) -> Episode:
+        taken: list[tuple[np.ndarray, float]] = []
+        xy = _sample_xy(rng, taken, PLATE_RADIUS)
+        taken.append((xy, PLATE_RADIUS))
+        placements = [Placement("yellow_plate", (*xy, PLATE_HALF_HEIGHT), 0.0)]
+        for c in ("red", "blue"):
+            cxy = _sample_xy(rng, taken, 0.06)
+            taken.append((cxy, CUBE_HALF * 1.5))
+            placements.append(Placement(f"{c}_cube", (*cxy, CUBE_HALF), 0.0))
+        cube = ("red", "blue")[rng.integers(2)]
+        return Episode(placements, Goal(f"push the {cube} cube onto the yellow plate",
+                                        f"{cube}_cube", "yellow_plate"))
+
+    def success(self, sim: Sim, goal: Goal) -> bool:
+        assert goal.object is not None
+        cube, _ = sim.object_pose(goal.object)
+        plate, _ = sim.object_pose(goal.target)
+        return bool(np.linalg.norm(cube[:2] - plate[:2]) < PLATE_RADIUS - 0.02)
+
+
+class Reach(Task):
+    """Three coloured balls hanging in the air; touch the named one with the gripper."""
+
+    name = "reach"
+    max_steps = 100
+    objects = tuple(ObjectSpec(f"{c}_ball", "marker", c) for c in CUBE_COLORS)
+    tolerance = 0.02  # m between the tool centre point and the ball's centre.
+
+    def sample(self, rng: np.random.Generator) -> Episode:
+        taken: list[tuple[np.ndarray, float]] = []
+        placements = []
+        for c in CUBE_COLORS:
+            xy = _sample_xy(rng, taken, 0.08)
+            taken.append((xy, 0.0))
+            placements.append(Placement(f"{c}_ball", (*xy, float(rng.uniform(0.08, 0.3)))))
+        ball = CUBE_COLORS[rng.integers(len(CUBE_COLORS))]
+        return Episode(placements, Goal(f"reach the {ball} ball", None, f"{ball}_ball"))
+
+    def success(self, sim: Sim, goal: Goal) -> bool:
+        tcp, _ = sim.ee_pose()
+        ball, _ = sim.object_pose(goal.target)
+        return bool(np.linalg.norm(tcp - ball) < self.tolerance)
+
+
+TASKS: dict[str, type[Task]] = {t.name: t for t in (PickPlace, Push, Reach)}
+
+
+def make_task(name: str) -> Task:
+    """The task called `name`, or an UnknownEnvError listing the known ones."""
+    if name not in TASKS:
+        close = difflib.get_close_matches(name, TASKS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownEnvError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}{hint}")
+    return TASKS[name]()

@@ -1,0 +1,181 @@
+"""Scripted experts: state machines over privileged simulator state (the data source).
+
+They read `Observation.privileged` (object poses, goal) — ground truth no camera gives — and
+steer with the same 7-D delta actions a learned policy emits, so their demonstrations are
+directly learnable. Each task has its own script, chosen by `privileged["task"]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.types import ActionChunk, Observation
+from sims.base import (
+    CUBE_HALF,
+    PLATE_HALF_HEIGHT,
+    axis_angle_from_quat,
+    quat_from_yaw,
+    quat_mul,
+    yaw_from_quat,
+)
+
+MAX_DPOS = 0.05  # the env's per-step limits (envs.tabletop); the script plans within them.
+MAX_DROT = 0.3
+DOWN = np.array([0.0, 0.0, 1.0, 0.0])  # wxyz: gripper pointing at the table (pi about y)
+CARRY_Z = 0.15  # m: travel height, clears the other cubes (4 cm) with margin
+GRASP_Z = CUBE_HALF + 0.004  # TCP slightly above the cube's centre: fingertips clear the table
+SETTLE_STEPS = 4  # control steps to let the fingers close/open (0.2 s at 20 Hz)
+
+
+class NoPrivilegedStateError(RuntimeError):
+    """The scripted expert was given an env that exposes no simulator ground truth."""
+
+
+@dataclass
+class _Plan:
+    pos: np.ndarray
+    yaw: float
+    gripper: float
+
+
+def _gripper_yaw(quat: np.ndarray) -> float:
+    """Heading of the gripper's finger axis for a downward gripper (0 at the home pose)."""
+    return yaw_from_quat(quat_mul(quat, np.array([0.0, 0.0, -1.0, 0.0])))
+
+
+def _grasp_yaw(cube_quat: np.ndarray) -> float:
+    """Cube yaw folded into [-pi/4, pi/4]: a cube is symmetric under quarter turns."""
+    yaw = yaw_from_quat(cube_quat)
+    return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+def _servo(priv: dict, plan: _Plan) -> np.ndarray:
+    """A 7-D action moving the measured EE towards the plan, within the env's step limits."""
+    dpos = np.clip(plan.pos - priv["ee_pos"], -MAX_DPOS, MAX_DPOS)
+    want = quat_mul(quat_from_yaw(plan.yaw), DOWN)
+    # World-frame rotation taking the measured orientation to the wanted one.
+    conj = priv["ee_quat"] * np.array([1.0, -1.0, -1.0, -1.0])
+    drot = np.clip(axis_angle_from_quat(quat_mul(want, conj)), -MAX_DROT, MAX_DROT)
+    return np.concatenate([dpos, drot, [plan.gripper]]).astype(np.float32)
+
+
+class PickPlaceScript:
+    """approach -> descend -> grasp -> lift -> carry -> lower -> release -> retreat."""
+
+    def __init__(self) -> None:
+        self.phase = "approach"
+        self.wait = 0
+
+    def act(self, priv: dict) -> np.ndarray:
+        cube = priv["objects"][priv["goal"]["object"]]
+        plate = priv["objects"][priv["goal"]["target"]]["pos"]
+        ee = priv["ee_pos"]
+        yaw = _grasp_yaw(cube["quat"])
+        lifted = ee[2] > GRASP_Z + 0.03  # only then can we tell a held cube from a dropped one
+        held = np.linalg.norm(cube["pos"][:2] - ee[:2]) < 0.03 and cube["pos"][2] > CUBE_HALF + 0.01
+        if self.phase in ("lift", "carry", "lower") and lifted and not held:
+            self.phase = "approach"  # dropped it: start over rather than place thin air
+        place_z = 2 * PLATE_HALF_HEIGHT + GRASP_Z + 0.01
+        plans = {
+            "approach": _Plan(np.r_[cube["pos"][:2], CARRY_Z - 0.05], yaw, 0.0),
+            "descend": _Plan(np.r_[cube["pos"][:2], GRASP_Z], yaw, 0.0),
+            "grasp": _Plan(np.r_[cube["pos"][:2], GRASP_Z], yaw, 1.0),
+            "lift": _Plan(np.r_[ee[:2], CARRY_Z], yaw, 1.0),
+            "carry": _Plan(np.r_[plate[:2], CARRY_Z], yaw, 1.0),
+            "lower": _Plan(np.r_[plate[:2], place_z], yaw, 1.0),
+            "release": _Plan(np.r_[plate[:2], place_z], yaw, 0.0),
+            "retreat": _Plan(np.r_[plate[:2], CARRY_Z], yaw, 0.0),
+        }
+        plan = plans[self.phase]
+        err = plan.pos - ee
+        yaw_err = abs((_gripper_yaw(priv["ee_quat"]) - yaw + np.pi / 2) % np.pi - np.pi / 2)
+        self._advance(np.linalg.norm(err[:2]), abs(err[2]), yaw_err)
+        return _servo(priv, plan)
+
+    def _advance(self, xy_err: float, z_err: float, yaw_err: float) -> None:
+        close = xy_err < 0.008 and z_err < 0.01
+        if self.phase in ("grasp", "release"):
+            self.wait += 1
+            if self.wait >= SETTLE_STEPS:
+                self.wait = 0
+                self.phase = "lift" if self.phase == "grasp" else "retreat"
+        elif self.phase == "approach" and close and yaw_err < 0.05:
+            self.phase = "descend"
+        elif self.phase == "descend" and close:
+            self.phase = "grasp"
+        elif self.phase == "lift" and z_err < 0.03:
+            self.phase = "carry"
+        elif self.phase == "carry" and xy_err < 0.01:
+            self.phase = "lower"
+        elif self.phase == "lower" and z_err < 0.01:
+            self.phase = "release"
+
+
+class PushScript:
+    """Go behind the cube (opposite the plate), lower, push through the plate's centre."""
+
+    def __init__(self) -> None:
+        self.phase = "behind"
+
+    def act(self, priv: dict) -> np.ndarray:
+        cube = priv["objects"][priv["goal"]["object"]]["pos"]
+        plate = priv["objects"][priv["goal"]["target"]]["pos"]
+        ee = priv["ee_pos"]
+        direction = (plate[:2] - cube[:2]) / max(np.linalg.norm(plate[:2] - cube[:2]), 1e-6)
+        behind = cube[:2] - direction * (CUBE_HALF + 0.035)
+        heading = float(np.arctan2(direction[1], direction[0]))
+        yaw = float((heading + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+        # Off the push line (the cube turned away)? Re-approach from behind, up high.
+        off_line = abs(np.cross(direction, ee[:2] - cube[:2])) > 0.02
+        if self.phase == "push" and off_line:
+            self.phase = "behind"
+        if self.phase == "behind":
+            plan = _Plan(np.r_[behind, 0.08], yaw, 1.0)
+            if np.linalg.norm(plan.pos - ee) < 0.01:
+                self.phase = "lower"
+        elif self.phase == "lower":
+            plan = _Plan(np.r_[behind, 0.03], yaw, 1.0)
+            if abs(ee[2] - 0.03) < 0.008:
+                self.phase = "push"
+        else:
+            goal = plate[:2] + direction * 0.01 - direction * (CUBE_HALF + 0.02)
+            step = np.clip(goal - ee[:2], -0.02, 0.02)  # push gently: 0.4 m/s max
+            plan = _Plan(np.r_[ee[:2] + step, 0.03], yaw, 1.0)
+        return _servo(priv, plan)
+
+
+class ReachScript:
+    def act(self, priv: dict) -> np.ndarray:
+        ball = priv["objects"][priv["goal"]["target"]]["pos"]
+        return _servo(priv, _Plan(np.asarray(ball, dtype=np.float64), 0.0, 0.0))
+
+
+SCRIPTS = {"pick_place": PickPlaceScript, "push": PushScript, "reach": ReachScript}
+
+
+class ScriptedExpert:
+    """A policy that dispatches to the script of the env's task. One action per chunk."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self._script: PickPlaceScript | PushScript | ReachScript | None = None
+
+    def reset(self) -> None:
+        self._script = None
+
+    def infer(self, obs: Observation) -> ActionChunk:
+        priv = obs.privileged
+        if priv is None:
+            raise NoPrivilegedStateError(
+                "the scripted expert reads privileged simulator state (object poses), but this "
+                "env provides none; use a learned policy (--policy PATH) on real robots")
+        if self._script is None:
+            task = priv["task"]
+            if task not in SCRIPTS:
+                raise NoPrivilegedStateError(
+                    f"no script for task {task!r}; scripted tasks: {sorted(SCRIPTS)}")
+            self._script = SCRIPTS[task]()
+        return ActionChunk(self._script.act(priv)[None, :])
