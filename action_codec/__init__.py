@@ -8,11 +8,14 @@ Public API:
   :class:`FastCodec` (DCT + BPE, (N, H, D) chunks <-> N variable-length token arrays).
 * :class:`VocabLayout` / :class:`VocabSizes`: the one vocabulary of text, action, state,
   image and special tokens, with local <-> global id mapping and a stable hash.
+* :class:`Tokenizers`: layout + action codec + state codec, saved/loaded as one directory
+  with the layout checked on load.
 * :mod:`action_codec.errors`: :class:`CodecError` and its subclasses.
 """
 
 from action_codec.base import ClipStats, Codec
 from action_codec.binning import BinningCodec, BinningConfig
+from action_codec.checkpoint import Tokenizers
 from action_codec.errors import (
     CheckpointError,
     CodecError,
@@ -30,6 +33,6 @@ from action_codec.vocab import TokenRange, VocabLayout, VocabSizes
 __all__ = [
     "BinningCodec", "BinningConfig", "CheckpointError", "ClipStats", "Codec", "CodecError",
     "FastCodec", "FastConfig", "InvalidInputError", "MalformedTokensError", "NotFittedError",
-    "TokenRange", "TokenRangeError", "UnknownCodecError", "VocabLayout", "VocabMismatchError",
-    "VocabSizes", "codec_names", "load_codec", "make_codec",
+    "TokenRange", "TokenRangeError", "Tokenizers", "UnknownCodecError", "VocabLayout",
+    "VocabMismatchError", "VocabSizes", "codec_names", "load_codec", "make_codec",
 ]
