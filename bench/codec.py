@@ -59,7 +59,7 @@ def _synthetic_episode(rng: np.random.Generator) -> np.ndarray:
     cube = np.r_[rng.uniform(-0.2, 0.2, 2), 0.02]
     plate = np.r_[rng.uniform(-0.2, 0.2, 2), 0.03]
     yaw_err = rng.uniform(-np.pi / 4, np.pi / 4)
-    track = rng.uniform(0.6, 0.9)  # fraction of a commanded delta the arm achieves
+    track = rng.uniform(0.4, 0.7)  # fraction of a commanded delta the arm achieves
     waypoints = [(np.r_[cube[:2], 0.10], 0.0), (cube, 0.0), (cube, 1.0),
                  (np.r_[cube[:2], 0.15], 1.0), (np.r_[plate[:2], 0.15], 1.0),
                  (plate + [0, 0, 0.03], 1.0), (plate + [0, 0, 0.03], 0.0),
