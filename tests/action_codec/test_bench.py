@@ -25,11 +25,12 @@ def test_bench_prints_one_json_line_labelled_synthetic(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(last) == json.loads(json.dumps(report))
     assert report["data"]["synthetic"] and "SYNTHETIC" in report["data"]["source"]
-    for name in ("uniform", "quantile", "fast"):
+    for name in ("uniform", "quantile", "fast", "fast_dimension_order"):
         entry = report["codecs"][name]
         assert {"tokens_per_chunk", "max_abs_err", "rms_err", "vectors_per_s"} <= entry.keys()
     assert report["codecs"]["uniform"]["tokens_per_chunk"] == 140
-    assert [s["scale"] for s in report["fast_sweep"]] == [10.0, 50.0]
+    assert [(s["scale"], s["order"]) for s in report["fast_sweep"]] == [
+        (10.0, "frequency"), (10.0, "dimension"), (50.0, "frequency"), (50.0, "dimension")]
     assert "fast_token_reduction_vs_uniform" in report["goals"]
 
 
