@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from action_codec.base import ClipStats, check_floats, read_meta, write_meta
+from action_codec.base import ClipStats, check_floats, config_from_meta, read_meta, write_meta
 from action_codec.bounds import count_clipped, inverse_span, robust_bounds
 from action_codec.bpe import IntegerBPE
 from action_codec.dct import dct, dct_matrix, idct, max_time_error
@@ -208,6 +208,9 @@ class FastCodec:
         stats = ClipStats(int(x.size), int(per_dim.sum()), per_dim)
         self.last_stats = stats
         self.total_stats.add(stats)
+        if x.shape[0] == 0:
+            self.last_coeff_clipped = 0
+            return []
         codes = self._to_codes(x)
         clipped = np.clip(codes, self.bpe.low, self.bpe.high)
         self.last_coeff_clipped = int((clipped != codes).sum())
@@ -271,9 +274,7 @@ class FastCodec:
             CheckpointError: Missing/unreadable files, another codec, or another version.
         """
         meta = read_meta(directory, codec=cls.name, version=FORMAT_VERSION)
-        cfg = dict(meta["config"])
-        cfg["percentiles"] = tuple(cfg["percentiles"])
-        codec = cls(FastConfig(**cfg))
+        codec = cls(config_from_meta(meta, FastConfig))
         p = meta["params"]
         codec._set_bounds(*(np.asarray(p[k], dtype=np.float64)
                             for k in ("lo", "hi", "clip_lo", "clip_hi")))
