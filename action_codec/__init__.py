@@ -11,6 +11,20 @@ Public API:
 * :class:`Tokenizers`: layout + action codec + state codec, saved/loaded as one directory
   with the layout checked on load.
 * :mod:`action_codec.errors`: :class:`CodecError` and its subclasses.
+
+Typical use by a token policy::
+
+    action = make_codec("fast", horizon=20).fit(action_chunks)     # (N, 20, 7) float
+    state = make_codec("uniform", n_bins=256).fit(states)           # (M, 14) float
+    layout = VocabLayout.from_codecs(action, state, text=256, image=4096)
+    ids = layout.to_global("action", action.encode(chunk[None])[0])  # 1-D global ids
+    seq = [layout.special_id("begin_actions"), *ids, layout.special_id("end_actions")]
+    chunk = action.decode([layout.to_local("action", ids)])[0]       # (20, 7) float32
+    Tokenizers(layout, action, state).save(ckpt / "tokenizers")
+    tok = Tokenizers.load(ckpt / "tokenizers", expected=layout)      # mismatch -> error
+
+Every encode clips to the fitted range and reports how much in ``codec.last_stats``
+(and ``total_stats``); decoding malformed tokens raises, it never returns zeros.
 """
 
 from action_codec.base import ClipStats, Codec
