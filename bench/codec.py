@@ -176,7 +176,7 @@ def bench_fast(train: np.ndarray, test: np.ndarray, scale: float, vocab: int | N
     lengths = np.array([len(t) for t in tokens])
     result = {"scale": scale, "order": order, "vocab_size": codec.vocab_size,
               "tokens_per_chunk": round(float(lengths.mean()), 2),
-              "tokens_per_chunk_p95": float(np.percentile(lengths, 95)),
+              "tokens_per_chunk_p95": round(float(np.percentile(lengths, 95)), 2),
               "tokens_per_chunk_max": int(lengths.max()),
               **error_report(test, codec.decode(tokens), span),
               "clipped_fraction": round(codec.last_stats.fraction, 5),
