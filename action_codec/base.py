@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from action_codec.errors import CheckpointError, InvalidInputError, TokenRangeError
+
+ConfigT = TypeVar("ConfigT")
 
 #: File inside a codec directory holding its name, format version, config and parameters.
 META_FILE = "codec.json"
@@ -158,3 +160,16 @@ def read_meta(directory: str | Path, codec: str | None = None, version: int | No
             f"{path} has format version {meta.get('version')!r}, this code reads {version}"
         )
     return meta
+
+
+def config_from_meta(meta: dict[str, Any], config_cls: type[ConfigT]) -> ConfigT:
+    """Rebuild a frozen config dataclass from ``meta["config"]`` (JSON lists -> tuples).
+
+    Raises:
+        CheckpointError: Missing config, or keys this version's config does not have.
+    """
+    try:
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
+        return config_cls(**fields)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"codec checkpoint has an unusable config: {exc}") from exc

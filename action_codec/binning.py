@@ -28,6 +28,7 @@ from action_codec.base import (
     ClipStats,
     check_floats,
     check_token_ids,
+    config_from_meta,
     read_meta,
     write_meta,
 )
@@ -220,9 +221,7 @@ class BinningCodec:
             CheckpointError: Missing file, another codec's checkpoint, or another version.
         """
         meta = read_meta(directory, version=FORMAT_VERSION)
-        cfg = dict(meta["config"])
-        cfg["percentiles"] = tuple(cfg["percentiles"])
-        codec = cls(BinningConfig(**cfg))
+        codec = cls(config_from_meta(meta, BinningConfig))
         read_meta(directory, codec=codec.name)
         p = meta["params"]
         lo, hi = np.asarray(p["lo"], dtype=np.float64), np.asarray(p["hi"], dtype=np.float64)
