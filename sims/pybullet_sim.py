@@ -5,14 +5,19 @@ steps. End-effector targets become joint targets through Bullet's null-space IK
 (`calculateInverseKinematics` with limits and rest poses, so the elbow stays up), solved from the
 measured joint state; the arm is then driven only through its position servos.
 
-Each instance owns its own `p.DIRECT` client, so several envs can live in one process. The world
-is built once; `reset` restores a snapshot taken right after building (`p.saveState`), which also
-restores Bullet's contact caches and makes seeded episodes bit-identical.
+Each instance owns its own `p.DIRECT` client, so several envs can live in one process. `reset`
+rebuilds the world from scratch (`resetSimulation`, ~12 ms): `restoreState` leaves Bullet's
+contact caches from the previous episode behind, so a replayed seed would drift by ~1e-2 rad/s
+after the settle; a fresh world makes seeded episodes bit-identical.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pybullet as p
@@ -32,7 +37,7 @@ from sims.base import (
     quat_mul,
 )
 
-PANDA_URDF = "franka_panda/panda.urdf"
+PANDA_URDF = Path(pybullet_data.getDataPath()) / "franka_panda" / "panda.urdf"
 PHYSICS_DT = 1.0 / 240.0  # Bullet's default rate; its solver and contact defaults are tuned for it.
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
@@ -55,6 +60,10 @@ CUBE_FRICTION = 1.0  # wood on the Panda's rubber-like pads; the fingers' URDF f
 CUBE_SPINNING_FRICTION = 0.001  # damps the cube's spin on the table and between the pads.
 TABLE_FRICTION = 0.8  # as in the MuJoCo scene.
 TABLE_HALF = (0.5, 0.6, 0.02)  # m, top at z = 0 centred at x = 0.45 like the MuJoCo table.
+TABLE_RGBA = (0.62, 0.5, 0.38, 1.0)
+FLOOR_HALF = (5.0, 5.0, 0.01)  # m, top 0.75 m below the table top as in the MuJoCo scene;
+# wide enough to fill the front camera up to its top edge.
+FLOOR_RGBA = (0.35, 0.35, 0.38, 1.0)
 SETTLE_STEPS = 24  # 0.1 s at 240 Hz for cubes to settle onto the table at reset.
 IK_ITERATIONS = 100  # Bullet stops earlier once the residual is below IK_RESIDUAL.
 IK_RESIDUAL = 1e-5  # m
@@ -70,6 +79,28 @@ CAMERA_NEAR, CAMERA_FAR = 0.01, 5.0  # m: the wrist camera sees the fingers 5 cm
 # Faster than any commanded motion (the Panda's joints top out at 2.6 rad/s, the fingers at
 # 0.2 m/s; a dropped cube falls at ~2 m/s), so exceeding it means the solver blew up.
 MAX_SANE_SPEED = 50.0  # rad/s or m/s
+
+
+def _lowpoly_panda_urdf() -> Path:
+    """The shipped Panda URDF with its collision meshes also used as visuals.
+
+    The visual meshes have ~100k triangles against ~3.5k for the collision ones; the tiny
+    renderer's cost is per triangle (21 ms against 1 ms for a 128 px frame), and 128 px images
+    cannot show the difference. Physics is untouched. Written once per machine, next to nothing
+    else, atomically so concurrent processes never read half a file.
+    """
+    mesh_dir = PANDA_URDF.parent / "meshes" / "collision"
+    text = PANDA_URDF.read_text()
+    for kind in ("visual", "collision"):
+        text = text.replace(f"package://meshes/{kind}/", f"{mesh_dir}/")
+    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"motoken_panda_lowpoly_{digest}.urdf"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".urdf")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    return path
 
 
 def _xyzw(q: np.ndarray) -> list[float]:
@@ -94,19 +125,12 @@ class PybulletSim:
         self.camera_names = ("front", "wrist")
         self.image_size = image_size
         self.last_timing = SimTiming(0.0, 0.0)
-        self._call("setAdditionalSearchPath", pybullet_data.getDataPath())
-        self._call("setGravity", 0.0, 0.0, -9.81)
-        self._call("setTimeStep", PHYSICS_DT)
-        # Sorted broadphase pairs: the contact order, hence the result, no longer depends on
-        # memory layout, so a seed replays identically in any process.
-        self._call("setPhysicsEngineParameter", deterministicOverlappingPairs=1)
-        self._build_scene(objects)
+        self._build_world()
         self.robot = self._robot_spec()
         self._lower = np.array(self.robot.joint_lower)
         self._upper = np.array(self.robot.joint_upper)
         self._q_target = np.array(HOME_QPOS)
         self._set_home()
-        self._snapshot = self._call("saveState")
         height, width = image_size
         self._projection = {name: p.computeProjectionMatrixFOV(fovy, width / height, CAMERA_NEAR,
                                                                CAMERA_FAR)
@@ -117,13 +141,24 @@ class PybulletSim:
         return getattr(p, name)(*args, physicsClientId=self.client, **kwargs)
 
     # -- scene -----------------------------------------------------------------------------
-    def _build_scene(self, objects: list[ObjectSpec]) -> None:
-        self._call("loadURDF", "plane.urdf", [0.0, 0.0, -0.75])  # the floor, for the cameras
-        table = self._body("box", TABLE_HALF, (0.62, 0.5, 0.38, 1.0), 0.0)
+    def _build_world(self) -> None:
+        """An empty world, then the table scene. Body ids come out the same every time."""
+        self._call("resetSimulation")
+        self._call("setGravity", 0.0, 0.0, -9.81)
+        self._call("setTimeStep", PHYSICS_DT)
+        # Sorted broadphase pairs: the contact order, hence the result, no longer depends on
+        # memory layout, so a seed replays identically in any process.
+        self._call("setPhysicsEngineParameter", deterministicOverlappingPairs=1)
+        # The floor, seen by the front camera beyond the table; untextured (a texture costs the
+        # tiny renderer ~3 ms a frame) and visual only (nothing falls that far).
+        floor = self._body("box", FLOOR_HALF, FLOOR_RGBA, 0.0, collide=False)
+        self._call("resetBasePositionAndOrientation", floor, [0.0, 0.0, -0.75 - FLOOR_HALF[2]],
+                   [0, 0, 0, 1])
+        table = self._body("box", TABLE_HALF, TABLE_RGBA, 0.0)
         self._call("resetBasePositionAndOrientation", table, [0.45, 0.0, -TABLE_HALF[2]],
                    [0, 0, 0, 1])
         self._call("changeDynamics", table, -1, lateralFriction=TABLE_FRICTION)
-        self.arm = self._call("loadURDF", PANDA_URDF, [0, 0, 0], [0, 0, 0, 1],
+        self.arm = self._call("loadURDF", str(_lowpoly_panda_urdf()), [0, 0, 0], [0, 0, 0, 1],
                               useFixedBase=True, flags=p.URDF_ENABLE_CACHED_GRAPHICS_SHAPES)
         index = {}
         for j in range(self._call("getNumJoints", self.arm)):
@@ -133,9 +168,9 @@ class PybulletSim:
         self._arm_idx = [index[n] for n in ARM_JOINTS]
         self._finger_idx = [index[n] for n in FINGER_JOINTS]
         self._tcp_idx = index[TCP_LINK]
-        self._bodies: dict[str, int] = {}
-        for o in objects:
-            self._bodies[o.name] = self._object_body(o)
+        self._arm_forces = [float(self._call("getJointInfo", self.arm, j)[10])
+                            for j in self._arm_idx]  # the URDF's effort limits, N·m
+        self._bodies = {name: self._object_body(o) for name, o in self.objects.items()}
 
     def _body(self, shape: str, size: tuple[float, ...], rgba: tuple[float, ...], mass: float,
               collide: bool = True) -> int:
@@ -181,7 +216,7 @@ class PybulletSim:
     # -- episode ---------------------------------------------------------------------------
     def reset(self, placements: list[Placement]) -> None:
         t0 = time.perf_counter()
-        self._call("restoreState", self._snapshot)
+        self._build_world()
         self._set_home()
         for pl in placements:
             if pl.name not in self._bodies:
@@ -211,9 +246,8 @@ class PybulletSim:
 
     def _command(self, q: np.ndarray, gripper: float) -> None:
         self._q_target = q.copy()
-        forces = [float(self._call("getJointInfo", self.arm, j)[10]) for j in self._arm_idx]
         self._call("setJointMotorControlArray", self.arm, self._arm_idx, p.POSITION_CONTROL,
-                   targetPositions=q.tolist(), forces=forces)
+                   targetPositions=q.tolist(), forces=self._arm_forces)
         finger = FINGER_OPEN * (1.0 - float(np.clip(gripper, 0.0, 1.0)))
         for j in self._finger_idx:  # the URDF's <mimic> is not enforced by Bullet: drive both
             self._call("setJointMotorControl2", self.arm, j, p.POSITION_CONTROL,
