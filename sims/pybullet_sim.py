@@ -54,6 +54,10 @@ FINGER_OPEN = 0.04  # m per finger (URDF limit): 0.08 m between the fingers.
 # N per finger, the URDF's effort limit; two fingers with friction 1.0 hold 40 N, ~80x a cube's
 # weight, yet do not crush through Bullet's soft finger contacts.
 FINGER_FORCE = 20.0
+# The finger-coupling gear must out-pull one finger's servo to keep the two symmetric; ERP 0.1
+# corrects drift gently enough not to fight the contact solver (pybullet's Panda grasp demo).
+FINGER_GEAR_FORCE = 2 * FINGER_FORCE
+FINGER_GEAR_ERP = 0.1
 FINGER_SPEED = 0.2  # m/s per finger, the URDF's velocity limit: closing takes 0.1 s.
 CUBE_MASS = 0.05  # kg: a 4 cm wooden cube (same as MuJoCo).
 CUBE_FRICTION = 1.0  # wood on the Panda's rubber-like pads; the fingers' URDF friction is 1.0.
@@ -168,6 +172,12 @@ class PybulletSim:
         self._arm_idx = [index[n] for n in ARM_JOINTS]
         self._finger_idx = [index[n] for n in FINGER_JOINTS]
         self._tcp_idx = index[TCP_LINK]
+        # The URDF's <mimic> is not enforced by Bullet: without this gear, two force-limited
+        # fingers clamping a cube float sideways together (the cube drifts 2 cm off the TCP).
+        gear = self._call("createConstraint", self.arm, self._finger_idx[0], self.arm,
+                          self._finger_idx[1], p.JOINT_GEAR, [1, 0, 0], [0, 0, 0], [0, 0, 0])
+        self._call("changeConstraint", gear, gearRatio=-1, erp=FINGER_GEAR_ERP,
+                   maxForce=FINGER_GEAR_FORCE)
         self._arm_forces = [float(self._call("getJointInfo", self.arm, j)[10])
                             for j in self._arm_idx]  # the URDF's effort limits, N·m
         self._bodies = {name: self._object_body(o) for name, o in self.objects.items()}
