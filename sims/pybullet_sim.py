@@ -58,7 +58,7 @@ FINGER_FORCE = 20.0
 # corrects drift gently enough not to fight the contact solver (pybullet's Panda grasp demo).
 FINGER_GEAR_FORCE = 2 * FINGER_FORCE
 FINGER_GEAR_ERP = 0.1
-FINGER_SPEED = 0.2  # m/s per finger, the URDF's velocity limit: closing takes 0.1 s.
+FINGER_SPEED = 0.2  # m/s per finger, the URDF's velocity limit: closing on a cube takes 0.1 s.
 CUBE_MASS = 0.05  # kg: a 4 cm wooden cube (same as MuJoCo).
 CUBE_FRICTION = 1.0  # wood on the Panda's rubber-like pads; the fingers' URDF friction is 1.0.
 CUBE_SPINNING_FRICTION = 0.001  # damps the cube's spin on the table and between the pads.
