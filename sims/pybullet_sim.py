@@ -113,7 +113,24 @@ def _xyzw(q: np.ndarray) -> list[float]:
 
 def _wxyz(q: tuple[float, ...] | list[float]) -> np.ndarray:
     out = np.array([q[3], q[0], q[1], q[2]], dtype=np.float64)
-    return out if out[0] >= 0 else -out  # one sign for one rotation, as MuJoCo reports it
+    return out if out[0] >= 0 else -out  # as MuJoCo's free bodies report small yaws
+
+
+def _mujoco_sign(q: np.ndarray) -> np.ndarray:
+    """q or -q, whichever `mju_mat2Quat` would return: the same rotation, the same numbers.
+
+    MuJoCo makes w positive when |w| > 1/2 (positive trace), else the largest of x, y, z. For a
+    downward gripper w ~ 0 and y dominates, so the TCP quaternion reads (0, ., +1, .) on both
+    backends and never flips sign as the gripper tilts through w = 0.
+    """
+    w, x, y, z = np.abs(q)
+    if w > 0.5:
+        i = 0
+    elif x > y and x > z:  # mju_mat2Quat's branch order, ties included
+        i = 1
+    else:
+        i = 2 if y > z else 3
+    return q if q[i] > 0 else -q
 
 
 class PybulletSim:
@@ -286,8 +303,7 @@ class PybulletSim:
 
     def ee_pose(self) -> tuple[np.ndarray, np.ndarray]:
         state = self._call("getLinkState", self.arm, self._tcp_idx, computeForwardKinematics=True)
-        quat = quat_mul(_wxyz(state[5]), TCP_FROM_LINK)
-        return np.array(state[4]), quat if quat[0] >= 0 else -quat
+        return np.array(state[4]), _mujoco_sign(quat_mul(_wxyz(state[5]), TCP_FROM_LINK))
 
     def gripper_opening(self) -> float:
         return float(sum(s[0] for s in self._call("getJointStates", self.arm, self._finger_idx)))

@@ -96,7 +96,8 @@ def test_home_pose_follows_the_shared_conventions(sim: PybulletSim) -> None:
     assert sim.robot.n_joints == 7 and sim.robot.state_dim == 15
     pos, quat = sim.ee_pose()
     np.testing.assert_allclose(pos, [0.42, 0.0, 0.33], atol=0.01)
-    assert abs(np.dot(quat, DOWN)) > 0.999  # gripper straight down, (w, x, y, z) = (0, 0, 1, 0)
+    # Gripper straight down, (w, x, y, z) = (0, 0, 1, 0) with MuJoCo's sign, not (0, 0, -1, 0).
+    assert np.dot(quat, DOWN) > 0.999
     assert sim.gripper_opening() == pytest.approx(0.08, abs=1e-3)
     p, q = sim.object_pose("red_cube")
     np.testing.assert_allclose(p, [0.45, 0.1, CUBE_HALF], atol=2e-3)
@@ -112,7 +113,7 @@ def test_step_reaches_ee_targets(sim: PybulletSim, target: tuple, yaw: float) ->
         sim.step(np.array(target), want, 0.0)
     pos, quat = sim.ee_pose()
     np.testing.assert_allclose(pos, target, atol=3e-3)
-    assert abs(np.dot(quat, want)) > 0.9995
+    assert np.dot(quat, want) > 0.9995
     assert _gripper_yaw(quat) == pytest.approx(yaw, abs=0.02)
     assert sim.divergence() is None
 
