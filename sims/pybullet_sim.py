@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pybullet as p
@@ -79,6 +80,7 @@ FRONT_CAMERA = (np.array([1.0, 0.0, 0.6]), np.array([-0.707, 0.0, -0.707]),
 WRIST_CAMERA = (np.array([0.07, 0.0, -0.06]), np.array([-0.34, 0.0, 0.94]),
                 np.array([0.94, 0.0, 0.34]))
 CAMERA_FOVY = {"front": 50.0, "wrist": 75.0}  # degrees, vertical
+DISC_SEGMENTS = 32  # a plate's outline, 1.3 cm per segment: round at 128 px
 CAMERA_NEAR, CAMERA_FAR = 0.01, 5.0  # m: the wrist camera sees the fingers 5 cm away
 # Faster than any commanded motion (the Panda's joints top out at 2.6 rad/s, the fingers at
 # 0.2 m/s; a dropped cube falls at ~2 m/s), so exceeding it means the solver blew up.
@@ -157,7 +159,7 @@ class PybulletSim:
                                                                CAMERA_FAR)
                             for name, fovy in CAMERA_FOVY.items()}
 
-    def _call(self, name: str, *args: object, **kwargs: object):  # noqa: ANN202 - pybullet's types
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """A pybullet function on this instance's client."""
         return getattr(p, name)(*args, physicsClientId=self.client, **kwargs)
 
@@ -200,7 +202,7 @@ class PybulletSim:
         self._bodies = {name: self._object_body(o) for name, o in self.objects.items()}
 
     def _body(self, shape: str, size: tuple[float, ...], rgba: tuple[float, ...], mass: float,
-              collide: bool = True) -> int:
+              collide: bool = True, visual: int | None = None) -> int:
         """A single-link body: a box (half extents), cylinder (radius, half height) or sphere."""
         if shape == "box":
             geom, col_dims, vis_dims = p.GEOM_BOX, {"halfExtents": size}, {"halfExtents": size}
@@ -211,9 +213,20 @@ class PybulletSim:
         else:
             geom, col_dims, vis_dims = p.GEOM_SPHERE, {"radius": size[0]}, {"radius": size[0]}
         col = self._call("createCollisionShape", geom, **col_dims) if collide else -1
-        vis = self._call("createVisualShape", geom, rgbaColor=rgba, **vis_dims)
+        if visual is None:
+            visual = self._call("createVisualShape", geom, rgbaColor=rgba, **vis_dims)
         return self._call("createMultiBody", baseMass=mass, baseCollisionShapeIndex=col,
-                          baseVisualShapeIndex=vis, basePosition=[0, 0, -1])
+                          baseVisualShapeIndex=visual, basePosition=[0, 0, -1])
+
+    def _disc_visual(self, radius: float, half_height: float, rgba: tuple[float, ...]) -> int:
+        """A flat disc at the top of a cylinder. The tiny renderer shades Bullet's own cylinder
+        caps with interpolated side normals, which makes a thin plate look like a cone."""
+        angles = np.linspace(0.0, 2 * np.pi, DISC_SEGMENTS, endpoint=False)
+        rim = [[radius * np.cos(a), radius * np.sin(a), half_height] for a in angles]
+        fan = [k for i in range(DISC_SEGMENTS) for k in (0, 1 + i, 1 + (i + 1) % DISC_SEGMENTS)]
+        return self._call("createVisualShape", p.GEOM_MESH, rgbaColor=rgba,
+                          vertices=[[0.0, 0.0, half_height], *rim], indices=fan,
+                          normals=[[0.0, 0.0, 1.0]] * (DISC_SEGMENTS + 1))
 
     def _object_body(self, o: ObjectSpec) -> int:
         rgba = COLORS[o.color]
@@ -223,7 +236,9 @@ class PybulletSim:
                        spinningFriction=CUBE_SPINNING_FRICTION)
             return body
         if o.kind == "plate":  # static and thin: a target zone the cube rests on, not an obstacle.
-            return self._body("cylinder", (PLATE_RADIUS, PLATE_HALF_HEIGHT), rgba, 0.0)
+            disc = self._disc_visual(PLATE_RADIUS, PLATE_HALF_HEIGHT, rgba)
+            return self._body("cylinder", (PLATE_RADIUS, PLATE_HALF_HEIGHT), rgba, 0.0,
+                              visual=disc)
         # marker: a visual-only ball (reach goals), never collides.
         return self._body("sphere", (MARKER_RADIUS,), rgba, 0.0, collide=False)
 
