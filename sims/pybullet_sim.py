@@ -321,7 +321,9 @@ class PybulletSim:
         return np.array(state[4]), _mujoco_sign(quat_mul(_wxyz(state[5]), TCP_FROM_LINK))
 
     def gripper_opening(self) -> float:
-        return float(sum(s[0] for s in self._call("getJointStates", self.arm, self._finger_idx)))
+        opening = sum(s[0] for s in self._call("getJointStates", self.arm, self._finger_idx))
+        # Bullet's joint limits are soft: fingers squeezed shut read ~-1 mm, which no gap can be.
+        return float(np.clip(opening, 0.0, 2 * FINGER_OPEN))
 
     def object_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         pos, quat = self._call("getBasePositionAndOrientation", self._bodies[name])

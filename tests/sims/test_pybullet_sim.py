@@ -74,6 +74,17 @@ def test_scripted_expert_succeeds(env: gym.Env, seed: int) -> None:
     assert term and info["is_success"], info.get("failure")
 
 
+def test_random_actions_stay_in_observation_space(env: gym.Env) -> None:
+    env.reset(seed=2)
+    env.action_space.seed(2)
+    for _ in range(120):  # flails the arm into its joint limits and the fingers shut on nothing
+        obs, _, term, trunc, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs), obs["state"]
+        assert "failure" not in info, info["failure"]
+        if term or trunc:
+            break
+
+
 def test_nan_action_raises(env: gym.Env) -> None:
     env.reset(seed=0)
     action = np.zeros(7, dtype=np.float32)
