@@ -52,8 +52,8 @@ TCP_FROM_LINK = np.array([0.0, 0.0, 0.0, 1.0])
 # pi/4 undoes the hand's -45 deg mounting so the fingers open along world y.
 HOME_QPOS = (0.0, -0.39, 0.0, -2.47, 0.0, 2.08, np.pi / 4)
 FINGER_OPEN = 0.04  # m per finger (URDF limit): 0.08 m between the fingers.
-# N per finger, the URDF's effort limit; two fingers with friction 1.0 hold 40 N, ~80x a cube's
-# weight, yet do not crush through Bullet's soft finger contacts.
+# N per finger, the URDF's effort limit: with friction 1.0 two fingers hold 40 N, ~80x a cube's
+# weight, and sink < 1 mm into the URDF's soft (30 kN/m) finger contacts.
 FINGER_FORCE = 20.0
 # The finger-coupling gear must out-pull one finger's servo to keep the two symmetric; ERP 0.1
 # corrects drift gently enough not to fight the contact solver (pybullet's Panda grasp demo).
@@ -90,10 +90,10 @@ MAX_SANE_SPEED = 50.0  # rad/s or m/s
 def _lowpoly_panda_urdf() -> Path:
     """The shipped Panda URDF with its collision meshes also used as visuals.
 
-    The visual meshes have ~100k triangles against ~3.5k for the collision ones; the tiny
-    renderer's cost is per triangle (21 ms against 1 ms for a 128 px frame), and 128 px images
-    cannot show the difference. Physics is untouched. Written once per machine, next to nothing
-    else, atomically so concurrent processes never read half a file.
+    The visual meshes have ~100k triangles against ~3.5k for the collision ones, and the tiny
+    renderer's cost is per triangle: a 128 px frame of the arm takes 21 ms against 1 ms, and
+    128 px cannot show the detail. Physics is untouched. The file goes to the temp dir, named by
+    its content, written atomically so concurrent processes never read half a file.
     """
     mesh_dir = PANDA_URDF.parent / "meshes" / "collision"
     text = PANDA_URDF.read_text()
@@ -152,7 +152,6 @@ class PybulletSim:
         self.robot = self._robot_spec()
         self._lower = np.array(self.robot.joint_lower)
         self._upper = np.array(self.robot.joint_upper)
-        self._q_target = np.array(HOME_QPOS)
         self._set_home()
         height, width = image_size
         self._projection = {name: p.computeProjectionMatrixFOV(fovy, width / height, CAMERA_NEAR,
@@ -287,7 +286,6 @@ class PybulletSim:
             self._call("stepSimulation")
 
     def _command(self, q: np.ndarray, gripper: float) -> None:
-        self._q_target = q.copy()
         self._call("setJointMotorControlArray", self.arm, self._arm_idx, p.POSITION_CONTROL,
                    targetPositions=q.tolist(), forces=self._arm_forces)
         finger = FINGER_OPEN * (1.0 - float(np.clip(gripper, 0.0, 1.0)))
@@ -298,8 +296,9 @@ class PybulletSim:
     def solve_ik(self, pos: np.ndarray, quat: np.ndarray) -> np.ndarray:
         """Joint angles putting the TCP at (pos, quat wxyz), starting from the measured state.
 
-        Bullet's IK starts from the body's current joint state (its `currentPositions` argument
-        is ignored after the first iteration in 3.2.x), which is why the solve is measured-based.
+        Bullet's IK iterates from the body's current joint state. Seeding it elsewhere through
+        `currentPositions` gave solutions 5 cm off target in pybullet 3.2.7, so we do not; the
+        measured state is also what a real controller would start from.
         """
         # Rz(pi) is its own inverse, so the same product maps TCP to link orientation.
         link_quat = quat_mul(np.asarray(quat, dtype=np.float64), TCP_FROM_LINK)
