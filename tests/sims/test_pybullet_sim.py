@@ -103,6 +103,16 @@ def test_images_have_shape_dtype_and_content(env: gym.Env) -> None:
     assert (np.abs(obs["images"]["front"] - red).max(axis=-1) < 60).any()
 
 
+def test_image_size_is_height_by_width() -> None:
+    s = PybulletSim(list(PickPlace.objects), image_size=(48, 64))
+    try:
+        assert s.render("front").shape == (48, 64, 3)
+        with pytest.raises(KeyError, match="front"):
+            s.render("top")
+    finally:
+        s.close()
+
+
 def test_home_pose_follows_the_shared_conventions(sim: PybulletSim) -> None:
     assert sim.robot.n_joints == 7 and sim.robot.state_dim == 15
     pos, quat = sim.ee_pose()
