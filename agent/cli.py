@@ -11,6 +11,8 @@ import sys
 COMMANDS = (
     "agent.commands.run",
     "agent.commands.collect",
+    "agent.commands.dataset",
+    "agent.commands.replay",
 )
 
 
