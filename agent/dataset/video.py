@@ -9,6 +9,7 @@ Every file uses one time base and frame k of an episode sits at pts `k / fps` pa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,6 +18,10 @@ from typing import Any
 
 import av
 import numpy as np
+
+# SVT-AV1 prints its whole configuration to stderr for every encoder it opens (twice per
+# episode) and the same warnings each time; keep errors only unless the user asks for more.
+os.environ.setdefault("SVT_LOG", "1")
 
 CODECS = {"av1": "libsvtav1", "h264": "libx264"}  # --vcodec name -> FFmpeg encoder
 

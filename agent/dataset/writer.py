@@ -162,10 +162,12 @@ class DatasetWriter:
                     "total_frames": self.num_frames + ep.length, "total_tasks": len(tasks),
                     "splits": {"train": f"0:{k + 1}"}}
             if len(tasks) != len(self.tasks):
-                staged.append(self._stage_table(tables.tasks_table(tasks), layout.TASKS_PATH))
+                self._stage_table(tables.tasks_table(tasks), layout.TASKS_PATH, staged)
             for data, rel in ((stats.to_json(new_stats), layout.STATS_PATH),
                               (info, layout.INFO_PATH)):
-                staged.append((layout.write_json_tmp(data, self.root / rel), self.root / rel))
+                final = self.root / rel
+                staged.append((layout.tmp_path(final), final))  # listed first: cleaned on error
+                layout.write_json_tmp(data, final)
             for tmp, _ in staged:
                 layout.fsync_file(tmp)
         except OSError as e:
@@ -198,7 +200,7 @@ class DatasetWriter:
                                      task_index, self.spec.fps)
         data_rel = layout.DATA_PATH.format(**loc.fmt())
         base = tables.read_rows_before(self.root / data_rel, k) if continues else None
-        staged.append(self._stage_table(tables.concat(base, frames), data_rel))
+        self._stage_table(tables.concat(base, frames), data_rel, staged)
         row.update({"data/chunk_index": loc.chunk_index, "data/file_index": loc.file_index,
                     "dataset_from_index": self.num_frames,
                     "dataset_to_index": self.num_frames + ep.length})
@@ -219,15 +221,14 @@ class DatasetWriter:
                     "success": ep.success, "seed": ep.seed, "failure": ep.failure or ""})
         meta_rel = layout.EPISODES_PATH.format(**loc.fmt())
         base = tables.read_rows_before(self.root / meta_rel, k) if continues else None
-        staged.append(self._stage_table(tables.concat(base, tables.episodes_table([row])),
-                                        meta_rel))
+        self._stage_table(tables.concat(base, tables.episodes_table([row])), meta_rel, staged)
         return row, ep_stats
 
-    def _stage_table(self, table: pa.Table, rel: str) -> tuple[Path, Path]:
+    def _stage_table(self, table: pa.Table, rel: str, staged: list[tuple[Path, Path]]) -> None:
         final = self.root / rel
         tmp = layout.tmp_path(final)
+        staged.append((tmp, final))  # listed before writing: a failed write is cleaned up too
         tables.write_table(table, tmp)
-        return tmp, final
 
 
 def _vector_stats(frames: pa.Table) -> dict[str, stats.Stats]:
