@@ -15,6 +15,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,10 @@ def main(args: argparse.Namespace) -> int:
         _loop(writer, submit, _first_seed(writer, args.seed), args, progress, fps)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except BrokenProcessPool:
+        print(f"error: a worker process died (out of memory? killed?); {writer.num_episodes} "
+              f"complete episodes are in {args.out}; rerun with --resume", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"interrupted: {writer.num_episodes} complete episodes are in {args.out}; "

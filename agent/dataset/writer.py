@@ -294,6 +294,29 @@ def recover(root: Path, info: dict[str, Any]) -> None:
     if len(tasks) > int(info["total_tasks"]):
         kept = {t: i for t, i in tasks.items() if i < int(info["total_tasks"])}
         _replace_table(tables.tasks_table(kept), root / layout.TASKS_PATH)
+    # stats.json is replaced just before info.json, so it may count the torn episode: rebuild
+    # it from the per-episode stats of the committed rows.
+    per_episode = _episode_stats(root)
+    if per_episode:
+        layout.atomic_write_json(stats.to_json(stats.aggregate(per_episode)),
+                                 root / layout.STATS_PATH)
+    else:
+        (root / layout.STATS_PATH).unlink(missing_ok=True)
+
+
+def _episode_stats(root: Path) -> list[dict[str, stats.Stats]]:
+    """Per-episode stats from the `stats/<feature>/<stat>` columns of the episodes tables."""
+    out = []
+    for path in sorted(root.glob("meta/episodes/*/*.parquet")):
+        table = pq.read_table(path)
+        cols = [c for c in table.column_names if c.startswith("stats/")]
+        for row in table.select(cols).to_pylist():
+            ep: dict[str, stats.Stats] = {}
+            for col, value in row.items():
+                _, feature, name = col.split("/")
+                ep.setdefault(feature, {})[name] = np.asarray(value)
+            out.append(ep)
+    return out
 
 
 def _trim_table(path: Path, n: int) -> None:
