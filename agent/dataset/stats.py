@@ -6,8 +6,9 @@ and width per channel, on pixels scaled to [0, 1], giving shape (3, 1, 1); like 
 most ~100 evenly spaced frames of an episode are used. Aggregation weights means, variances
 (parallel algorithm) and quantiles by count, exactly as LeRobot's `aggregate_stats`.
 
-One difference: per-episode quantiles here are exact (`np.quantile`); LeRobot estimates them
-from 5000-bin histograms, so its values differ by at most (max - min) / 5000.
+Quantiles follow LeRobot's definition (the first value where the empirical CDF reaches q,
+`np.quantile(method="inverted_cdf")`) but are exact; LeRobot reads them off 5000-bin
+histograms, so its values differ from these by at most a bin, (max - min) / 5000.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _stats(x: np.ndarray, count: int) -> Stats:
     x = x.astype(np.float64)
     out = {"min": x.min(0), "max": x.max(0), "mean": x.mean(0), "std": x.std(0),
            "count": np.array([count])}
-    qs = np.quantile(x, QUANTILES, axis=0)
+    qs = np.quantile(x, QUANTILES, axis=0, method="inverted_cdf")
     out.update({k: qs[i] for i, k in enumerate(QUANTILE_KEYS)})
     return out
 
@@ -61,7 +62,7 @@ def image_stats(frames: np.ndarray) -> Stats:
 
 
 def _histogram_stats(hist: np.ndarray) -> dict[str, float]:
-    """min/max/mean/std and linearly interpolated quantiles (as np.quantile) of 0..255 values."""
+    """min/max/mean/std and inverted-CDF quantiles (see module docstring) of 0..255 values."""
     values = np.arange(len(hist), dtype=np.float64)
     n = hist.sum()
     mean = float((hist * values).sum() / n)
@@ -69,10 +70,7 @@ def _histogram_stats(hist: np.ndarray) -> dict[str, float]:
            "std": float(np.sqrt((hist * (values - mean) ** 2).sum() / n))}
     cum = np.cumsum(hist)
     for key, q in zip(QUANTILE_KEYS, QUANTILES, strict=True):
-        pos = q * (n - 1)  # rank in the sorted pixels
-        lo = np.searchsorted(cum, np.floor(pos), "right")
-        hi = np.searchsorted(cum, np.ceil(pos), "right")
-        out[key] = float(values[lo] + (pos - np.floor(pos)) * (values[hi] - values[lo]))
+        out[key] = float(values[np.searchsorted(cum, q * n, "left")])
     return out
 
 
