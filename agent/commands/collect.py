@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vcodec", choices=sorted(CODECS), default="av1",
                    help="video codec (default av1, LeRobot's default; h264 is faster to decode)")
     p.add_argument("--episodes-per-file", type=int, default=layout.EPISODES_PER_FILE,
-                   metavar="E", help="episodes per data/video file before rolling to the next")
+                   metavar="E", help="episodes per data/video file before rolling to the next "
+                        "(new datasets; a resumed one keeps its own)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON summary object as the last stdout line")
     p.set_defaults(func=main)

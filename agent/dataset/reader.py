@@ -6,6 +6,7 @@ crash reads the same as after `--resume` cleans it. No torch, no `datasets`: pya
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -64,6 +65,7 @@ class LeRobotDatasetReader:
         if not info_path.exists():
             raise NotADatasetError(f"{self.root} is not a LeRobot dataset (no {layout.INFO_PATH})")
         self.info: dict[str, Any] = layout.load_json(info_path)
+        self._cached: tuple[Path, pa.Table] | None = None
         version = self.info.get("codebase_version")
         if version != layout.CODEBASE_VERSION:
             raise NotADatasetError(f"{self.root} is a LeRobot {version} dataset; this reader "
@@ -133,14 +135,28 @@ class LeRobotDatasetReader:
         meta = self.episode_meta(k)
         path = self.root / self.info["data_path"].format(chunk_index=meta["data/chunk_index"],
                                                          file_index=meta["data/file_index"])
-        table = pq.read_table(path)
+        table = self._data_table(path)
         table = table.filter(pc.equal(table["episode_index"], k)).sort_by("frame_index")
+        done = (np.asarray(table[layout.SUCCESS_KEY], dtype=bool)
+                if layout.SUCCESS_KEY in table.column_names else np.zeros(len(table), bool))
         return EpisodeData(
             index=k, task=meta["tasks"][0], state=_vectors(table["observation.state"]),
             action=_vectors(table["action"]),
-            timestamp=np.asarray(table["timestamp"], dtype=np.float32),
-            next_success=np.asarray(table[layout.SUCCESS_KEY], dtype=bool),
-            success=bool(meta.get("success", False)), seed=int(meta.get("seed", -1)))
+            timestamp=np.asarray(table["timestamp"], dtype=np.float32), next_success=done,
+            success=bool(meta.get("success", done[-1] if len(done) else False)),
+            seed=int(meta.get("seed", -1)))
+
+    def __len__(self) -> int:
+        return self.num_episodes
+
+    def __iter__(self) -> Iterator[EpisodeData]:
+        return (self.episode(k) for k in range(self.num_episodes))
+
+    def _data_table(self, path: Path) -> pa.Table:
+        # Episodes are read in order mostly, and ~50 share a file: keep the last one read.
+        if self._cached is None or self._cached[0] != path:
+            self._cached = (path, pq.read_table(path))
+        return self._cached[1]
 
     def frames(self, k: int, camera: str) -> np.ndarray:
         """Episode k's frames of `camera` (a video key or bare camera name), (T, H, W, 3) uint8."""

@@ -122,6 +122,9 @@ class DatasetWriter:
         if not info_path.exists():
             raise NotADatasetError(f"{root} is not a LeRobot dataset (no {layout.INFO_PATH})")
         info = layout.load_json(info_path)
+        if "episodes_per_file" not in info:
+            raise NotADatasetError(f"{root} was not recorded by `agent collect` (no "
+                                   f"episodes_per_file in {layout.INFO_PATH}); not appending")
         problems = layout.feature_differences(info["features"], spec.features())
         if info["fps"] != spec.fps:
             problems.insert(0, f"fps: dataset has {info['fps']}, this recording has {spec.fps}")
