@@ -11,6 +11,9 @@ import sys
 COMMANDS = (
     "agent.commands.run",
     "agent.commands.eval",
+    "agent.commands.collect",
+    "agent.commands.dataset",
+    "agent.commands.replay",
 )
 
 
