@@ -14,6 +14,7 @@ COMMANDS = (
     "agent.commands.collect",
     "agent.commands.dataset",
     "agent.commands.replay",
+    "agent.commands.train",
 )
 
 

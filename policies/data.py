@@ -103,3 +103,36 @@ def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scrip
                                  np.stack(rec["action"])))
     env.close()
     return demos
+
+
+def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
+               successful_only: bool = True) -> list[DemoEpisode]:
+    """Episodes of LeRobot v3.0 datasets written by `agent collect`, frames decoded.
+
+    Datasets must agree on features (state/action dims, cameras): mixing them is an error.
+    """
+    from agent.dataset.reader import LeRobotDatasetReader
+
+    demos: list[DemoEpisode] = []
+    first: tuple | None = None
+    for d in dirs:
+        ds = LeRobotDatasetReader(d)
+        missing = [c for c in cameras if f"observation.images.{c}" not in ds.camera_keys]
+        if missing:
+            raise ValueError(f"dataset {d} lacks camera(s) {missing}; it has {ds.camera_keys}")
+        for ep in ds:
+            if successful_only and not ep.success:
+                continue
+            frames = {c: ds.frames(ep.index, c) for c in cameras}
+            demos.append(DemoEpisode(ep.task, frames, ep.state, ep.action))
+        if not demos:
+            continue
+        shape = (demos[-1].state.shape[1], demos[-1].action.shape[1])
+        if first is None:
+            first = (d, shape)
+        elif shape != first[1]:
+            raise ValueError(f"dataset {d} has state/action dims {shape}, but {first[0]} has "
+                             f"{first[1]}: datasets with other features cannot be mixed")
+    if not demos:
+        raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
+    return demos

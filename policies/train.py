@@ -55,9 +55,11 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     """Fit the codecs on the demonstrations and build an untrained policy around them."""
     states = np.concatenate([d.state for d in demos]).astype(np.float32)
     actions = np.concatenate([d.action for d in demos]).astype(np.float32)
-    bins = BinningConfig(strategy="uniform", n_bins=cfg.n_bins)
-    state_codec = BinningCodec(bins).fit(states)
-    action_codec = BinningCodec(bins).fit(actions)
+    # Actions: quantile bins. The expert's actions pile up at the step limits (+-0.05 m,
+    # +-0.3 rad) and at gripper 0/1; quantile codebooks decode those point masses exactly,
+    # where 1st/99th-percentile uniform bins clip the rare full-speed turns (bench/codec.py).
+    action_codec = BinningCodec(BinningConfig(strategy="quantile", n_bins=cfg.n_bins)).fit(actions)
+    state_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins)).fit(states)
     layout = VocabLayout(VocabSizes(text=256, action=action_codec.vocab_size,
                                     state=state_codec.vocab_size, image=0))
     size = demos[0].frames[cameras[0]].shape[1]
