@@ -81,6 +81,8 @@ def main(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: {args.out} exists and is not empty; use --resume to "
                              "continue it, or another --out")
         policy = build_policy(demos, cfg)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank checked --out before rank 0 writes into it
     rank0 = int(os.environ.get("RANK", 0)) == 0
     if rank0:
         args.out.mkdir(parents=True, exist_ok=True)
