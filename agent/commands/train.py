@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -96,7 +97,17 @@ def main(args: argparse.Namespace) -> int:
     bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", file=sys.stderr,
                disable=not rank0 or None)
 
+    t_start = time.monotonic()
+
     def on_log(log) -> None:
+        write_metrics(args.out, [log])  # as we go: a killed run keeps its curve
+        if bar.disable and (log.step % 100 == 0 or log.step == cfg.steps):
+            # No terminal (CI, nohup): a plain progress line instead of the bar.
+            done = (log.step - start) / max(1, cfg.steps - start)
+            eta = (time.monotonic() - t_start) * (1 - done) / max(done, 1e-9)
+            print(f"step {log.step}/{cfg.steps} loss {log.loss:.3f} "
+                  f"{log.samples_per_s * tokens:.0f} tok/s eta {eta / 60:.1f} min",
+                  file=sys.stderr, flush=True)
         bar.update(log.step - bar.n)
         post = {"loss": f"{log.loss:.3f}", "tok/s": f"{log.samples_per_s * tokens:.0f}"}
         if log.eval_success is not None:
@@ -104,11 +115,10 @@ def main(args: argparse.Namespace) -> int:
             tqdm.write(f"step {log.step}: eval success {log.eval_success:.0%}", file=sys.stderr)
         bar.set_postfix(post)
 
-    logs = train(policy, demos, args.out, cfg, start_step=start, optimizer_state=opt_state,
+    train(policy, demos, args.out, cfg, start_step=start, optimizer_state=opt_state,
                  on_log=on_log, eval_fn=eval_fn, eval_every=args.eval_every)
     bar.close()
     if rank0:
-        write_metrics(args.out, logs)
         plot_loss(args.out)
         print(f"saved {args.out}", file=sys.stderr)
     return 0
