@@ -29,7 +29,8 @@ from agent.dataset.video import CODECS, VideoConfig
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("collect", help="record a LeRobotDataset v3.0 of policy rollouts",
-                       description=__doc__.split("\n\n")[0])
+                       description="Record episodes of a policy into a LeRobotDataset v3.0 "
+                                   "(crash-safe: kill it any time, then --resume).")
     p.add_argument("--env", required=True, metavar="SPEC", help="e.g. mujoco:pick_place")
     p.add_argument("--policy", default=None, metavar="NAME|PATH",
                    help="'scripted' or a checkpoint directory (default: the shipped default)")
