@@ -10,6 +10,7 @@ import sys
 
 COMMANDS = (
     "agent.commands.run",
+    "agent.commands.eval",
     "agent.commands.collect",
     "agent.commands.dataset",
     "agent.commands.replay",
