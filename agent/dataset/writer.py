@@ -190,7 +190,10 @@ class DatasetWriter:
             for parent in {final.parent for _, final in staged}:
                 layout.fsync_dir(parent)
         except OSError as e:
-            recover(self.root, self.info)  # back to the last commit
+            try:
+                recover(self.root, self.info)  # back to the last commit
+            except OSError:
+                pass  # still readable (info.json is the old one); --resume trims the tail
             raise _write_error(e, self.num_episodes, self.root) from e
         self.info = info
 
