@@ -21,9 +21,16 @@ def _scripted() -> Policy:
 
 
 BUILTINS: dict[str, Callable[[], Policy]] = {"scripted": _scripted}
-# The policy `agent run` uses when no --policy is given. The scripted expert until a learned
-# default checkpoint ships with the repo.
-DEFAULT_POLICY = "scripted"
+# The policy `agent run` uses when no --policy is given: the learned checkpoint shipped in
+# policies/default/ (rebuilt by scripts/train_default.sh), or the scripted expert where a
+# checkout has none.
+DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
+
+
+def default_policy_spec() -> str:
+    from policies.token_policy import is_checkpoint
+
+    return str(DEFAULT_CHECKPOINT) if is_checkpoint(DEFAULT_CHECKPOINT) else "scripted"
 
 
 def _is_token_checkpoint(path: Path) -> bool:
@@ -52,7 +59,7 @@ CHECKPOINT_LOADERS: list[tuple[Callable[[Path], bool], Callable[[Path], Policy]]
 
 def load_policy(spec: str | None) -> Policy:
     """A policy from a built-in name ("scripted") or a checkpoint directory path."""
-    spec = spec or DEFAULT_POLICY
+    spec = spec or default_policy_spec()
     if spec in BUILTINS:
         return BUILTINS[spec]()
     path = Path(spec)

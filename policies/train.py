@@ -162,7 +162,7 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         opt.step()
         n_since += cfg.batch_size * world
         last = step + 1 == cfg.steps
-        if rank == 0 and (step % 25 == 0 or last):
+        if rank == 0 and ((step + 1) % 25 == 0 or step == start_step or last):
             now = time.perf_counter()
             log = TrainLog(step + 1, loss.item(), lr_at(step, cfg), n_since / (now - t_last))
             t_last, n_since = now, 0

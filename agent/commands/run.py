@@ -83,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
     from agent.record import EpisodeVideo
     from agent.runtime import ChunkBroker, run_episode
     from agent.timing import StageTimer
-    from policies.registry import DEFAULT_POLICY, UnknownPolicyError, load_policy
+    from policies.registry import UnknownPolicyError, default_policy_spec, load_policy
 
     if args.episodes < 1:
         raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")
@@ -125,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
     summary = summarize(args.env, policy.name if args.policy is None else args.policy,
                         results, timer)
     if args.policy is None:
-        summary["policy"] = f"{DEFAULT_POLICY} (default)"
+        summary["policy"] = f"{default_policy_spec()} (default)"
     if args.json:
         print(json.dumps(summary))
     else:
