@@ -1,0 +1,156 @@
+"""`agent run`: run a policy in an env for N episodes, report success and loop speed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+DEFAULT_EPISODES = 3
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a policy in an environment",
+                       description="Run a policy for N episodes; one line per episode, then a "
+                                   "summary (or one JSON object with --json).")
+    add_run_arguments(p)
+    p.set_defaults(func=main)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options `run` shares with commands that roll out policies (eval, collect)."""
+    p.add_argument("--env", required=True, metavar="SPEC",
+                   help="backend:task, e.g. mujoco:pick_place, pybullet:pick_place, "
+                        "bridge:tcp://HOST:PORT")
+    p.add_argument("--policy", default=None, metavar="NAME|PATH",
+                   help="'scripted' or a checkpoint directory (default: the shipped default)")
+    p.add_argument("--episodes", type=int, default=DEFAULT_EPISODES)
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 each)")
+    p.add_argument("--rate", type=float, default=None, metavar="HZ",
+                   help="control rate to pace the loop at (default: the env's, real time); "
+                        "0 runs as fast as possible")
+    p.add_argument("--record", type=Path, default=None, metavar="DIR",
+                   help="write one mp4 per episode (camera views side by side)")
+    p.add_argument("--viewer", action="store_true", help="open MuJoCo's interactive viewer")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON summary object as the last stdout line")
+
+
+def wilson_ci95(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval for a success rate (sane at 0% and 100%, unlike Wald)."""
+    if n == 0:
+        return (0.0, 1.0)
+    z, p = 1.96, successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
+
+
+def _viewer_hook(env: Any) -> tuple[Callable[..., None], Callable[[], None]]:
+    sim = getattr(env.unwrapped, "sim", None)
+    if not hasattr(sim, "model"):
+        raise SystemExit("error: --viewer needs a MuJoCo env (e.g. mujoco:pick_place)")
+    if not os.environ.get("DISPLAY") or os.environ.get("MUJOCO_GL") == "egl":
+        raise SystemExit("error: --viewer needs a display (DISPLAY is unset or MUJOCO_GL=egl); "
+                         "use --record DIR to write videos instead")
+    import mujoco.viewer
+
+    viewer = mujoco.viewer.launch_passive(sim.model, sim.data)
+    return (lambda *_: viewer.sync()), viewer.close
+
+
+def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
+    if not hooks:
+        return None
+
+    def call_all(*a: Any) -> None:
+        for hook in hooks:
+            hook(*a)
+
+    return call_all
+
+
+def main(args: argparse.Namespace) -> int:
+    import envs
+    from agent.record import EpisodeVideo
+    from agent.runtime import ChunkBroker, run_episode
+    from agent.timing import StageTimer
+    from policies.registry import DEFAULT_POLICY, UnknownPolicyError, load_policy
+
+    if args.episodes < 1:
+        raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")
+    try:
+        env = envs.make(args.env)
+        policy = load_policy(args.policy)
+    except (envs.UnknownEnvError, UnknownPolicyError) as e:
+        raise SystemExit(f"error: {e}") from None
+    rate = env.unwrapped.control_hz if args.rate is None else args.rate
+    hooks, closers = [], []
+    if args.viewer:
+        hook, close = _viewer_hook(env)
+        hooks.append(hook)
+        closers.append(close)
+    agent, timer, results = ChunkBroker(policy), StageTimer(), []
+    bar = tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr, disable=None)
+    for i in range(args.episodes):
+        seed = args.seed + i
+        video = None
+        if args.record:
+            fps = rate or env.unwrapped.control_hz
+            video = EpisodeVideo(args.record / f"episode_{seed:04d}.mp4", fps)
+        on_step = _chain(hooks + ([video.add] if video else []))
+        try:
+            r = run_episode(env, agent, seed, timer, rate_hz=rate, on_step=on_step)
+        finally:
+            if video:
+                video.close()
+        results.append(r)
+        why = f" ({r.failure})" if r.failure else ""
+        tqdm.write(f"episode {i + 1}/{args.episodes} seed={seed} success={r.success} "
+                   f"steps={r.steps} loop={r.steps / r.duration_s:.1f} Hz{why}", file=sys.stdout)
+        bar.set_postfix(success=f"{np.mean([x.success for x in results]):.0%}")
+        bar.update(1)
+    bar.close()
+    for close in closers:
+        close()
+    env.close()
+    summary = summarize(args.env, policy.name if args.policy is None else args.policy,
+                        results, timer)
+    if args.policy is None:
+        summary["policy"] = f"{DEFAULT_POLICY} (default)"
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        lo, hi = summary["success_ci95"]
+        print(f"success {summary['success_rate']:.0%} (95% CI {lo:.0%}-{hi:.0%}) over "
+              f"{len(results)} episodes, mean {summary['mean_steps']:.0f} steps, loop "
+              f"{summary['loop_hz']:.1f} Hz, deadline misses {summary['deadline_misses']}")
+    return 0
+
+
+def summarize(env_spec: str, policy: str, results: list, timer: Any) -> dict[str, Any]:
+    """The `--json` object (schema documented in README)."""
+    successes = sum(r.success for r in results)
+    steps = sum(r.steps for r in results)
+    latency = timer.summary_ms()
+    return {
+        "env": env_spec,
+        "policy": policy,
+        "episodes": len(results),
+        "success_rate": successes / len(results),
+        "success_ci95": wilson_ci95(successes, len(results)),
+        "mean_steps": steps / len(results),
+        "loop_hz": round(steps / sum(r.duration_s for r in results), 2),
+        "deadline_misses": sum(r.deadline_misses for r in results),
+        "latency_ms": {k: {"p50": v["p50"], "p99": v["p99"]} for k, v in latency.items()},
+        "seeds": [r.seed for r in results],
+        "failures": [r.failure for r in results if r.failure],
+    }

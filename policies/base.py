@@ -1,0 +1,19 @@
+"""The policy interface every runtime component talks to."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from envs.types import ActionChunk, Observation
+
+
+class Policy(Protocol):
+    """Maps an observation to a chunk of H actions (H = 1 for reactive policies)."""
+
+    name: str
+
+    def reset(self) -> None:
+        """Forget per-episode state (called before every episode)."""
+
+    def infer(self, obs: Observation) -> ActionChunk:
+        """Actions to execute from now on, shape (H, 7)."""

@@ -1,0 +1,46 @@
+"""`--policy NAME|PATH` resolution: named built-ins, or a checkpoint directory."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+
+from policies.base import Policy
+
+
+class UnknownPolicyError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _scripted() -> Policy:
+    from policies.scripted import ScriptedExpert
+
+    return ScriptedExpert()
+
+
+BUILTINS: dict[str, Callable[[], Policy]] = {"scripted": _scripted}
+# The policy `agent run` uses when no --policy is given. The scripted expert until a learned
+# default checkpoint ships with the repo.
+DEFAULT_POLICY = "scripted"
+# Checkpoint loaders, tried in order on a directory: (can_load(path), load(path)).
+CHECKPOINT_LOADERS: list[tuple[Callable[[Path], bool], Callable[[Path], Policy]]] = []
+
+
+def load_policy(spec: str | None) -> Policy:
+    """A policy from a built-in name ("scripted") or a checkpoint directory path."""
+    spec = spec or DEFAULT_POLICY
+    if spec in BUILTINS:
+        return BUILTINS[spec]()
+    path = Path(spec)
+    if path.exists():
+        for can_load, load in CHECKPOINT_LOADERS:
+            if can_load(path):
+                return load(path)
+        raise UnknownPolicyError(f"{spec!r} exists but is not a policy checkpoint this version "
+                                 f"can load (loaders registered: {len(CHECKPOINT_LOADERS)})")
+    close = difflib.get_close_matches(spec, BUILTINS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownPolicyError(f"unknown policy {spec!r}: not a built-in ({sorted(BUILTINS)}) "
+                             f"and no such checkpoint directory{hint}")
