@@ -10,6 +10,7 @@ import sys
 
 COMMANDS = (
     "agent.commands.run",
+    "agent.commands.bridge",
 )
 
 

@@ -31,9 +31,12 @@ from envs.tabletop import (
 from hw_bridge.client import BridgeClient, ClientConfig
 from hw_bridge.errors import BridgeError
 from hw_bridge.kinematics import make_kinematics
-from sims.base import RobotSpec, axis_angle_from_quat, quat_from_axis_angle, quat_mul
+from sims.base import RobotSpec, SimTiming, axis_angle_from_quat, quat_from_axis_angle, quat_mul
 
 CONJ = np.array([1.0, -1.0, -1.0, -1.0])
+# step() returns this long before the control period is over, so that a runtime pacing the same
+# period (agent.runtime) finds its tick still ahead instead of counting a deadline miss.
+PACE_LEAD_S = 0.004
 
 
 class BridgeEnv(gym.Env):
@@ -58,7 +61,9 @@ class BridgeEnv(gym.Env):
         if tuple(self.kin.joint_names) != self.robot.joint_names:
             raise BridgeError(f"server joints {self.robot.joint_names} do not match the "
                               f"{r['kinematics']} model's {self.kin.joint_names}")
-        self.period = 1.0 / hello["control_hz"]
+        self.control_hz = float(hello["control_hz"])
+        self.period = 1.0 / self.control_hz
+        self.last_timing = SimTiming(0.0, 0.0)  # time waiting on the robot, for the runtime
         self.metadata = {**self.metadata, "render_fps": hello["control_hz"]}
         self.fixed_instruction = instruction
         self.max_steps = max_steps or hello["episode"].get("max_steps") or 200
@@ -100,8 +105,9 @@ class BridgeEnv(gym.Env):
         q0 = state[:n] if self._goal_q is None else self._goal_q
         ack = self.client.command(self.kin.solve_ik(target_pos, target_quat, q0), float(a[6]))
         self._goal_q = np.array(ack["q"], dtype=np.float64)
-        time.sleep(max(0.0, t_start + self.period - time.monotonic()))
+        time.sleep(max(0.0, t_start + self.period - PACE_LEAD_S - time.monotonic()))
         self._frame = self.client.observation(after_t=ack["t"])
+        self.last_timing = SimTiming(time.monotonic() - t_start, 0.0)
         self._steps += 1
         info = self._info()
         info["applied_action"] = self._applied_action(ack, pos, quat)
