@@ -101,7 +101,6 @@ class ArmController:
     def _on_command(self, msg: dict[str, Any], now: float) -> dict[str, Any]:
         s = self._session(msg)
         self._check_fresh(s, msg, now)
-        s.last_seq = msg["seq"]  # consumed even if rejected below: nothing older may run later
         if self.mode in (Mode.ESTOP, Mode.FAULT):
             raise Rejected(self.mode.value, f"{self.reason}; send reset first")
         q = self._check_target(msg["q"], msg["gripper"])
@@ -123,6 +122,7 @@ class ArmController:
         if msg["seq"] <= s.last_seq:
             raise Rejected("stale_seq", f"seq {msg['seq']} <= last seen {s.last_seq} "
                            "(duplicate or reordered)")
+        s.last_seq = msg["seq"]  # consumed even if rejected below: nothing older may run later
         if msg["deadline"] < now:
             raise Rejected("expired", f"deadline passed {1e3 * (now - msg['deadline']):.1f} ms "
                            "ago")

@@ -128,8 +128,11 @@ class Governor:
             v = np.sign(self.velocity) * speed
         else:
             err = self.goal - self.setpoint
-            # Fastest speed from which the goal can still be reached without overshoot.
-            v_want = np.sign(err) * np.minimum(vmax, np.sqrt(2.0 * a * np.abs(err)))
+            # Fastest speed from which braking at `a` per period still stops on the goal (the
+            # discrete form of sqrt(2 a |err|), so the last period before arrival is slow too).
+            ad = a * dt
+            v_brake = ad * (np.sqrt(0.25 + 2.0 * np.abs(err) / (ad * dt)) - 0.5)
+            v_want = np.sign(err) * np.minimum(vmax, v_brake)
             v = np.clip(v_want, self.velocity - a * dt, self.velocity + a * dt)
         nxt = self.setpoint + v * dt
         if not self.stopping:

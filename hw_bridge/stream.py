@@ -58,6 +58,7 @@ class Streamer(threading.Thread):
                 next_t = time.perf_counter()
             elif delay > 0:
                 self.stop_event.wait(delay)
+        self.controller.driver.release_stream()
         self.pub.close(linger=0)
 
     def frame(self) -> dict[str, Any]:

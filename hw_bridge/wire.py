@@ -32,7 +32,7 @@ def _pack_default(obj: Any) -> Any:
         if dtype.str not in DTYPES:
             raise ProtocolError(f"cannot send arrays of dtype {obj.dtype}; "
                                 f"allowed: {sorted(DTYPES)}")
-        arr = np.ascontiguousarray(obj, dtype=dtype)
+        arr = np.require(obj, dtype=dtype, requirements="C")  # keeps 0-d arrays 0-d
         return {ND_KEY: True, "dtype": dtype.str, "shape": list(arr.shape), "data": arr.tobytes()}
     if isinstance(obj, np.generic):
         return obj.item()

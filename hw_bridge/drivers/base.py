@@ -115,6 +115,10 @@ class Driver(ABC):
         """A consistent reading plus camera images, called from the stream thread."""
         return Snapshot(self.read())
 
+    def release_stream(self) -> None:
+        """Free what `snapshot` created, from the stream thread (GL contexts are per thread)."""
+        return None  # nothing by default
+
     def __enter__(self) -> Driver:
         self.connect()
         return self

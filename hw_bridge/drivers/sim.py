@@ -123,6 +123,11 @@ class SimDriver(Driver):
             images[cam] = self._renderer.render().copy()
         return Snapshot(state, images, sim_only)
 
+    def release_stream(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
     def _privileged_locked(self, state: ArmState) -> dict[str, Any]:
         sim, goal = self.sim, self._goal
         assert goal is not None
