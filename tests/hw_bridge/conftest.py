@@ -21,6 +21,10 @@ from hw_bridge.server import BridgeServer, ServerConfig
 from tests.hw_bridge.fakes import FlakyDriver
 
 ROOT = Path(__file__).resolve().parents[2]
+# In-process servers share the GIL with the test's clients; hand it over more often than the
+# default 5 ms so a client's heartbeat thread is not starved past the 100 ms watchdog on a
+# loaded machine. (Deployed, server and client are separate processes.)
+sys.setswitchinterval(0.0005)
 ANY_PORT = "tcp://127.0.0.1:*"
 
 
