@@ -11,6 +11,7 @@ command from a session opened after the stop. estop and fault are latched until 
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from collections import Counter
@@ -105,7 +106,7 @@ class ArmController:
             raise Rejected(self.mode.value, f"{self.reason}; send reset first")
         q = self._check_target(msg["q"], msg["gripper"])
         goal, flags = self.governor.clamp(q)
-        gripper = float(np.clip(msg["gripper"], 0.0, 1.0))
+        gripper = min(max(float(msg["gripper"]), 0.0), 1.0)
         if gripper != msg["gripper"]:
             flags.append("gripper")
         if self.mode != Mode.ACTIVE:
@@ -137,7 +138,7 @@ class ArmController:
         n = self.driver.robot.n_joints
         if q.shape != (n,) or q.dtype.kind != "f":
             raise Rejected("bad_target", f"q must be float ({n},), got {q.dtype} {q.shape}")
-        if not (np.isfinite(q).all() and np.isfinite(gripper)):
+        if not (np.isfinite(q).all() and math.isfinite(gripper)):
             raise Rejected("bad_target", f"non-finite target q={q.tolist()} gripper={gripper}")
         return q.astype(np.float64)
 
