@@ -29,7 +29,7 @@ from envs.tabletop import (
     _state_bounds,
 )
 from hw_bridge.client import BridgeClient, ClientConfig
-from hw_bridge.errors import BridgeError
+from hw_bridge.errors import BridgeError, Rejected, Timeout
 from hw_bridge.kinematics import make_kinematics
 from sims.base import RobotSpec, SimTiming, axis_angle_from_quat, quat_from_axis_angle, quat_mul
 
@@ -37,6 +37,9 @@ CONJ = np.array([1.0, -1.0, -1.0, -1.0])
 # step() returns this long before the control period is over, so that a runtime pacing the same
 # period (agent.runtime) finds its tick still ahead instead of counting a deadline miss.
 PACE_LEAD_S = 0.004
+# A command refused for these reasons only means "this step did nothing new"; anything else
+# (session lost, e-stop, fault, no reply) ends the episode with info["failure"].
+RECOVERABLE = ("expired",)
 
 
 class BridgeEnv(gym.Env):
@@ -80,16 +83,24 @@ class BridgeEnv(gym.Env):
         self._instruction = instruction or "do the task"
         self._steps = 0
         self._goal_q: np.ndarray | None = None
+        self._gripper = 0.0
+        self._lost = False  # the session ended under us: reconnect at the next reset
 
     # -- Gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
+        if self._lost or self.client.session_error:
+            self.client.close()
+            self.client = BridgeClient(self.client.address, self.client.config)
+            self.client.connect()
+            self._lost = False
         episode = self.client.reset(int(self.np_random.integers(2**31)))
         self._instruction = self.fixed_instruction or episode.get("instruction") or "do the task"
         self._frame = self.client.observation(after_t=self.client.server_now())
         self._steps = 0
         self._goal_q = None
+        self._gripper = 0.0
         return self._observe(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict]:
@@ -103,22 +114,44 @@ class BridgeEnv(gym.Env):
         target_pos = np.clip(pos + a[:3], WORKSPACE_LOW, WORKSPACE_HIGH)
         target_quat = quat_mul(quat_from_axis_angle(a[3:6].astype(np.float64)), quat)
         q0 = state[:n] if self._goal_q is None else self._goal_q
-        ack = self.client.command(self.kin.solve_ik(target_pos, target_quat, q0), float(a[6]))
-        self._goal_q = np.array(ack["q"], dtype=np.float64)
+        t_sent = self.client.server_now()
+        ack, problem = self._send(self.kin.solve_ik(target_pos, target_quat, q0), float(a[6]))
         time.sleep(max(0.0, t_start + self.period - PACE_LEAD_S - time.monotonic()))
-        self._frame = self.client.observation(after_t=ack["t"])
+        if problem is None or problem.code in RECOVERABLE:
+            self._frame = self.client.observation(after_t=ack["t"] if ack else t_sent)
         self.last_timing = SimTiming(time.monotonic() - t_start, 0.0)
         self._steps += 1
+        return self._outcome(ack, problem, pos, quat)
+
+    def _send(self, q: np.ndarray, gripper: float) -> tuple[dict | None, BridgeError | None]:
+        try:
+            ack = self.client.command(q, gripper)
+        except (Rejected, Timeout) as exc:
+            return None, exc
+        self._goal_q = np.array(ack["q"], dtype=np.float64)
+        return ack, None
+
+    def _outcome(self, ack: dict | None, problem: BridgeError | None, pos: np.ndarray,
+                 quat: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict]:
         info = self._info()
-        info["applied_action"] = self._applied_action(ack, pos, quat)
-        info["applied_command"] = {"q": self._goal_q, "gripper": ack["gripper"],
-                                   "clamped": list(ack["clamped"])}
+        if ack is not None:
+            info["applied_action"] = self._applied_action(ack, pos, quat)
+            info["applied_command"] = {"q": self._goal_q, "gripper": ack["gripper"],
+                                       "clamped": list(ack["clamped"])}
+        else:  # nothing new ran: the arm kept its previous goal
+            info["applied_action"] = np.zeros(7, np.float32)
+            info["applied_action"][6] = self._gripper
+            info["bridge"]["rejected"] = str(problem)
+        if ack is not None:
+            self._gripper = float(ack["gripper"])
         success = bool((self._frame.get("sim_only") or {}).get("success", False))
         info["is_success"] = success
-        failed = self._frame["mode"] in ("fault", "estop")
-        if failed:
+        if self._frame["mode"] in ("fault", "estop"):
             info["failure"] = f"robot in {self._frame['mode']}: {self._frame['reason']}"
-        truncated = failed or self._steps >= self.max_steps
+        elif problem is not None and getattr(problem, "code", "") not in RECOVERABLE:
+            info["failure"] = f"bridge: {problem}"  # session lost or server gone: arm is held
+            self._lost = True
+        truncated = "failure" in info or self._steps >= self.max_steps
         return self._observe(), float(success), success, truncated, info
 
     def render(self) -> np.ndarray | None:
