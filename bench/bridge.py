@@ -43,10 +43,16 @@ while True:
 """
 
 
-def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+# The arm loop runs SCHED_FIFO as it would on a robot host (the machine allows it); pass
+# rt=False to measure best effort.
+RT_PRIORITY = "20"
+
+
+def start_server(*args: str, rt: bool = True) -> tuple[subprocess.Popen, str]:
     """`python -m hw_bridge serve` on a free loopback port; returns the process and endpoint."""
+    rt_args = ("--rt-priority", RT_PRIORITY) if rt else ()
     proc = subprocess.Popen([sys.executable, "-m", "hw_bridge", "serve", "--bind",
-                             "tcp://127.0.0.1:*", *args], cwd=ROOT, env=ENV,
+                             "tcp://127.0.0.1:*", *rt_args, *args], cwd=ROOT, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if not line.startswith("READY"):

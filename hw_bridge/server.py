@@ -11,6 +11,7 @@ queues (or is dropped by them).
 from __future__ import annotations
 
 import logging
+import os
 import select
 import threading
 import time
@@ -42,6 +43,8 @@ class ServerConfig:
         max_batch: requests handled between two arm periods at most.
         hwm: high-water mark (messages) of the command socket, each direction.
         max_catchup: arm periods run at once after a late wake-up; beyond, the clock resyncs.
+        rt_priority: 1..99 runs the arm loop thread and ZeroMQ's I/O thread SCHED_FIFO at this
+            priority (needs CAP_SYS_NICE; a robot host should); 0 leaves scheduling alone.
     """
 
     bind: str = "tcp://127.0.0.1:5555"
@@ -52,10 +55,13 @@ class ServerConfig:
     max_batch: int = 64
     hwm: int = 100
     max_catchup: int = 5
+    rt_priority: int = 0
 
     def __post_init__(self) -> None:
         if not self.bind.startswith("tcp://"):
             raise ValueError(f"bind must be tcp://HOST:PORT, got {self.bind!r}")
+        if not 0 <= self.rt_priority <= 99:
+            raise ValueError(f"rt_priority must be 0 (off) or 1..99, got {self.rt_priority}")
         if not (0 < self.control_hz <= 1000 and 0 < self.stream_hz <= 200):
             raise ValueError(f"control_hz {self.control_hz} must be in (0, 1000], "
                              f"stream_hz {self.stream_hz} in (0, 200]")
@@ -74,6 +80,9 @@ class BridgeServer:
         self.driver = driver
         self.config = config or ServerConfig()
         self.ctx = zmq.Context()
+        if self.config.rt_priority:  # must precede the first socket: I/O threads start then
+            self.ctx.set(zmq.THREAD_SCHED_POLICY, os.SCHED_FIFO)
+            self.ctx.set(zmq.THREAD_PRIORITY, self.config.rt_priority)
         self._stop = threading.Event()
         self._auth = None
         self._refusals: list[RefusalLog] = []
@@ -94,7 +103,8 @@ class BridgeServer:
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.bind(cfg.bind)
         self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.streamer = Streamer(pub, self.controller, cfg.stream_hz, self._stop)
+        self.streamer = Streamer(pub, self.controller, cfg.stream_hz, self._stop,
+                                 max(0, cfg.rt_priority - 1))
         pub.bind(cfg.stream_endpoint())
         self.stream_endpoint = pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.controller.stream = {"endpoint": self.stream_endpoint, "hz": cfg.stream_hz}
@@ -123,6 +133,7 @@ class BridgeServer:
         """The arm's fixed-rate loop; returns after `stop()`."""
         period = self.driver.period
         fd = self.router.getsockopt(zmq.FD)
+        self._realtime()
         next_tick = time.perf_counter()
         while not self._stop.is_set():
             now = time.perf_counter()
@@ -140,6 +151,17 @@ class BridgeServer:
                 continue
             if self._drain() < self.config.max_batch:
                 select.select([fd], [], [], max(0.0, next_tick - time.perf_counter()))
+
+    def _realtime(self) -> None:
+        prio = self.config.rt_priority
+        if not prio:
+            return
+        try:  # this thread only: the stream thread keeps normal priority for its rendering
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+            log.info("arm loop runs SCHED_FIFO priority %d", prio)
+        except (PermissionError, OSError) as exc:
+            log.warning("could not get real-time priority %d (%s); running best effort",
+                        prio, exc)
 
     def _housekeeping(self) -> None:
         for refusal in self._refusals:

@@ -9,6 +9,7 @@ worth nothing once a newer one exists. Subscribers set CONFLATE for the same rea
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -27,7 +28,7 @@ class Streamer(threading.Thread):
     """Publishes `obs` messages (see PROTOCOL.md) until `stop` is set."""
 
     def __init__(self, pub: zmq.Socket, controller: ArmController, hz: float,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, rt_priority: int = 0) -> None:
         super().__init__(name="bridge-stream", daemon=True)
         self.pub = pub
         self.pub.setsockopt(zmq.SNDHWM, STREAM_SNDHWM)
@@ -38,8 +39,16 @@ class Streamer(threading.Thread):
         self.seq = 0
         self.errors = 0
         self.dropped = 0
+        self.rt_priority = rt_priority
 
     def run(self) -> None:
+        if self.rt_priority:
+            # Below the arm loop, but real-time too: a preempted stream thread holding the GIL
+            # would otherwise stall the arm loop behind it (priority inversion via the GIL).
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+            except (PermissionError, OSError) as exc:
+                log.warning("stream thread stays best effort: %s", exc)
         next_t = time.perf_counter()
         while not self.stop_event.is_set():
             try:

@@ -33,6 +33,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--stream-rate", type=float, default=30.0, help="observation rate, Hz")
     s.add_argument("--watchdog-ms", type=float, default=100.0)
     s.add_argument("--image-size", type=int, default=128, help="sim camera size (square)")
+    s.add_argument("--rt-priority", type=int, default=0,
+                   help="SCHED_FIFO priority 1..99 for the arm loop (0: off; needs CAP_SYS_NICE)")
     s.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     s.set_defaults(func=serve)
     for name, func, helptext in (("estop", estop, "latch the server's e-stop"),
@@ -63,7 +65,8 @@ def serve(args: argparse.Namespace) -> int:
     driver = make_driver(args.robot, **kwargs)
     driver.limits = replace(driver.limits, watchdog_s=args.watchdog_ms / 1e3)
     config = ServerConfig(bind=args.bind, stream_bind=args.stream_bind, control_hz=args.rate,
-                          stream_hz=args.stream_rate, keys=args.keys)
+                          stream_hz=args.stream_rate, keys=args.keys,
+                          rt_priority=args.rt_priority)
     with BridgeServer(driver, config) as server:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
