@@ -24,6 +24,7 @@ from hw_bridge.errors import NotConnected, ProtocolError, Rejected, Timeout
 from hw_bridge.security import load_client_keys, make_curve_client
 
 log = logging.getLogger(__name__)
+CLOCK_PINGS = 4  # extra round trips at connect; the fastest one sets the clock offset
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,10 @@ class BridgeClient:
         welcome = self.request("hello", client=self.name)
         self._sync_clock(t0, time.monotonic(), welcome["server_time"])
         self.info, self.session = welcome, welcome["session"]
+        for _ in range(CLOCK_PINGS):  # one slow round trip would skew every deadline after it
+            t0 = time.monotonic()
+            server_time = self.status()["server_time"]
+            self._sync_clock(t0, time.monotonic(), server_time)
         if subscribe and welcome.get("stream"):
             self.sub = self._socket(zmq.SUB)
             self.sub.setsockopt(zmq.CONFLATE, 1)  # newest frame wins; set before connect
