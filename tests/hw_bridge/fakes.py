@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 
@@ -20,6 +21,11 @@ class FlakyDriver(SimDriver):
         self.writes: list[np.ndarray] = []
         self.n_writes = 0
         self.record = threading.Event()
+        self.real_arm = False  # True: behave like hardware, no sim-only ground truth
+
+    def snapshot(self):
+        snap = super().snapshot()
+        return replace(snap, sim_only=None) if self.real_arm else snap
 
     def read(self):
         if self.fail_read:

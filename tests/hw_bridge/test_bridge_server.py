@@ -192,3 +192,16 @@ def test_reconnect_mid_motion_decelerates_without_a_jump(running):
     assert steps.max() <= lim.max_velocity * 0.002 * 5 + 1e-9
     c2.close()
     c.session = None
+
+
+def test_gap_after_a_command_moves_at_most_one_step(running):
+    lim = running.driver.limits
+    c = running.client()
+    sp = running.controller.governor.setpoint.copy()
+    running.driver.record.set()
+    c.command(sp + np.array([1.0, -1.0, 0.5, 0, 0, 0]), 0.0)  # clamped to 0.2 rad per joint
+    time.sleep(0.4)  # a gap of 8 periods, heartbeats only
+    running.driver.record.clear()
+    moved = np.abs(np.array(running.driver.writes) - sp).max()
+    assert lim.max_step - 0.01 < moved <= lim.max_step + 1e-9
+    c.close()
