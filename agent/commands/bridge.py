@@ -68,14 +68,14 @@ def serve(args: argparse.Namespace) -> int:
                           stream_hz=args.stream_rate, keys=args.keys,
                           rt_priority=args.rt_priority)
     with BridgeServer(driver, config) as server:
-        stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: server.stop())
         if args.duration:
-            threading.Timer(args.duration, server.stop).start()
+            timer = threading.Timer(args.duration, server.stop)
+            timer.daemon = True
+            timer.start()
         print(f"READY {server.endpoint} {server.stream_endpoint}", flush=True)
         server.run()
-        stop.set()
     return 0
 
 
