@@ -258,26 +258,42 @@ def reconnects(n: int) -> dict:
 
 
 # -- 4. delayed, reordered, duplicated commands -------------------------------------------------
+def _delay_schedule(n: int, home: np.ndarray) -> list:
+    """Commands issued at 200 Hz, each delayed 0-500 ms; 10% overtake their predecessor,
+    10% are sent twice. Heap of (due, seq, q, issued)."""
+    queue, start = [], time.monotonic() + 0.1
+    for seq in range(1, n + 1):
+        issued = start + seq * 0.005
+        q = home + 0.05 * np.sin(seq / 50)
+        due = issued + random.uniform(0.0, 0.5)
+        if random.random() < 0.1:
+            due = issued - 0.006 + random.uniform(0.0, 0.001)
+        heapq.heappush(queue, (due, seq, q, issued))
+        if random.random() < 0.1:
+            heapq.heappush(queue, (issued + random.uniform(0.0, 0.5), seq, q, issued))
+    return queue
+
+
+def _audit(acks: list[tuple[int, float]], deadlines: dict[int, float]) -> tuple[int, int, int]:
+    """Executed commands that were stale (not newer than one executed before), repeated, late."""
+    seen, last, stale, repeated, late = set(), 0, 0, 0, 0
+    for seq, t in acks:
+        repeated += seq in seen
+        stale += seq <= last
+        late += t > deadlines[seq]
+        seen.add(seq)
+        last = max(last, seq)
+    return stale, repeated, late
+
+
 def delays(n: int) -> dict:
     srv = InProc()
-    cl = srv.client()  # owns the session and its heartbeats
+    cl = srv.client()  # owns the session and its heartbeats; commands go out on `sock`
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(srv.server.endpoint)
-    home = srv.c.governor.setpoint.copy()
-    deadlines, queue, acks, errors = {}, [], [], {}
-    start = time.monotonic()
-    for seq in range(1, n + 1):  # commands issued at 200 Hz, each living one 50 ms period
-        issued = start + seq * 0.005
-        payload = (seq, home + 0.05 * np.sin(seq / 50))
-        due = issued + random.uniform(0.0, 0.5)
-        if random.random() < 0.1:  # reordered: overtakes its predecessor
-            due = issued - 0.006 + random.uniform(0.0, 0.001)
-        heapq.heappush(queue, (due, seq, payload, issued))
-        if random.random() < 0.1:  # duplicated
-            heapq.heappush(queue, (issued + random.uniform(0.0, 0.5), seq, payload, issued))
-    sent = len(queue)
-    offset = cl.offset
+    queue = _delay_schedule(n, srv.c.governor.setpoint.copy())
+    sent, deadlines, acks, errors = len(queue), {}, [], {}
     while queue or sock.poll(300):
         while sock.poll(0):
             r = wire.decode(sock.recv())
@@ -286,23 +302,17 @@ def delays(n: int) -> dict:
             else:
                 errors[r["code"]] = errors.get(r["code"], 0) + 1
         if queue:
-            due, seq, (s, q), issued = heapq.heappop(queue)
+            due, seq, q, issued = heapq.heappop(queue)
             time.sleep(max(0.0, due - time.monotonic()))
-            deadlines[seq] = issued + offset + PERIOD
-            sock.send(wire.encode(wire.request(
-                "command", seq, session=cl.session, seq=s, sent=issued + offset,
-                deadline=issued + offset + PERIOD, q=q, gripper=0.0)))
+            t = issued + cl.offset
+            deadlines[seq] = t + PERIOD
+            sock.send(wire.encode(wire.request("command", seq, session=cl.session, seq=seq,
+                                               sent=t, deadline=t + PERIOD, q=q, gripper=0.0)))
     executed = srv.c.counts["executed"]
     sock.close()
     cl.close()
     srv.close()
-    seen, last, stale, repeated, late = set(), 0, 0, 0, 0
-    for seq, t in acks:
-        repeated += seq in seen
-        stale += seq <= last
-        late += t > deadlines[seq]
-        seen.add(seq)
-        last = max(last, seq)
+    stale, repeated, late = _audit(acks, deadlines)
     return row("0-500 ms delay, 10% reordered, duplicates", n,
                {"messages_sent": sent, "executed": len(acks), "server_executed": executed,
                 "rejected": errors, "stale_executed": stale, "repeated_executed": repeated,
@@ -557,6 +567,15 @@ def curve(n: int) -> dict:
 
 
 # -- 8. flood at 10x the control rate -----------------------------------------------------------
+def _collect_acks(sock: zmq.Socket, wait_ms: int, acks: dict, ages: list, sent: dict) -> None:
+    """Read every reply waiting (and any arriving within wait_ms of the last one)."""
+    while sock.poll(wait_ms):
+        r = wire.decode(sock.recv())
+        if r["type"] == "ack":
+            acks[r["seq"]] = r
+            ages.append(r["t"] - sent[r["seq"]])
+
+
 def flood(seconds: float) -> dict:
     proc, endpoint = start_server("--image-size", "64")
     server = psutil.Process(proc.pid)
@@ -578,19 +597,11 @@ def flood(seconds: float) -> dict:
             sock.send(wire.encode(wire.request(
                 "command", seq, session=cl.session, seq=seq, sent=now, deadline=now + PERIOD,
                 q=home + [0.2 * np.sin(seq / 200), 0, 0, 0, 0, 0], gripper=0.0)))
-            while sock.poll(0):
-                r = wire.decode(sock.recv())
-                if r["type"] == "ack":
-                    acks[r["seq"]] = r
-                    ages.append(r["t"] - sent[r["seq"]])
+            _collect_acks(sock, 0, acks, ages, sent)
             if seq % 200 == 1:
                 rss.append(server.memory_info().rss / 2**20)
             time.sleep(max(0.0, start + seq * PERIOD / 10 - time.monotonic()))
-        while sock.poll(300):
-            r = wire.decode(sock.recv())
-            if r["type"] == "ack":
-                acks[r["seq"]] = r
-                ages.append(r["t"] - sent[r["seq"]])
+        _collect_acks(sock, 300, acks, ages, sent)
         st = cl.status()
         rss.append(server.memory_info().rss / 2**20)
     finally:
