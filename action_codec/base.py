@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from action_codec.errors import CheckpointError, InvalidInputError, TokenRangeError
+
+ConfigT = TypeVar("ConfigT")
 
 #: File inside a codec directory holding its name, format version, config and parameters.
 META_FILE = "codec.json"
@@ -70,6 +72,15 @@ class Codec(Protocol):
     def decode(self, tokens: Any) -> np.ndarray: ...
 
     def save(self, directory: str | Path) -> None: ...
+
+
+def check_bounds_config(percentiles: tuple[float, float], out_dtype: str) -> None:
+    """Validate the robust-bound percentiles and output dtype every fitted codec takes."""
+    p_lo, p_hi = percentiles
+    if not 0.0 <= p_lo < p_hi <= 100.0:
+        raise InvalidInputError(f"percentiles must satisfy 0 <= lo < hi <= 100, got {percentiles}")
+    if out_dtype not in ("float32", "float64"):
+        raise InvalidInputError(f"out_dtype must be float32 or float64, got {out_dtype}")
 
 
 def check_floats(x: np.ndarray, what: str, ndim: int | None = None, dims: int | None = None,
@@ -158,3 +169,16 @@ def read_meta(directory: str | Path, codec: str | None = None, version: int | No
             f"{path} has format version {meta.get('version')!r}, this code reads {version}"
         )
     return meta
+
+
+def config_from_meta(meta: dict[str, Any], config_cls: type[ConfigT]) -> ConfigT:
+    """Rebuild a frozen config dataclass from ``meta["config"]`` (JSON lists -> tuples).
+
+    Raises:
+        CheckpointError: Missing config, or keys this version's config does not have.
+    """
+    try:
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
+        return config_cls(**fields)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"codec checkpoint has an unusable config: {exc}") from exc

@@ -26,8 +26,10 @@ import numpy as np
 
 from action_codec.base import (
     ClipStats,
+    check_bounds_config,
     check_floats,
     check_token_ids,
+    config_from_meta,
     read_meta,
     write_meta,
 )
@@ -63,13 +65,7 @@ class BinningConfig:
             )
         if not 2 <= self.n_bins <= 65536:
             raise InvalidInputError(f"n_bins must be in [2, 65536], got {self.n_bins}")
-        p_lo, p_hi = self.percentiles
-        if not 0.0 <= p_lo < p_hi <= 100.0:
-            raise InvalidInputError(
-                f"percentiles must satisfy 0 <= lo < hi <= 100, got {self.percentiles}"
-            )
-        if self.out_dtype not in ("float32", "float64"):
-            raise InvalidInputError(f"out_dtype must be float32 or float64, got {self.out_dtype}")
+        check_bounds_config(self.percentiles, self.out_dtype)
 
 
 class BinningCodec:
@@ -220,9 +216,7 @@ class BinningCodec:
             CheckpointError: Missing file, another codec's checkpoint, or another version.
         """
         meta = read_meta(directory, version=FORMAT_VERSION)
-        cfg = dict(meta["config"])
-        cfg["percentiles"] = tuple(cfg["percentiles"])
-        codec = cls(BinningConfig(**cfg))
+        codec = cls(config_from_meta(meta, BinningConfig))
         read_meta(directory, codec=codec.name)
         p = meta["params"]
         lo, hi = np.asarray(p["lo"], dtype=np.float64), np.asarray(p["hi"], dtype=np.float64)

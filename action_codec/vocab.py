@@ -203,9 +203,12 @@ class VocabLayout:
                 f"not a {FORMAT} v{FORMAT_VERSION} file: format={data.get('format')!r} "
                 f"version={data.get('version')!r}"
             )
-        sizes = dict(data["sizes"])
-        sizes["specials"] = tuple(sizes["specials"])
-        layout = cls(VocabSizes(**sizes))
+        try:
+            sizes = dict(data["sizes"])
+            sizes["specials"] = tuple(sizes["specials"])
+            layout = cls(VocabSizes(**sizes))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"vocab layout file has unusable sizes: {exc}") from exc
         if layout.to_dict() != data:
             raise CheckpointError(
                 "stored vocab ranges/hash disagree with the ones derived from its sizes: "

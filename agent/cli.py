@@ -10,6 +10,11 @@ import sys
 
 COMMANDS = (
     "agent.commands.run",
+    "agent.commands.eval",
+    "agent.commands.collect",
+    "agent.commands.dataset",
+    "agent.commands.replay",
+    "agent.commands.train",
     "agent.commands.bridge",
 )
 

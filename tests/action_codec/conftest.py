@@ -45,10 +45,12 @@ def fast_codec(chunks: np.ndarray):
     return make_codec("fast", horizon=H, scale=10.0, vocab_size=512).fit(chunks)
 
 
-@pytest.fixture(scope="session")
-def fast_full_codec(chunks: np.ndarray):
-    """A chunk codec whose integer range covers every in-range chunk (no coefficient clip)."""
-    return make_codec("fast", horizon=H, scale=10.0, vocab_size=1024, full_range=True).fit(chunks)
+@pytest.fixture(scope="session", params=["frequency", "dimension"])
+def fast_full_codec(request, chunks: np.ndarray):
+    """A chunk codec whose integer range covers every in-range chunk (no coefficient clip),
+    in both flattening orders."""
+    return make_codec("fast", horizon=H, scale=10.0, vocab_size=1024, full_range=True,
+                      order=request.param).fit(chunks)
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,20 @@ def test_round_trip_within_error_bound(fast_full_codec, fractions):
     assert np.all(np.abs(out - x) <= codec.error_bound() + 1e-6)
 
 
+def test_dimension_order_round_trips_and_saves(tmp_path, make_chunks):
+    data = make_chunks(300, seed=9)
+    codec = make_codec("fast", vocab_size=1024, order="dimension", full_range=True).fit(data)
+    test = np.clip(make_chunks(20, seed=10), codec.clip_lo, codec.clip_hi)
+    tokens = codec.encode(test)
+    assert np.all(np.abs(codec.decode(tokens) - test) <= codec.error_bound() + 1e-6)
+    codec.save(tmp_path / "dim")
+    loaded = load_codec(tmp_path / "dim")
+    assert loaded.config.order == "dimension"
+    np.testing.assert_array_equal(loaded.decode(tokens), codec.decode(tokens))
+    with pytest.raises(InvalidInputError, match="order must be"):
+        make_codec("fast", order="time")
+
+
 def test_single_chunk_helpers(fast_codec, chunks):
     tokens = fast_codec.encode_chunk(chunks[0])
     assert tokens.ndim == 1

@@ -54,3 +54,21 @@ def test_load_codec_reads_the_stored_name(tmp_path):
         load_codec(tmp_path / "q")
     with pytest.raises(CheckpointError, match="cannot read codec checkpoint"):
         load_codec(tmp_path / "missing")
+
+
+def test_checkpoint_with_a_foreign_config_is_refused(tmp_path):
+    make_codec("uniform").fit(np.eye(3)).save(tmp_path / "u")
+    meta = json.loads((tmp_path / "u" / "codec.json").read_text())
+    meta["config"]["dither"] = True  # a key this version's config does not have
+    (tmp_path / "u" / "codec.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="unusable config"):
+        load_codec(tmp_path / "u")
+
+
+def test_empty_batches_round_trip():
+    data = np.random.default_rng(1).normal(size=(40, 20, 3))
+    fast = make_codec("fast", vocab_size=512).fit(data)
+    assert fast.encode(data[:0]) == []
+    assert fast.decode([]).shape == (0, 20, 3)
+    uniform = make_codec("uniform").fit(data.reshape(-1, 3))
+    assert uniform.decode(uniform.encode(np.zeros((0, 3)))).shape == (0, 3)

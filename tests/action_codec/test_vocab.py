@@ -9,6 +9,7 @@ import pytest
 
 from action_codec import (
     CheckpointError,
+    Tokenizers,
     TokenRangeError,
     VocabLayout,
     VocabMismatchError,
@@ -119,3 +120,19 @@ def test_layout_from_fitted_codecs(steps):
     ids = layout.to_global("action", action.encode(steps[:5]))
     np.testing.assert_array_equal(action.decode(layout.to_local("action", ids)),
                                   action.decode(action.encode(steps[:5])))
+
+
+def test_tokenizers_checkpoint_round_trip_and_mismatch(tmp_path, steps, chunks):
+    action = make_codec("fast", vocab_size=512).fit(chunks)
+    state = make_codec("uniform", n_bins=128).fit(steps)
+    layout = VocabLayout.from_codecs(action, state)
+    Tokenizers(layout, action, state).save(tmp_path / "tok")
+    loaded = Tokenizers.load(tmp_path / "tok", expected=layout)
+    assert loaded.layout.hash == layout.hash
+    a, b = action.encode(chunks[:5]), loaded.action.encode(chunks[:5])
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    np.testing.assert_array_equal(loaded.state.encode(steps), state.encode(steps))
+    with pytest.raises(VocabMismatchError, match="image: expected 0"):
+        Tokenizers.load(tmp_path / "tok", expected=VocabLayout.from_codecs(action, state, image=0))
+    with pytest.raises(VocabMismatchError, match="state codec 'uniform' has 128 tokens"):
+        Tokenizers(VocabLayout(VocabSizes(action=action.vocab_size, state=256)), action, state)

@@ -1,0 +1,188 @@
+"""`agent train`: fit codecs and train the token policy on recorded datasets.
+
+    agent train --data DIR [--data DIR2 ...] --out RUN [--config small] [--steps N] [--resume]
+
+Writes RUN/ (safetensors weights, config.json, vocab.json, codecs, train_state.pt for
+--resume, metrics.jsonl, loss.png). Under `torchrun --nproc_per_node K agent train ...` it
+trains with DistributedDataParallel. Closed-loop evaluation in simulation every --eval-every
+steps on held-out seeds (`agent eval`'s), when --eval-env is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from policies.train import TrainConfig
+    from policies.transformer import CONFIGS
+
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train the token policy on datasets",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, action="append", required=True, metavar="DIR",
+                   help="a dataset written by `agent collect` (repeat for several)")
+    p.add_argument("--out", type=Path, required=True, metavar="RUN")
+    p.add_argument("--config", default=d.model, choices=sorted(CONFIGS), help="model size")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--chunk", type=int, default=d.chunk, help="actions predicted per inference")
+    p.add_argument("--execute", type=int, default=d.execute,
+                   help="actions executed per inference")
+    p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
+    p.add_argument("--eval-env", default=None, metavar="SPEC")
+    p.add_argument("--eval-every", type=int, default=0, metavar="STEPS")
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(func=main)
+
+
+def _train_config(args: argparse.Namespace):
+    from policies.train import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+    given = {"model": args.config, "steps": args.steps, "batch_size": args.batch_size,
+             "lr": args.lr, "chunk": args.chunk, "execute": args.execute, "seed": args.seed}
+    return TrainConfig(**{k: v for k, v in given.items() if k in names})
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from policies.data import load_demos
+    from policies.train import build_policy, load_run, train, write_metrics
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if world_size() > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    cfg = _train_config(args)
+    demos = load_demos(args.data)
+    start, opt_state = 0, None
+    if args.resume:
+        if not (args.out / "train_state.pt").is_file():
+            raise SystemExit(f"error: --resume given but {args.out} holds no training state")
+        policy, state = load_run(args.out)
+        check_demos_fit(policy, demos)
+        start, opt_state = state["step"], state["optimizer"]
+        if start >= cfg.steps:
+            raise SystemExit(f"error: {args.out} already trained {start} steps; raise --steps")
+    else:
+        if args.out.exists() and any(args.out.iterdir()):
+            raise SystemExit(f"error: {args.out} exists and is not empty; use --resume to "
+                             "continue it, or another --out")
+        policy = build_policy(demos, cfg)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank checked --out before rank 0 writes into it
+    rank0 = int(os.environ.get("RANK", 0)) == 0
+    if rank0:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        frames = sum(len(d.action) for d in demos)
+        print(f"training {cfg.model} ({policy.model.num_params() / 1e6:.2f}M params) on "
+              f"{len(demos)} episodes / {frames} frames from {len(args.data)} dataset(s)",
+              file=sys.stderr)
+    eval_fn = make_eval_fn(args.eval_env, args.eval_episodes) if args.eval_env else None
+    tokens = policy.config.chunk * policy.config.action_dim
+    bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", file=sys.stderr,
+               disable=not rank0 or None)
+
+    t_start = time.monotonic()
+
+    def on_log(log) -> None:
+        write_metrics(args.out, [log])  # as we go: a killed run keeps its curve
+        if bar.disable and (log.step % 100 == 0 or log.step == cfg.steps):
+            # No terminal (CI, nohup): a plain progress line instead of the bar.
+            done = (log.step - start) / max(1, cfg.steps - start)
+            eta = (time.monotonic() - t_start) * (1 - done) / max(done, 1e-9)
+            print(f"step {log.step}/{cfg.steps} loss {log.loss:.3f} "
+                  f"{log.samples_per_s * tokens:.0f} tok/s eta {eta / 60:.1f} min",
+                  file=sys.stderr, flush=True)
+        bar.update(log.step - bar.n)
+        post = {"loss": f"{log.loss:.3f}", "tok/s": f"{log.samples_per_s * tokens:.0f}"}
+        if log.eval_success is not None:
+            post["eval"] = f"{log.eval_success:.0%}"
+            tqdm.write(f"step {log.step}: eval success {log.eval_success:.0%}", file=sys.stderr)
+        bar.set_postfix(post)
+
+    train(policy, demos, args.out, cfg, start_step=start, optimizer_state=opt_state,
+                 on_log=on_log, eval_fn=eval_fn, eval_every=args.eval_every)
+    bar.close()
+    if rank0:
+        plot_loss(args.out)
+        print(f"saved {args.out}", file=sys.stderr)
+    return 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", 1))
+
+
+def check_demos_fit(policy, demos) -> None:
+    """A dataset with other features than the checkpoint was trained on is an error."""
+    c = policy.config
+    d = demos[0]
+    if d.state.shape[1] != c.state_dim or d.action.shape[1] != c.action_dim:
+        raise SystemExit(f"error: dataset has state/action dims {d.state.shape[1]}/"
+                         f"{d.action.shape[1]}, the checkpoint expects "
+                         f"{c.state_dim}/{c.action_dim}")
+    missing = [cam for cam in c.cameras if cam not in d.frames]
+    if missing:
+        raise SystemExit(f"error: dataset lacks camera(s) {missing} the checkpoint uses")
+
+
+def make_eval_fn(spec: str, episodes: int):
+    import numpy as np
+    import torch
+
+    import envs
+    from agent.commands.eval import EVAL_SEED_BASE
+    from agent.runtime import ChunkBroker, run_episode
+    from agent.timing import StageTimer
+
+    env = envs.make(spec)
+
+    def evaluate(policy) -> float:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # batch-1 decoding is op-overhead bound: threads only contend
+        try:
+            results = [run_episode(env, ChunkBroker(policy), EVAL_SEED_BASE + s, StageTimer())
+                       for s in range(episodes)]
+        finally:
+            torch.set_num_threads(threads)
+        return float(np.mean([r.success for r in results]))
+
+    return evaluate
+
+
+def plot_loss(out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label="train loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("action-token cross-entropy")
+    ax.set_yscale("log")
+    evals = [(r["step"], r["eval_success"]) for r in rows if r.get("eval_success") is not None]
+    if evals:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*evals, strict=True), "o-", color="tab:green", label="eval success")
+        ax2.set_ylim(0, 1)
+        ax2.set_ylabel("eval success")
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,31 @@
+"""Errors raised by the dataset package: what was found, and what to do about it."""
+
+from __future__ import annotations
+
+
+class DatasetError(Exception):
+    """Base class for dataset errors."""
+
+
+class NotADatasetError(DatasetError):
+    """A folder that is neither empty nor a LeRobot v3.0 dataset (no meta/info.json)."""
+
+
+class DatasetExistsError(DatasetError):
+    """`--out` already holds a dataset and `--resume` was not given."""
+
+
+class FeatureMismatchError(DatasetError):
+    """Resuming a dataset whose features (or fps, codec) differ from what would be recorded."""
+
+
+class DatasetLockedError(DatasetError):
+    """Another process is writing to the dataset."""
+
+
+class DatasetWriteError(DatasetError):
+    """Writing an episode failed (disk full, permissions); committed episodes are intact."""
+
+
+class EpisodeNotFoundError(DatasetError, IndexError):
+    """An episode index outside the dataset."""

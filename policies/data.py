@@ -1,0 +1,138 @@
+"""Demonstrations as the trainer sees them, and batches of (observation, action chunk).
+
+Episodes come from LeRobot-format datasets written by `agent collect` (or, in tests, straight
+from rollouts). Every frame t yields one sample: the observation at t and the actions
+t .. t+H-1; steps past the episode's end are padded by repeating its last action and masked
+out of the loss, as LeRobot's `action_is_pad` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DemoEpisode:
+    """One recorded episode. frames: camera -> (T, H, W, 3) uint8; state (T, Ds); action (T, Da)."""
+
+    task: str
+    frames: dict[str, np.ndarray]
+    state: np.ndarray
+    action: np.ndarray
+
+    def __post_init__(self) -> None:
+        T = len(self.action)
+        if len(self.state) != T or any(len(f) != T for f in self.frames.values()):
+            raise ValueError(f"episode arrays disagree on length: action {T}, state "
+                             f"{len(self.state)}, frames {[len(f) for f in self.frames.values()]}")
+
+
+@dataclass(frozen=True)
+class Batch:
+    instructions: list[str]
+    frames: np.ndarray  # (B, C, H, W, 3) uint8
+    state: np.ndarray  # (B, Ds) float32
+    actions: np.ndarray  # (B, H, Da) float32
+    pad: np.ndarray  # (B, H) bool: True where the step is past the episode's end
+
+
+class ChunkSampler:
+    """Uniform random (episode, frame) samples with their H-step action chunks."""
+
+    def __init__(self, episodes: list[DemoEpisode], cameras: tuple[str, ...], chunk: int,
+                 seed: int = 0) -> None:
+        if not episodes:
+            raise ValueError("no episodes to train on")
+        for i, ep in enumerate(episodes):
+            missing = [c for c in cameras if c not in ep.frames]
+            if missing:
+                raise ValueError(f"episode {i} has no camera(s) {missing}; it has "
+                                 f"{sorted(ep.frames)}")
+        self.episodes, self.cameras, self.chunk = episodes, cameras, chunk
+        self.index = np.array([(e, t) for e, ep in enumerate(episodes)
+                               for t in range(len(ep.action))])
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def sample(self, batch_size: int) -> Batch:
+        rows = self.index[self.rng.integers(len(self.index), size=batch_size)]
+        return self.gather(rows)
+
+    def gather(self, rows: np.ndarray) -> Batch:
+        frames, states, actions, pads, texts = [], [], [], [], []
+        for e, t in rows:
+            ep = self.episodes[e]
+            steps = np.arange(t, t + self.chunk)
+            pads.append(steps >= len(ep.action))
+            actions.append(ep.action[np.minimum(steps, len(ep.action) - 1)])
+            frames.append(np.stack([ep.frames[c][t] for c in self.cameras]))
+            states.append(ep.state[t])
+            texts.append(ep.task)
+        return Batch(texts, np.stack(frames), np.stack(states).astype(np.float32),
+                     np.stack(actions).astype(np.float32), np.stack(pads))
+
+
+def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scripted",
+                  successful_only: bool = True) -> list[DemoEpisode]:
+    """Record episodes in memory by running a policy (tests and quick experiments)."""
+    import envs
+    from agent.runtime import ChunkBroker, run_episode
+    from agent.timing import StageTimer
+    from policies.registry import load_policy
+
+    env = envs.make(spec)
+    agent, demos = ChunkBroker(load_policy(policy_name)), []
+    for seed in seeds:
+        rec: dict[str, list] = {"state": [], "action": [], "frames": []}
+
+        def hook(obs, applied, info, rec=rec):
+            rec["state"].append(obs.state)
+            rec["action"].append(applied)
+            rec["frames"].append(obs.images)
+            rec["task"] = obs.instruction
+
+        result = run_episode(env, agent, seed, StageTimer(), on_step=hook)
+        if successful_only and not result.success:
+            continue
+        frames = {c: np.stack([f[c] for f in rec["frames"]]) for c in rec["frames"][0]}
+        demos.append(DemoEpisode(rec["task"], frames, np.stack(rec["state"]),
+                                 np.stack(rec["action"])))
+    env.close()
+    return demos
+
+
+def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
+               successful_only: bool = True) -> list[DemoEpisode]:
+    """Episodes of LeRobot v3.0 datasets written by `agent collect`, frames decoded.
+
+    Datasets must agree on features (state/action dims, cameras): mixing them is an error.
+    """
+    from agent.dataset.reader import LeRobotDatasetReader
+
+    demos: list[DemoEpisode] = []
+    first: tuple | None = None
+    for d in dirs:
+        ds = LeRobotDatasetReader(d)
+        missing = [c for c in cameras if f"observation.images.{c}" not in ds.camera_keys]
+        if missing:
+            raise ValueError(f"dataset {d} lacks camera(s) {missing}; it has {ds.camera_keys}")
+        for ep in ds:
+            if successful_only and not ep.success:
+                continue
+            frames = {c: ds.frames(ep.index, c) for c in cameras}
+            demos.append(DemoEpisode(ep.task, frames, ep.state, ep.action))
+        if not demos:
+            continue
+        shape = (demos[-1].state.shape[1], demos[-1].action.shape[1])
+        if first is None:
+            first = (d, shape)
+        elif shape != first[1]:
+            raise ValueError(f"dataset {d} has state/action dims {shape}, but {first[0]} has "
+                             f"{first[1]}: datasets with other features cannot be mixed")
+    if not demos:
+        raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
+    return demos

@@ -1,0 +1,198 @@
+"""TokenPolicy: observations -> token sequences -> transformer -> action tokens -> actions.
+
+Owns everything a checkpoint must carry to act: the model, the fitted state and action
+codecs and the vocabulary layout. Decoding is greedy with a KV cache and constrained to the
+action segment of the vocabulary, so every emitted id decodes; the codec still validates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from action_codec.binning import BinningCodec
+from action_codec.vocab import VocabLayout
+from envs.types import ActionChunk, Observation
+from policies.transformer import TokenTransformer, TransformerConfig
+
+CHECKPOINT_FORMAT = "motoken.token_policy"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint whose parts (vocabulary, codecs, config) do not fit together or the env."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """What the policy reads and writes, beside the network's own config."""
+
+    cameras: tuple[str, ...] = ("front", "wrist")
+    state_dim: int = 14
+    action_dim: int = 7
+    chunk: int = 4  # actions predicted per inference (H)
+    execute: int = 2  # of those, executed before the next inference (receding horizon)
+    text_len: int = 48  # instruction bytes, padded/truncated
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "cameras": list(self.cameras)}
+
+
+class TokenPolicy:
+    """The learned multimodal policy. `infer` returns `execute` actions of a chunk of H."""
+
+    name = "token"
+
+    def __init__(self, model: TokenTransformer, config: PolicyConfig, layout: VocabLayout,
+                 state_codec: BinningCodec, action_codec: BinningCodec) -> None:
+        self.model, self.config, self.layout = model.eval(), config, layout
+        self.state_codec, self.action_codec = state_codec, action_codec
+        self._check_consistency()
+        self._act_lo = layout.ranges["action"].start
+        self._act_hi = layout.ranges["action"].stop
+
+    def _check_consistency(self) -> None:
+        c, lay = self.config, self.layout
+        if self.model.cfg.vocab_size != lay.total_size:
+            raise CheckpointMismatchError(
+                f"model vocab_size {self.model.cfg.vocab_size} != vocabulary size "
+                f"{lay.total_size}")
+        for name, codec, dims in (("state", self.state_codec, c.state_dim),
+                                  ("action", self.action_codec, c.action_dim)):
+            if codec.vocab_size != lay.sizes.size_of(name):
+                raise CheckpointMismatchError(
+                    f"{name} codec has {codec.vocab_size} tokens but the vocabulary's {name} "
+                    f"segment has {lay.sizes.size_of(name)}")
+            if codec.dims != dims:
+                raise CheckpointMismatchError(
+                    f"{name} codec was fitted on {codec.dims} dims, policy expects {dims}")
+        if self.model.cfg.n_cameras != len(c.cameras):
+            raise CheckpointMismatchError(
+                f"model has {self.model.cfg.n_cameras} camera slots, config names {c.cameras}")
+
+    # -- tokenization (also used by training) --------------------------------------------
+    def text_ids(self, instructions: list[str]) -> np.ndarray:
+        """(B, text_len) ids: UTF-8 bytes (the text segment starts at 0), padded."""
+        pad = self.layout.special_id("pad")
+        out = np.full((len(instructions), self.config.text_len), pad, np.int64)
+        for i, s in enumerate(instructions):
+            b = np.frombuffer(s.encode()[: self.config.text_len], np.uint8)
+            out[i, : len(b)] = self.layout.to_global("text", b)
+        return out
+
+    def state_ids(self, states: np.ndarray) -> np.ndarray:
+        """(B, Ds) float state -> (B, Ds + 3) ids: begin_state, state, end_state, begin_actions."""
+        lay = self.layout
+        ids = lay.to_global("state", self.state_codec.encode(states.astype(np.float32)))
+        marks = [lay.special_id(n) for n in ("begin_state", "end_state", "begin_actions")]
+        b = np.full((len(states), 1), marks[0])
+        return np.concatenate([b, ids, np.full((len(states), 1), marks[1]),
+                               np.full((len(states), 1), marks[2])], axis=1)
+
+    def action_ids(self, chunks: np.ndarray) -> np.ndarray:
+        """(B, H, Da) actions -> (B, H * Da) ids, time-major (all dims of step 0 first)."""
+        B, H, D = chunks.shape
+        local = self.action_codec.encode(chunks.reshape(B * H, D).astype(np.float32))
+        return self.layout.to_global("action", local).reshape(B, H * D)
+
+    def check_observation(self, obs: Observation) -> None:
+        missing = [c for c in self.config.cameras if c not in obs.images]
+        if missing:
+            raise CheckpointMismatchError(
+                f"observation lacks camera(s) {missing}; this policy needs "
+                f"{list(self.config.cameras)}, got {sorted(obs.images)}")
+        size = self.model.cfg.image_size
+        for c in self.config.cameras:
+            if obs.images[c].shape != (size, size, 3):
+                raise CheckpointMismatchError(
+                    f"camera {c!r} image is {obs.images[c].shape}, policy needs "
+                    f"({size}, {size}, 3)")
+        if obs.state.shape != (self.config.state_dim,):
+            raise CheckpointMismatchError(
+                f"state has shape {obs.state.shape}, policy needs ({self.config.state_dim},)")
+
+    # -- acting ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        pass
+
+    @torch.inference_mode()
+    def infer(self, obs: Observation) -> ActionChunk:
+        self.check_observation(obs)
+        frames = np.stack([obs.images[c] for c in self.config.cameras])[None]  # (1, C, H, W, 3)
+        chunk = self.generate(self.text_ids([obs.instruction]), frames,
+                              self.state_ids(obs.state[None]))[0]
+        return ActionChunk(chunk[: self.config.execute])
+
+    @torch.inference_mode()
+    def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """Greedy decode of (B, H, Da) action chunks with a KV cache."""
+        x = self.model.prefix_embeddings(torch.from_numpy(text), torch.from_numpy(frames),
+                                         torch.from_numpy(state))
+        logits, caches = self.model(x)
+        n = self.config.chunk * self.config.action_dim
+        out = np.empty((len(text), n), np.int64)
+        pos = x.shape[1]
+        for i in range(n):
+            # Constrained to the action segment: a valid id always exists to pick.
+            nxt = logits[:, -1, self._act_lo:self._act_hi].argmax(-1) + self._act_lo  # (B,)
+            out[:, i] = nxt.numpy()
+            if i + 1 < n:
+                logits, caches = self.model(self.model.embed(nxt[:, None]), pos, caches)
+                pos += 1
+        local = self.layout.to_local("action", out)
+        actions = self.action_codec.decode(local.reshape(-1, self.config.action_dim))
+        return actions.reshape(len(text), self.config.chunk, self.config.action_dim)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.contiguous() for k, v in self.model.state_dict().items()
+                 if k != "head.weight"}  # tied to embed.weight
+        save_file(state, str(directory / "model.safetensors"))
+        meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                "model": self.model.cfg.to_dict(), "policy": self.config.to_dict(),
+                "vocab_hash": self.layout.hash}
+        (directory / "config.json").write_text(json.dumps(meta, indent=2))
+        self.layout.save(directory / "vocab.json")
+        self.state_codec.save(directory / "state_codec")
+        self.action_codec.save(directory / "action_codec")
+
+    @classmethod
+    def load(cls, directory: Path) -> TokenPolicy:
+        from safetensors.torch import load_file
+
+        meta = json.loads((directory / "config.json").read_text())
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointMismatchError(f"{directory} is not a {CHECKPOINT_FORMAT} checkpoint")
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointMismatchError(
+                f"checkpoint version {meta.get('version')}, this code reads {CHECKPOINT_VERSION}")
+        layout = VocabLayout.load(directory / "vocab.json")
+        if layout.hash != meta["vocab_hash"]:
+            raise CheckpointMismatchError(
+                f"vocab.json (hash {layout.hash}) is not the vocabulary the weights were trained "
+                f"with (hash {meta['vocab_hash']})")
+        pcfg = meta["policy"]
+        config = PolicyConfig(**{**pcfg, "cameras": tuple(pcfg["cameras"])})
+        model = TokenTransformer(TransformerConfig(**meta["model"]))
+        weights = load_file(str(directory / "model.safetensors"))
+        weights["head.weight"] = weights["embed.weight"]
+        model.load_state_dict(weights)
+        return cls(model, config, layout, BinningCodec.load(directory / "state_codec"),
+                   BinningCodec.load(directory / "action_codec"))
+
+
+def is_checkpoint(path: Path) -> bool:
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        return False
+    try:
+        return json.loads(cfg.read_text()).get("format") == CHECKPOINT_FORMAT
+    except (OSError, ValueError):
+        return False

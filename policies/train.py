@@ -1,0 +1,203 @@
+"""Training the token policy: fit codecs, then next-token prediction on action tokens.
+
+AdamW with linear warm-up and a cosine decay; random-shift image augmentation (DrQ), which
+is what keeps a small behaviour-cloning policy from memorising pixel positions. Runs on CPU,
+on one GPU (bf16 autocast), or on several under `torchrun` (DistributedDataParallel; each
+rank samples its own batches, rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from action_codec.binning import BinningCodec, BinningConfig
+from action_codec.vocab import VocabLayout, VocabSizes
+from policies.data import Batch, ChunkSampler, DemoEpisode
+from policies.token_policy import PolicyConfig, TokenPolicy
+from policies.transformer import CONFIGS, TokenTransformer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "small"
+    steps: int = 3000
+    batch_size: int = 32
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.05
+    warmup: int = 100
+    chunk: int = 4
+    execute: int = 2
+    n_bins: int = 256
+    shift_px: int = 6  # random-shift augmentation, pixels at 128x128
+    checkpoint_every: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in CONFIGS:
+            raise ValueError(f"unknown model config {self.model!r}; known: {sorted(CONFIGS)}")
+        if not 1 <= self.execute <= self.chunk:
+            raise ValueError(f"execute must be in 1..chunk={self.chunk}, got {self.execute}")
+
+
+def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
+                 cameras: tuple[str, ...] = ("front", "wrist")) -> TokenPolicy:
+    """Fit the codecs on the demonstrations and build an untrained policy around them."""
+    states = np.concatenate([d.state for d in demos]).astype(np.float32)
+    actions = np.concatenate([d.action for d in demos]).astype(np.float32)
+    # Actions: quantile bins. The expert's actions pile up at the step limits (+-0.05 m,
+    # +-0.3 rad) and at gripper 0/1; quantile codebooks decode those point masses exactly,
+    # where 1st/99th-percentile uniform bins clip the rare full-speed turns (bench/codec.py).
+    action_codec = BinningCodec(BinningConfig(strategy="quantile", n_bins=cfg.n_bins)).fit(actions)
+    state_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins)).fit(states)
+    layout = VocabLayout(VocabSizes(text=256, action=action_codec.vocab_size,
+                                    state=state_codec.vocab_size, image=0))
+    size = demos[0].frames[cameras[0]].shape[1]
+    mcfg = CONFIGS[cfg.model]
+    mcfg = type(mcfg)(**{**mcfg.to_dict(), "vocab_size": layout.total_size,
+                         "n_cameras": len(cameras), "image_size": size})
+    pcfg = PolicyConfig(cameras=cameras, state_dim=states.shape[1],
+                        action_dim=actions.shape[1], chunk=cfg.chunk, execute=cfg.execute)
+    return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec)
+
+
+def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
+    """(B, C, H, W, 3) uint8 -> float frames shifted by up to `pad` px (edge-replicated)."""
+    B, C, H, W, _ = frames.shape
+    x = frames.reshape(B * C, H, W, 3).permute(0, 3, 1, 2).float()
+    x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dx, dy = torch.randint(0, 2 * pad + 1, (2, B * C), generator=gen)
+    out = torch.stack([x[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(B * C)])
+    return out.permute(0, 2, 3, 1).reshape(B, C, H, W, 3)
+
+
+def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
+               frames: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Mean cross-entropy of the action tokens given the prefix, padded steps masked."""
+    text = torch.from_numpy(policy.text_ids(batch.instructions)).to(device)
+    state = torch.from_numpy(policy.state_ids(batch.state)).to(device)
+    act = torch.from_numpy(policy.action_ids(batch.actions)).to(device)  # (B, n)
+    core = model.module if hasattr(model, "module") else model
+    x = core.prefix_embeddings(text, frames.to(device), state)  # (B, P, D)
+    P = x.shape[1]
+    x = torch.cat([x, core.embed(act[:, :-1])], dim=1)  # (B, P + n - 1, D)
+    logits, _ = model(x)
+    pred = logits[:, P - 1:]  # (B, n, V): position P-1 (begin_actions) predicts act[:, 0]
+    keep = torch.from_numpy(~batch.pad).to(device)
+    keep = keep.repeat_interleave(policy.config.action_dim, dim=1).float()  # (B, n)
+    ce = F.cross_entropy(pred.reshape(-1, pred.shape[-1]).float(), act.reshape(-1),
+                         reduction="none").view_as(keep)
+    return (ce * keep).sum() / keep.sum()
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]  # norms: decaying them hurts
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=cfg.lr, betas=(0.9, 0.95))
+
+
+@dataclass
+class TrainLog:
+    step: int
+    loss: float
+    lr: float
+    samples_per_s: float
+    eval_success: float | None = None
+
+
+EvalFn = Callable[[TokenPolicy], float]
+
+
+def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainConfig,
+          start_step: int = 0, optimizer_state: dict | None = None,
+          on_log: Callable[[TrainLog], None] | None = None, eval_fn: EvalFn | None = None,
+          eval_every: int = 0) -> list[TrainLog]:
+    """Train in place, checkpointing to `out` (rank 0 only under torchrun)."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+                          if torch.cuda.is_available() else "cpu")
+    model = policy.model.to(device).train()
+    ddp = model
+    if world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = make_optimizer(model, cfg)
+    if optimizer_state is not None:
+        opt.load_state_dict(optimizer_state)
+    sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank)
+    gen = torch.Generator().manual_seed(cfg.seed + rank)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    logs: list[TrainLog] = []
+    t_last, n_since = time.perf_counter(), 0
+    for step in range(start_step, cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = sampler.sample(cfg.batch_size)
+        frames = random_shift(torch.from_numpy(batch.frames), cfg.shift_px, gen)
+        with autocast:
+            loss = batch_loss(policy, ddp, batch, frames, device)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        n_since += cfg.batch_size * world
+        last = step + 1 == cfg.steps
+        if rank == 0 and (step % 25 == 0 or last):
+            now = time.perf_counter()
+            log = TrainLog(step + 1, loss.item(), lr_at(step, cfg), n_since / (now - t_last))
+            t_last, n_since = now, 0
+            if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or last):
+                model.eval()
+                log.eval_success = eval_fn(policy)
+                model.train()
+            logs.append(log)
+            if on_log:
+                on_log(log)
+        if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or last):
+            save_run(policy, opt, out, step + 1, cfg)
+    model.eval()
+    return logs
+
+
+def save_run(policy: TokenPolicy, opt: torch.optim.Optimizer, out: Path, step: int,
+             cfg: TrainConfig) -> None:
+    """Checkpoint atomically enough to resume: weights first, then the step marker."""
+    policy.model.cpu()
+    policy.save(out)
+    torch.save({"optimizer": opt.state_dict(), "step": step, "train": asdict(cfg)},
+               out / "train_state.pt.tmp")
+    os.replace(out / "train_state.pt.tmp", out / "train_state.pt")
+    if torch.cuda.is_available():
+        policy.model.cuda()
+
+
+def load_run(out: Path) -> tuple[TokenPolicy, dict]:
+    """The policy and training state saved by `save_run`, for --resume."""
+    state = torch.load(out / "train_state.pt", map_location="cpu", weights_only=True)
+    return TokenPolicy.load(out), state
+
+
+def write_metrics(out: Path, logs: list[TrainLog]) -> None:
+    with open(out / "metrics.jsonl", "a") as f:
+        for log in logs:
+            f.write(json.dumps(asdict(log)) + "\n")

@@ -1,0 +1,213 @@
+"""The motoken token policy: one decoder-only transformer over text, image, state and action.
+
+Read top to bottom. The recipe is Llama's as Emu3 keeps it (RMSNorm, rotary positions,
+SwiGLU, no biases) plus Unified-IO 2's QK-norm, which keeps attention logits bounded when
+modalities with very different statistics share one sequence.
+
+Sequence (B = batch, S = sequence):
+    [text ids (T_text)] [patches camera 0 (P)] ... [patches camera C-1 (P)]
+    [begin_state] [state ids (D_s)] [end_state] [begin_actions] [action ids (H * D_a)]
+Text, state and action positions are token ids in the shared vocabulary (action_codec.vocab);
+image positions are patch embeddings from a small conv stem, plus a learned 2D position and a
+camera embedding. Training predicts every action id from everything before it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    vocab_size: int = 5000
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    mlp_ratio: float = 8 / 3  # SwiGLU's hidden width keeps the parameter count of a 4x MLP
+    n_cameras: int = 2
+    image_size: int = 128  # input frames are (image_size, image_size, 3) uint8
+    patch_grid: int = 8  # each camera becomes patch_grid**2 tokens
+    max_seq_len: int = 512
+    rope_base: float = 10_000.0
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.image_size % (self.patch_grid * 4):
+            raise ValueError(f"image_size {self.image_size} must be a multiple of "
+                             f"4 * patch_grid = {4 * self.patch_grid}")
+
+    @property
+    def n_patches(self) -> int:
+        return self.n_cameras * self.patch_grid ** 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fake_inputs(self, batch: int = 2, text_len: int = 8, state_len: int = 17,
+                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Random (text ids, uint8 frames, state ids) of the shapes this config accepts."""
+        g = torch.Generator().manual_seed(seed)
+        text = torch.randint(0, self.vocab_size, (batch, text_len), generator=g)
+        size = (batch, self.n_cameras, self.image_size, self.image_size, 3)
+        frames = torch.randint(0, 256, size, generator=g, dtype=torch.uint8)
+        state = torch.randint(0, self.vocab_size, (batch, state_len), generator=g)
+        return text, frames, state
+
+
+# Model sizes. `vocab_size` is set from the fitted codecs at training time.
+CONFIGS: dict[str, TransformerConfig] = {
+    "nano": TransformerConfig(d_model=64, n_layers=2, n_heads=2),
+    "small": TransformerConfig(d_model=128, n_layers=4, n_heads=4),
+    "base": TransformerConfig(d_model=256, n_layers=6, n_heads=8),
+}
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_tables(head_dim: int, max_len: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = base ** (-torch.arange(0, head_dim, 2).float() / head_dim)  # (hd/2,)
+    angles = torch.outer(torch.arange(max_len).float(), inv_freq)  # (L, hd/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: (B, nh, S, hd); cos/sin: (S, hd/2). Rotates (even, odd) channel pairs.
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (B, nh, S, hd/2, 2)
+    return out.flatten(-2)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.n_heads, self.head_dim = cfg.n_heads, cfg.d_model // cfg.n_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.q_norm, self.k_norm = RMSNorm(self.head_dim), RMSNorm(self.head_dim)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        B, S, D = x.shape
+        q, k, v = self.qkv(x).split(D, dim=-1)  # 3 x (B, S, D)
+        q, k, v = (t.view(B, S, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        q, k = apply_rope(self.q_norm(q), cos, sin), apply_rope(self.k_norm(k), cos, sin)
+        if cache is not None:  # decoding: attend to everything cached so far, then us
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        # (B, nh, S, hd). Causal within the new positions; all cached positions are visible.
+        causal = cache is None or S > 1
+        mask = None
+        if cache is not None and S > 1:
+            past = cache[0].shape[2]
+            mask = torch.ones(S, past + S, dtype=torch.bool, device=x.device).tril(past)
+            causal = False
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        y = y.transpose(1, 2).reshape(B, S, D)  # (B, S, D)
+        return self.proj(y), (k, v)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        hidden = int(cfg.mlp_ratio * cfg.d_model)
+        self.gate = nn.Linear(cfg.d_model, hidden, bias=False)
+        self.up = nn.Linear(cfg.d_model, hidden, bias=False)
+        self.down = nn.Linear(hidden, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.attn_norm, self.mlp_norm = RMSNorm(cfg.d_model), RMSNorm(cfg.d_model)
+        self.attn, self.mlp = Attention(cfg), SwiGLU(cfg)
+
+    def forward(self, x, cos, sin, cache=None):
+        a, new_cache = self.attn(self.attn_norm(x), cos, sin, cache)
+        x = x + a
+        return x + self.mlp(self.mlp_norm(x)), new_cache
+
+
+class PatchEmbed(nn.Module):
+    """(B, C, H, W, 3) uint8 frames -> (B, C * G * G, D) patch embeddings."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        stride = cfg.image_size // cfg.patch_grid // 4
+        self.stem = nn.Sequential(  # 4x4 patches, then `stride` x `stride` groups of them
+            nn.Conv2d(3, 32, kernel_size=4, stride=4), nn.GELU(),
+            nn.Conv2d(32, cfg.d_model, kernel_size=stride, stride=stride))
+        g = cfg.patch_grid
+        self.pos = nn.Parameter(torch.zeros(1, 1, g * g, cfg.d_model))  # 2D grid, row-major
+        self.camera = nn.Parameter(torch.zeros(1, cfg.n_cameras, 1, cfg.d_model))
+        nn.init.normal_(self.pos, std=0.02)
+        nn.init.normal_(self.camera, std=0.02)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        B, C, H, W, _ = frames.shape
+        x = frames.reshape(B * C, H, W, 3).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        x = self.stem(x)  # (B*C, D, G, G)
+        x = x.flatten(2).transpose(1, 2).reshape(B, C, -1, x.shape[1])  # (B, C, G*G, D)
+        return (x + self.pos + self.camera).flatten(1, 2)  # (B, C*G*G, D)
+
+
+class TokenTransformer(nn.Module):
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.patches = PatchEmbed(cfg)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.head.weight = self.embed.weight  # tied: ids in and out share one meaning
+        cos, sin = rope_tables(cfg.d_model // cfg.n_heads, cfg.max_seq_len, cfg.rope_base)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+        self.apply(self._init)
+        for block in self.blocks:  # GPT-2's scaled init of residual projections
+            for proj in (block.attn.proj, block.mlp.down):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear | nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def prefix_embeddings(self, text: torch.Tensor, frames: torch.Tensor,
+                          state: torch.Tensor) -> torch.Tensor:
+        """text (B, T) ids, frames (B, C, H, W, 3) uint8, state (B, Ds) ids incl. its
+        begin/end markers and the trailing begin_actions -> (B, T + C*G*G + Ds, D)."""
+        return torch.cat([self.embed(text), self.patches(frames), self.embed(state)], dim=1)
+
+    def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None
+                ) -> tuple[torch.Tensor, list]:
+        """x (B, S, D) embeddings at positions start..start+S-1 -> logits (B, S, V), caches."""
+        S = x.shape[1]
+        if start + S > self.cfg.max_seq_len:
+            raise ValueError(f"sequence of {start + S} exceeds max_seq_len {self.cfg.max_seq_len}")
+        cos, sin = self.cos[start:start + S], self.sin[start:start + S]  # (S, hd/2)
+        new_caches = []
+        for i, block in enumerate(self.blocks):
+            x, c = block(x, cos, sin, None if caches is None else caches[i])
+            new_caches.append(c)
+        return self.head(self.norm(x)), new_caches  # (B, S, V)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())

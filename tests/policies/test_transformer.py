@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from policies.transformer import CONFIGS, TokenTransformer
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_config_runs_on_fake_inputs(name):
+    cfg = CONFIGS[name]
+    model = TokenTransformer(cfg).eval()
+    text, frames, state = cfg.fake_inputs(batch=2)
+    x = model.prefix_embeddings(text, frames, state)
+    assert x.shape == (2, 8 + cfg.n_patches + 17, cfg.d_model)
+    logits, caches = model(x)
+    assert logits.shape == (2, x.shape[1], cfg.vocab_size)
+    assert len(caches) == cfg.n_layers and torch.isfinite(logits).all()
+
+
+def test_kv_cache_decoding_matches_full_forward():
+    cfg = CONFIGS["nano"]
+    model = TokenTransformer(cfg).eval()
+    text, frames, state = cfg.fake_inputs(batch=1)
+    extra = torch.randint(0, cfg.vocab_size, (1, 5))
+    with torch.inference_mode():
+        prefix = model.prefix_embeddings(text, frames, state)
+        full, _ = model(torch.cat([prefix, model.embed(extra)], dim=1))
+        logits, caches = model(prefix)
+        steps = [logits[:, -1]]
+        for i in range(extra.shape[1]):
+            logits, caches = model(model.embed(extra[:, i:i + 1]), prefix.shape[1] + i, caches)
+            steps.append(logits[:, -1])
+    expected = full[:, prefix.shape[1] - 1:]
+    torch.testing.assert_close(torch.stack(steps, dim=1), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_sequence_longer_than_max_is_an_error():
+    cfg = CONFIGS["nano"]
+    model = TokenTransformer(cfg)
+    with pytest.raises(ValueError, match="exceeds max_seq_len"):
+        model(torch.zeros(1, cfg.max_seq_len + 1, cfg.d_model))
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="divisible"):
+        type(CONFIGS["nano"])(d_model=65, n_heads=2)
