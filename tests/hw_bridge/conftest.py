@@ -33,8 +33,8 @@ class Running:
 
     def __init__(self, driver: FlakyDriver, **config) -> None:
         self.driver = driver
-        self.server = BridgeServer(driver, ServerConfig(bind=ANY_PORT, stream_hz=10.0,
-                                                        **config)).start()
+        config = {"stream_hz": 10.0, **config}
+        self.server = BridgeServer(driver, ServerConfig(bind=ANY_PORT, **config)).start()
         self.endpoint = self.server.endpoint
         self.controller = self.server.controller
         self.thread = threading.Thread(target=self.server.run, daemon=True)
