@@ -97,7 +97,8 @@ def start_server_process(*args: str) -> tuple[subprocess.Popen, str]:
     """`python -m hw_bridge serve ...` as a real subprocess; returns it and its endpoint."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl"}
     proc = subprocess.Popen([sys.executable, "-m", "hw_bridge", "serve", "--bind", ANY_PORT,
-                             "--image-size", "32", "--stream-rate", "10", *args],
+                             "--image-size", "32", "--stream-rate", "10",
+                             "--rt-priority", "20", *args],  # as on a robot host, if allowed
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     line = proc.stdout.readline()
