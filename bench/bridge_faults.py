@@ -131,8 +131,7 @@ class InProc:
 
 def status_of(endpoint: str, keys: str | None = None) -> dict:
     cl = BridgeClient(endpoint, ClientConfig(keys=keys, heartbeat=False))
-    cl.sock = cl._socket(zmq.DEALER)
-    cl.sock.connect(endpoint)
+    cl.open()
     try:
         return cl.status()
     finally:

@@ -73,11 +73,15 @@ class BridgeClient:
         self.sub: zmq.Socket | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
-    def connect(self, subscribe: bool = True) -> dict[str, Any]:
-        """Open the sockets, say hello; return the server's welcome (the handshake)."""
+    def open(self) -> None:
+        """Open the command socket without a session: enough for `status` and `estop`."""
         self.sock = self._socket(zmq.DEALER)
         self.sock.setsockopt(zmq.MAXMSGSIZE, wire.COMMAND_MAX_BYTES * 4)
         self.sock.connect(self.address)
+
+    def connect(self, subscribe: bool = True) -> dict[str, Any]:
+        """Open the sockets, say hello; return the server's welcome (the handshake)."""
+        self.open()
         t0 = time.monotonic()
         welcome = self.request("hello", client=self.name)
         self._sync_clock(t0, time.monotonic(), welcome["server_time"])

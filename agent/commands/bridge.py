@@ -84,8 +84,7 @@ def _client(args: argparse.Namespace) -> Any:
 
     client = BridgeClient(args.connect, ClientConfig(keys=args.keys, key_name=args.name,
                                                      heartbeat=False))
-    client.sock = client._socket(__import__("zmq").DEALER)
-    client.sock.connect(args.connect)
+    client.open()  # no session: estop and status need none
     return client
 
 

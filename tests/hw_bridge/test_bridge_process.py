@@ -15,9 +15,8 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl"}
 
 
 def status_of(endpoint: str) -> dict:
-    client = BridgeClient(endpoint)  # status needs no session
-    client.sock = client._socket(__import__("zmq").DEALER)
-    client.sock.connect(endpoint)
+    client = BridgeClient(endpoint)
+    client.open()  # status needs no session
     try:
         return client.status()
     finally:
