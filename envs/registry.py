@@ -9,6 +9,7 @@ that are not simulators (the hardware bridge, `bridge:tcp://HOST:PORT`) register
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,9 @@ SIM_BACKENDS: dict[str, tuple[str, ...]] = {
 }
 # scheme backends: the rest of the spec is an address, handed to the factory as is.
 _FACTORIES: dict[str, Callable[..., gym.Env]] = {}
+# scheme backends whose module registers its factory on import; imported on first use only, so
+# `import envs` does not pull in ZeroMQ.
+_LAZY_FACTORIES: dict[str, str] = {"bridge": "hw_bridge"}
 
 
 @dataclass(frozen=True)
@@ -51,12 +55,14 @@ def register_factory(backend: str, factory: Callable[..., gym.Env]) -> None:
 def known_specs() -> list[str]:
     """Every spec `make` accepts, with address backends shown as `name:ADDRESS`."""
     sims = [f"{b}:{t}" for b, tasks in SIM_BACKENDS.items() for t in tasks]
-    return sims + [f"{b}:ADDRESS" for b in sorted(_FACTORIES)]
+    return sims + [f"{b}:ADDRESS" for b in sorted({*_FACTORIES, *_LAZY_FACTORIES})]
 
 
 def resolve(spec: str) -> EnvSpec:
     """Parse `backend:task` (or `backend:address`) into an EnvSpec, with helpful errors."""
     backend, sep, target = spec.partition(":")
+    if backend in _LAZY_FACTORIES and backend not in _FACTORIES:
+        importlib.import_module(_LAZY_FACTORIES[backend])
     if backend in _FACTORIES and target:
         return EnvSpec(spec, backend, target)
     if sep and backend in SIM_BACKENDS and target in SIM_BACKENDS[backend]:

@@ -1,0 +1,45 @@
+"""Robot drivers behind the bridge, chosen by a `--robot KIND:ARG` spec through one registry.
+
+    sim:pick_place      the MuJoCo mk6 arm with the pick_place scene (any task in envs.tasks)
+    ur:192.168.1.10     a UR e-series arm through ur_rtde (extra `ur`; not yet tried on hardware)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from hw_bridge.drivers.base import ArmState, Driver, DriverState, Snapshot
+from hw_bridge.errors import UnknownRobotError
+
+__all__ = ["ArmState", "Driver", "DriverState", "Snapshot", "make_driver", "DRIVERS"]
+
+
+def _sim(arg: str, **kwargs: Any) -> Driver:
+    from hw_bridge.drivers.sim import SimDriver
+
+    return SimDriver(arg or "pick_place", **kwargs)
+
+
+def _ur(arg: str, **kwargs: Any) -> Driver:
+    from hw_bridge.drivers.ur import URDriver  # ur_rtde itself is imported on connect()
+
+    if not arg:
+        raise UnknownRobotError("the ur driver needs the controller's address: ur:HOST")
+    kwargs.pop("image_size", None)  # a UR arm brings no cameras
+    return URDriver(arg, **kwargs)
+
+
+DRIVERS: dict[str, Callable[..., Driver]] = {"sim": _sim, "ur": _ur}
+
+
+def make_driver(spec: str, **kwargs: Any) -> Driver:
+    """Build (not connect) the driver for `spec`, e.g. "sim:pick_place" or "ur:10.0.0.2"."""
+    kind, _, arg = spec.partition(":")
+    if kind not in DRIVERS:
+        close = difflib.get_close_matches(kind, DRIVERS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownRobotError(f"unknown robot {spec!r}; known kinds: "
+                                f"{', '.join(f'{k}:ARG' for k in DRIVERS)}{hint}")
+    return DRIVERS[kind](arg, **kwargs)
