@@ -27,6 +27,8 @@ DOWN = np.array([0.0, 0.0, 1.0, 0.0])  # wxyz: gripper pointing at the table (pi
 CARRY_Z = 0.15  # m: travel height, clears the other cubes (4 cm) with margin
 GRASP_Z = CUBE_HALF + 0.004  # TCP slightly above the cube's centre: fingertips clear the table
 SETTLE_STEPS = 4  # control steps to let the fingers close/open (0.2 s at 20 Hz)
+LIFT_Z = 0.09  # m: clear of the other 4 cm cubes before moving sideways with a cube in hand
+FUNNEL_SLOPE = 2.0  # m of height per m of xy error while closing in on a target
 
 
 class NoPrivilegedStateError(RuntimeError):
@@ -61,11 +63,22 @@ def _servo(priv: dict, plan: _Plan) -> np.ndarray:
     return np.concatenate([dpos, drot, [plan.gripper]]).astype(np.float32)
 
 
+def _funnel_z(floor: float, xy_err: float, ceiling: float) -> float:
+    """Height that falls to `floor` as the gripper closes in over its target in xy.
+
+    Descending *while* aligning (instead of align, stop, then descend) makes the script's
+    action a smooth function of what the cameras see, which is what a cloned policy can
+    learn; a hidden "aligned yet?" switch is not.
+    """
+    return float(np.clip(floor + FUNNEL_SLOPE * (xy_err - 0.004), floor, ceiling))
+
+
 class PickPlaceScript:
-    """approach -> descend -> grasp -> lift -> carry -> lower -> release -> retreat."""
+    """reach (funnel down onto the cube) -> grasp -> lift -> transport (funnel down onto the
+    plate) -> release -> retreat."""
 
     def __init__(self) -> None:
-        self.phase = "approach"
+        self.phase = "reach"
         self.wait = 0
 
     def act(self, priv: dict) -> np.ndarray:
@@ -75,16 +88,17 @@ class PickPlaceScript:
         yaw = _grasp_yaw(cube["quat"])
         lifted = ee[2] > GRASP_Z + 0.03  # only then can we tell a held cube from a dropped one
         held = np.linalg.norm(cube["pos"][:2] - ee[:2]) < 0.03 and cube["pos"][2] > CUBE_HALF + 0.01
-        if self.phase in ("lift", "carry", "lower") and lifted and not held:
-            self.phase = "approach"  # dropped it: start over rather than place thin air
+        if self.phase in ("lift", "transport") and lifted and not held:
+            self.phase = "reach"  # dropped it: start over rather than place thin air
         place_z = 2 * PLATE_HALF_HEIGHT + GRASP_Z + 0.01
+        to_cube = float(np.linalg.norm(cube["pos"][:2] - ee[:2]))
+        to_plate = float(np.linalg.norm(plate[:2] - ee[:2]))
         plans = {
-            "approach": _Plan(np.r_[cube["pos"][:2], CARRY_Z - 0.05], yaw, 0.0),
-            "descend": _Plan(np.r_[cube["pos"][:2], GRASP_Z], yaw, 0.0),
+            "reach": _Plan(np.r_[cube["pos"][:2], _funnel_z(GRASP_Z, to_cube, CARRY_Z - 0.05)],
+                           yaw, 0.0),
             "grasp": _Plan(np.r_[cube["pos"][:2], GRASP_Z], yaw, 1.0),
-            "lift": _Plan(np.r_[ee[:2], CARRY_Z], yaw, 1.0),
-            "carry": _Plan(np.r_[plate[:2], CARRY_Z], yaw, 1.0),
-            "lower": _Plan(np.r_[plate[:2], place_z], yaw, 1.0),
+            "lift": _Plan(np.r_[ee[:2], LIFT_Z], yaw, 1.0),
+            "transport": _Plan(np.r_[plate[:2], _funnel_z(place_z, to_plate, CARRY_Z)], yaw, 1.0),
             "release": _Plan(np.r_[plate[:2], place_z], yaw, 0.0),
             "retreat": _Plan(np.r_[plate[:2], CARRY_Z], yaw, 0.0),
         }
@@ -101,15 +115,11 @@ class PickPlaceScript:
             if self.wait >= SETTLE_STEPS:
                 self.wait = 0
                 self.phase = "lift" if self.phase == "grasp" else "retreat"
-        elif self.phase == "approach" and close and yaw_err < 0.05:
-            self.phase = "descend"
-        elif self.phase == "descend" and close:
+        elif self.phase == "reach" and close and yaw_err < 0.1:
             self.phase = "grasp"
-        elif self.phase == "lift" and z_err < 0.03:
-            self.phase = "carry"
-        elif self.phase == "carry" and xy_err < 0.01:
-            self.phase = "lower"
-        elif self.phase == "lower" and z_err < 0.01:
+        elif self.phase == "lift" and z_err < 0.02:
+            self.phase = "transport"
+        elif self.phase == "transport" and close:
             self.phase = "release"
 
 

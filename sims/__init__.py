@@ -6,9 +6,15 @@ Backends are imported lazily so that `import sims` does not load every physics e
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable
 
 from sims.base import ObjectSpec, Sim
+
+# MuJoCo picks its OpenGL backend when first imported. Without a display GLFW cannot open a
+# context; EGL renders offscreen anywhere. Only a default: MUJOCO_GL set by the user wins.
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
 
 
 def _mujoco(objects: list[ObjectSpec], control_dt: float, image_size: tuple[int, int]) -> Sim:
