@@ -109,9 +109,11 @@ class Attention(nn.Module):
         if cache is not None:  # decoding: attend to everything cached so far, then us
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         # (B, nh, S, hd). Causal within the new positions; all cached positions are visible.
-        causal = cache is None or S > 1
+        # int(S): under ONNX tracing S is a traced value; the branch is fixed at export time
+        # (the decode graph is exported for one new position).
+        causal = cache is None or int(S) > 1
         mask = None
-        if cache is not None and S > 1:
+        if cache is not None and int(S) > 1:
             past = cache[0].shape[2]
             mask = torch.ones(S, past + S, dtype=torch.bool, device=x.device).tril(past)
             causal = False
