@@ -74,6 +74,15 @@ class Codec(Protocol):
     def save(self, directory: str | Path) -> None: ...
 
 
+def check_bounds_config(percentiles: tuple[float, float], out_dtype: str) -> None:
+    """Validate the robust-bound percentiles and output dtype every fitted codec takes."""
+    p_lo, p_hi = percentiles
+    if not 0.0 <= p_lo < p_hi <= 100.0:
+        raise InvalidInputError(f"percentiles must satisfy 0 <= lo < hi <= 100, got {percentiles}")
+    if out_dtype not in ("float32", "float64"):
+        raise InvalidInputError(f"out_dtype must be float32 or float64, got {out_dtype}")
+
+
 def check_floats(x: np.ndarray, what: str, ndim: int | None = None, dims: int | None = None,
                  min_ndim: int = 1) -> np.ndarray:
     """Validate a float input array and return it as a numpy array.

@@ -26,6 +26,7 @@ import numpy as np
 
 from action_codec.base import (
     ClipStats,
+    check_bounds_config,
     check_floats,
     check_token_ids,
     config_from_meta,
@@ -64,13 +65,7 @@ class BinningConfig:
             )
         if not 2 <= self.n_bins <= 65536:
             raise InvalidInputError(f"n_bins must be in [2, 65536], got {self.n_bins}")
-        p_lo, p_hi = self.percentiles
-        if not 0.0 <= p_lo < p_hi <= 100.0:
-            raise InvalidInputError(
-                f"percentiles must satisfy 0 <= lo < hi <= 100, got {self.percentiles}"
-            )
-        if self.out_dtype not in ("float32", "float64"):
-            raise InvalidInputError(f"out_dtype must be float32 or float64, got {self.out_dtype}")
+        check_bounds_config(self.percentiles, self.out_dtype)
 
 
 class BinningCodec:

@@ -36,7 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from action_codec.base import ClipStats, check_floats, config_from_meta, read_meta, write_meta
+from action_codec.base import (
+    ClipStats,
+    check_bounds_config,
+    check_floats,
+    config_from_meta,
+    read_meta,
+    write_meta,
+)
 from action_codec.bounds import count_clipped, inverse_span, robust_bounds
 from action_codec.bpe import IntegerBPE
 from action_codec.dct import dct, dct_matrix, idct, max_time_error
@@ -84,13 +91,7 @@ class FastConfig:
             raise InvalidInputError(f"scale must be > 0, got {self.scale}")
         if self.vocab_size < 2:
             raise InvalidInputError(f"vocab_size must be >= 2, got {self.vocab_size}")
-        p_lo, p_hi = self.percentiles
-        if not 0.0 <= p_lo < p_hi <= 100.0:
-            raise InvalidInputError(
-                f"percentiles must satisfy 0 <= lo < hi <= 100, got {self.percentiles}"
-            )
-        if self.out_dtype not in ("float32", "float64"):
-            raise InvalidInputError(f"out_dtype must be float32 or float64, got {self.out_dtype}")
+        check_bounds_config(self.percentiles, self.out_dtype)
         if self.order not in ("frequency", "dimension"):
             raise InvalidInputError(
                 f"order must be 'frequency' or 'dimension', got {self.order!r}"

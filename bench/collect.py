@@ -1,6 +1,6 @@
 """Benchmark `agent collect`: recording speed as a multiple of real time, and bytes per frame.
 
-    MUJOCO_GL=egl PYTHONPATH=. python bench/collect.py [--episodes 10] [--num-envs 1 2]
+    MUJOCO_GL=egl PYTHONPATH=. python bench/collect.py [--episodes 30] [--num-envs 1 2]
 
 Runs the real command (scripted expert, 2 cameras at 128x128, 20 Hz) once per --num-envs value
 into a temp folder, plus `agent run --rate 0` (simulate + render, no recording) as the ceiling.
@@ -35,7 +35,7 @@ def _size(root: Path) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--env", default="mujoco:pick_place")
-    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--episodes", type=int, default=30)
     p.add_argument("--num-envs", type=int, nargs="+", default=[1, 2])
     p.add_argument("--vcodec", default="av1")
     args = p.parse_args()

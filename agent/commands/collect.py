@@ -29,7 +29,8 @@ from agent.dataset.video import CODECS, VideoConfig
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("collect", help="record a LeRobotDataset v3.0 of policy rollouts",
-                       description=__doc__.split("\n\n")[0])
+                       description="Record episodes of a policy into a LeRobotDataset v3.0 "
+                                   "(crash-safe: kill it any time, then --resume).")
     p.add_argument("--env", required=True, metavar="SPEC", help="e.g. mujoco:pick_place")
     p.add_argument("--policy", default=None, metavar="NAME|PATH",
                    help="'scripted' or a checkpoint directory (default: the shipped default)")
@@ -44,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="control rate and dataset fps (default: the env's, 20)")
     p.add_argument("--keep-failed", action="store_true",
                    help="keep unsuccessful episodes (marked success=false) instead of dropping")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 each)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the first episode, then +1 each (a resumed dataset continues "
+                        "after its last committed seed)")
     p.add_argument("--vcodec", choices=sorted(CODECS), default="av1",
                    help="video codec (default av1, LeRobot's default; h264 is faster to decode)")
     p.add_argument("--episodes-per-file", type=int, default=layout.EPISODES_PER_FILE,

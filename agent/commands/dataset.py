@@ -40,8 +40,8 @@ def summary(ds: Any) -> dict[str, Any]:
     """The `info --json` object."""
     sizes: dict[str, int] = {}
     for p in ds.root.rglob("*"):
-        if p.is_file():
-            kind = p.relative_to(ds.root).parts[0]
+        kind = p.relative_to(ds.root).parts[0]
+        if p.is_file() and not kind.startswith("."):  # .lock, a crash's .staging
             sizes[kind] = sizes.get(kind, 0) + p.stat().st_size
     successes = [bool(e.get("success", False)) for e in ds.episodes]
     return {

@@ -19,6 +19,10 @@ class FeatureMismatchError(DatasetError):
     """Resuming a dataset whose features (or fps, codec) differ from what would be recorded."""
 
 
+class DatasetLockedError(DatasetError):
+    """Another process is writing to the dataset."""
+
+
 class DatasetWriteError(DatasetError):
     """Writing an episode failed (disk full, permissions); committed episodes are intact."""
 

@@ -28,6 +28,7 @@ rows (a few MB at 128x128) and a dataset of E episodes has E/50 files per kind i
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -42,11 +43,14 @@ import pyarrow.parquet as pq
 from agent.dataset import layout, stats, tables, video
 from agent.dataset.errors import (
     DatasetExistsError,
+    DatasetLockedError,
     DatasetWriteError,
     FeatureMismatchError,
     NotADatasetError,
 )
 from agent.dataset.layout import DatasetSpec, FileLocation
+
+LOCK_NAME = ".lock"  # see _lock(); LeRobot ignores it
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,8 @@ class EpisodeRecord:
 class DatasetWriter:
     """Appends `EpisodeRecord`s to a dataset directory. Build with `create` or `resume`."""
 
-    def __init__(self, root: Path, spec: DatasetSpec, info: dict[str, Any]) -> None:
-        self.root, self.spec, self.info = root, spec, info
+    def __init__(self, root: Path, spec: DatasetSpec, info: dict[str, Any], lock: int) -> None:
+        self.root, self.spec, self.info, self._lock = root, spec, info, lock
         self.per_file = int(info["episodes_per_file"])
         self.tasks = tables.read_tasks(root / layout.TASKS_PATH)
         stats_path = root / layout.STATS_PATH
@@ -98,7 +102,7 @@ class DatasetWriter:
                episodes_per_file: int = layout.EPISODES_PER_FILE,
                recording: dict[str, Any] | None = None) -> DatasetWriter:
         """A new, empty dataset at `root` (which must not exist or be empty)."""
-        if root.exists() and any(root.iterdir()):
+        if root.exists() and any(p.name != LOCK_NAME for p in root.iterdir()):
             if (root / layout.INFO_PATH).exists():
                 raise DatasetExistsError(f"{root} already holds a dataset; pass --resume to add "
                                          f"episodes to it, or choose another --out")
@@ -108,12 +112,13 @@ class DatasetWriter:
             raise ValueError(f"episodes_per_file must be >= 1, got {episodes_per_file}")
         try:
             (root / "meta").mkdir(parents=True, exist_ok=True)
+            lock = _lock(root)
             layout.atomic_write_json(recording or {}, root / layout.MOTOKEN_PATH)
             info = spec.empty_info(episodes_per_file)
             layout.atomic_write_json(info, root / layout.INFO_PATH)
         except OSError as e:
             raise DatasetWriteError(f"cannot create a dataset at {root}: {e}") from e
-        return cls(root, spec, info)
+        return cls(root, spec, info, lock)
 
     @classmethod
     def resume(cls, root: Path, spec: DatasetSpec) -> DatasetWriter:
@@ -131,8 +136,9 @@ class DatasetWriter:
         if problems:
             raise FeatureMismatchError(f"cannot resume {root}: it was recorded with different "
                                        f"features:\n  " + "\n  ".join(problems))
+        lock = _lock(root)  # before recover(): it rewrites files another writer may own
         recover(root, info)
-        return cls(root, spec, info)
+        return cls(root, spec, info, lock)
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -150,6 +156,7 @@ class DatasetWriter:
 
     def close(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        os.close(self._lock)  # releases the flock
 
     # -- commit ------------------------------------------------------------------------------
     def commit(self, ep: EpisodeRecord) -> int:
@@ -190,7 +197,10 @@ class DatasetWriter:
             for parent in {final.parent for _, final in staged}:
                 layout.fsync_dir(parent)
         except OSError as e:
-            recover(self.root, self.info)  # back to the last commit
+            try:
+                recover(self.root, self.info)  # back to the last commit
+            except OSError:
+                pass  # still readable (info.json is the old one); --resume trims the tail
             raise _write_error(e, self.num_episodes, self.root) from e
         self.info = info
 
@@ -232,6 +242,21 @@ class DatasetWriter:
         tmp = layout.tmp_path(final)
         staged.append((tmp, final))  # listed before writing: a failed write is cleaned up too
         tables.write_table(table, tmp)
+
+
+def _lock(root: Path) -> int:
+    """An exclusive advisory lock on `root/.lock`: one writer per dataset.
+
+    flock dies with its process, so a kill -9 never leaves the dataset locked.
+    """
+    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DatasetLockedError(f"another `agent collect` is writing to {root}; wait for it "
+                                 f"to finish (or stop it) first") from None
+    return fd
 
 
 def _vector_stats(frames: pa.Table) -> dict[str, stats.Stats]:

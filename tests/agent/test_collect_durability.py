@@ -146,3 +146,23 @@ def test_resume_appends_after_last_episode_in_a_new_file(tmp_path: Path, episode
     ds = _check_consistent(out)
     assert [ds.episode(k).seed for k in range(2)] == [0, 1]
     assert (out / "data/chunk-000/file-001.parquet").exists()
+
+
+def test_error_while_renaming_rolls_back_to_the_last_commit(tmp_path: Path, monkeypatch, capsys):
+    out = tmp_path / "rename"
+    assert collect(out, episodes=1) == 0
+    real_replace = os.replace
+
+    def fail_on_episodes_table(src, dst):  # videos and data already renamed by then
+        if "meta/episodes/" in str(dst) and str(src).endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(writer.os, "replace", fail_on_episodes_table)
+    assert collect(out, "--resume", episodes=2) == 1
+    assert "disk is full" in capsys.readouterr().err
+    monkeypatch.undo()
+    ds = _check_consistent(out)
+    data = out / "data/chunk-000/file-000.parquet"
+    assert ds.num_episodes == 1 and pq.read_metadata(data).num_rows == ds.num_frames
+    assert not list(out.rglob("*.tmp"))

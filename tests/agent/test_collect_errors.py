@@ -68,3 +68,20 @@ def test_non_positive_counts(tmp_path: Path, flag):
     with pytest.raises(SystemExit, match=f"{flag} must be"):
         main(["collect", "--env", "mujoco:pick_place", "--out", str(tmp_path / "x"),
               *[x for kv in args.items() for x in kv]])
+
+
+def test_one_writer_at_a_time(small_dataset: Path):
+    from agent.dataset.errors import DatasetLockedError
+    from agent.dataset.recorder import EpisodeRecorder, RecorderConfig
+    from agent.dataset.writer import DatasetWriter
+
+    recorder = EpisodeRecorder(RecorderConfig("mujoco:pick_place", "scripted", Path("/none")))
+    spec = recorder.spec
+    recorder.close()
+    first = DatasetWriter.resume(small_dataset, spec)
+    try:
+        with pytest.raises(DatasetLockedError, match="another `agent collect` is writing"):
+            DatasetWriter.resume(small_dataset, spec)
+    finally:
+        first.close()
+    DatasetWriter.resume(small_dataset, spec).close()  # released on close
