@@ -12,6 +12,7 @@ The policy, not the engine, decides which tokens are forced (real-time chunking)
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,9 @@ class TorchEngine(DecodeEngine):
     def __init__(self, model: TokenTransformer, device: str | None = None,
                  cuda_graphs: bool = True) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
+        # A copy on another device: other engines (and the export) keep using the original.
+        same = next(model.parameters()).device.type == self.device.type
+        self.model = (model if same else copy.deepcopy(model).to(self.device)).eval()
         self.cuda = self.device.type == "cuda"
         self.cuda_graphs = cuda_graphs and self.cuda
         self._graphs: dict[tuple, _CapturedChunk] = {}

@@ -17,6 +17,7 @@ the decode graph reads its position from the cache length, so one graph serves e
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import warnings
@@ -75,16 +76,15 @@ def prefix_len(policy: TokenPolicy) -> int:
     return c.text_len + policy.model.cfg.n_patches + c.state_dim + 3
 
 
-def export_policy(policy: TokenPolicy, out: Path) -> dict:
-    """Write prefill.onnx, decode.onnx and export.json to `out`; returns the metadata."""
-    import onnx
-
-    out.mkdir(parents=True, exist_ok=True)
-    model = policy.model.cpu().eval()
-    n = model.cfg.n_layers
+def _export_graphs(policy: TokenPolicy, out: Path) -> tuple[tuple, tuple]:
+    """Trace prefill.onnx and decode.onnx into `out`; their (inputs, outputs) names."""
+    model = policy.model
+    if next(model.parameters()).device.type != "cpu":  # trace a CPU copy; leave the policy's
+        model = copy.deepcopy(model).cpu()
+    model.eval()
     text, frames, _ = model.cfg.fake_inputs(batch=1, text_len=policy.config.text_len)
     state = torch.randint(0, model.cfg.vocab_size, (1, policy.config.state_dim + 3))
-    present, past = cache_names("present", n), cache_names("past", n)
+    present, past = (cache_names(p, model.cfg.n_layers) for p in ("present", "past"))
     cache_axes = {0: "batch", 2: "seq"}
     prefill_io = (["text_ids", "frames", "state_ids"], ["logits", *present])
     decode_io = (["input_ids", *past], ["logits", *present])
@@ -105,14 +105,23 @@ def export_policy(policy: TokenPolicy, out: Path) -> dict:
             opset_version=OPSET, dynamo=False,
             dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"},
                           **dict.fromkeys(past + present, cache_axes)})
+    return prefill_io, decode_io
+
+
+def export_policy(policy: TokenPolicy, out: Path) -> dict:
+    """Write prefill.onnx, decode.onnx (both checked) and export.json; returns the metadata."""
+    import onnx
+
+    out.mkdir(parents=True, exist_ok=True)
+    prefill_io, decode_io = _export_graphs(policy, out)
     for graph in ("prefill.onnx", "decode.onnx"):
         onnx.checker.check_model(str(out / graph), full_check=True)
     c = policy.config
     meta = {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "opset": OPSET,
         "torch": torch.__version__, "onnx": onnx.__version__,
-        "model": model.cfg.to_dict(), "policy": c.to_dict(), "vocab_hash": policy.layout.hash,
-        "weights_sha256": weights_hash(model),
+        "model": policy.model.cfg.to_dict(), "policy": c.to_dict(),
+        "vocab_hash": policy.layout.hash, "weights_sha256": weights_hash(policy.model),
         "prefix_len": {"min": prefix_len(policy),
                        "max": prefix_len(policy) + (c.chunk - 1) * c.action_dim},
         "graphs": {"prefill": {"file": "prefill.onnx", "inputs": prefill_io[0],

@@ -88,6 +88,21 @@ def setup_backend(args: argparse.Namespace, policy: Any, log: Callable[[str], No
         raise SystemExit(f"error: {e}") from None
 
 
+def make_agent(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
+    """The execution broker --exec names, over the policy slowed by --simulate-latency."""
+    from agent.execution import make_broker
+    from agent.latency import DelayedPolicy, LatencySpec
+
+    latency = None
+    try:
+        if args.simulate_latency:
+            latency = LatencySpec.parse(args.simulate_latency)
+            policy = DelayedPolicy(policy, latency, seed=args.seed)
+        return make_broker(policy, args.exec_mode), latency
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
 def wilson_ci95(successes: int, n: int) -> tuple[float, float]:
     """95% Wilson score interval for a success rate (sane at 0% and 100%, unlike Wald)."""
     if n == 0:
@@ -124,8 +139,6 @@ def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
 
 def main(args: argparse.Namespace) -> int:
     import envs
-    from agent.execution import make_broker
-    from agent.latency import DelayedPolicy, LatencySpec
     from agent.record import EpisodeVideo
     from agent.runtime import run_episode
     from agent.timing import StageTimer
@@ -139,17 +152,7 @@ def main(args: argparse.Namespace) -> int:
     except (envs.UnknownEnvError, UnknownPolicyError) as e:
         raise SystemExit(f"error: {e}") from None
     backend = setup_backend(args, policy, log=lambda m: print(m, file=sys.stderr))
-    latency = None
-    if args.simulate_latency:
-        try:
-            latency = LatencySpec.parse(args.simulate_latency)
-        except ValueError as e:
-            raise SystemExit(f"error: --simulate-latency: {e}") from None
-        policy = DelayedPolicy(policy, latency, seed=args.seed)
-    try:
-        agent = make_broker(policy, args.exec_mode)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+    agent, latency = make_agent(args, policy)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate
     hooks, closers = [], []
     if args.viewer:
