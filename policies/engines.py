@@ -52,13 +52,13 @@ def greedy_ids(model: TokenTransformer, text: torch.Tensor, frames: torch.Tensor
     """(B, n) greedy ids in [lo, hi), computed without leaving the device (no host syncs),
     which is what lets a CUDA graph capture the whole chunk."""
     x = model.prefix_embeddings(text, frames, state)  # (B, P, D)
-    logits, caches = model(x)
+    logits, caches = model(x, last_only=True)
     pos, out = x.shape[1], []
     for i in range(n):
         nxt = logits[:, -1, lo:hi].argmax(-1) + lo  # (B,)
         out.append(nxt)
         if i + 1 < n:
-            logits, caches = model(model.embed(nxt[:, None]), pos, caches)
+            logits, caches = model(model.embed(nxt[:, None]), pos, caches, last_only=True)
             pos += 1
     return torch.stack(out, dim=1)  # (B, n)
 
@@ -101,7 +101,7 @@ class TorchEngine(DecodeEngine):
     def prefill(self, text, frames, state):
         with self._autocast():
             x = self.model.prefix_embeddings(*self._tensors(text, frames, state))
-            logits, caches = self.model(x)
+            logits, caches = self.model(x, last_only=True)
         return logits[:, -1].float().cpu().numpy(), (caches, x.shape[1])
 
     @torch.inference_mode()

@@ -41,7 +41,7 @@ class _Prefill(nn.Module):
 
     def forward(self, text, frames, state):
         x = self.model.prefix_embeddings(text, frames, state)  # (B, P, D)
-        logits, caches = self.model(x)
+        logits, caches = self.model(x, last_only=True)
         return (logits[:, -1], *[t for kv in caches for t in kv])
 
 
@@ -53,7 +53,7 @@ class _Decode(nn.Module):
     def forward(self, ids, *past):
         caches = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
         start = past[0].shape[2]  # traced: the position comes from the cache length
-        logits, caches = self.model(self.model.embed(ids), start, caches)
+        logits, caches = self.model(self.model.embed(ids), start, caches, last_only=True)
         return (logits[:, -1], *[t for kv in caches for t in kv])
 
 

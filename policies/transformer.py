@@ -198,9 +198,10 @@ class TokenTransformer(nn.Module):
         begin/end markers and the trailing begin_actions -> (B, T + C*G*G + Ds, D)."""
         return torch.cat([self.embed(text), self.patches(frames), self.embed(state)], dim=1)
 
-    def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None
-                ) -> tuple[torch.Tensor, list]:
-        """x (B, S, D) embeddings at positions start..start+S-1 -> logits (B, S, V), caches."""
+    def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None,
+                last_only: bool = False) -> tuple[torch.Tensor, list]:
+        """x (B, S, D) embeddings at positions start..start+S-1 -> logits (B, S, V), caches.
+        last_only: logits of the last position only, (B, 1, V) (decoding needs no more)."""
         S = x.shape[1]
         if start + S > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {start + S} exceeds max_seq_len {self.cfg.max_seq_len}")
@@ -209,6 +210,8 @@ class TokenTransformer(nn.Module):
         for i, block in enumerate(self.blocks):
             x, c = block(x, cos, sin, None if caches is None else caches[i])
             new_caches.append(c)
+        if last_only:  # the vocabulary projection of a whole prefix is ~10% of a prefill
+            x = x[:, -1:]
         return self.head(self.norm(x)), new_caches  # (B, S, V)
 
     def num_params(self) -> int:
