@@ -104,7 +104,7 @@ class AsyncBroker:
             self._ticks.append(now - self._last_tick_t)
         self._last_tick_t = now
         t = self._tick
-        self._harvest()
+        self._harvest(t)
         if self._future is None:
             self._launch(obs, t)
         action, source = self._plan(t)
@@ -118,7 +118,7 @@ class AsyncBroker:
         self._pool.shutdown(wait=True)
 
     # -- inference in the worker -------------------------------------------------------------
-    def _harvest(self) -> None:
+    def _harvest(self, t: int) -> None:
         if self._future is None or not self._future.done():
             return
         start, actions, seconds = self._future.result()  # re-raises a failed inference
@@ -126,7 +126,8 @@ class AsyncBroker:
         self._latency.append(seconds)
         self.stats.inference_s.append(seconds)
         self._ids += 1
-        self._chunks = [*self._chunks[-3:], (self._ids, start, actions)]
+        live = [c for c in self._chunks if c[1] + len(c[2]) > t]  # still covering a tick
+        self._chunks = [*live, (self._ids, start, actions)]
 
     def _launch(self, obs: Observation, t: int) -> None:
         committed = None
