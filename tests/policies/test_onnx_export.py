@@ -84,3 +84,16 @@ def test_export_of_other_weights_or_vocabulary_is_refused(exported, tmp_path):
         read_export(bad, policy)
     with pytest.raises(CheckpointMismatchError, match="not an ONNX export"):
         read_export(tmp_path, policy)
+
+
+def test_cli_export_writes_graphs_and_parity_report(nano_checkpoint, tmp_path, capsys):
+    from agent.cli import main
+
+    out = tmp_path / "onnx"
+    assert main(["export", "--policy", str(nano_checkpoint[0]), "--out", str(out),
+                 "--observations", "4"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report == json.loads((out / "parity.json").read_text())
+    assert report["parity"] and report["observations"] == 4
+    assert report["source"]["env"] == "mujoco:pick_place"
+    assert {"prefill.onnx", "decode.onnx", "export.json"} <= {p.name for p in out.iterdir()}
