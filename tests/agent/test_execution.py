@@ -133,3 +133,18 @@ def test_run_json_reports_loop_statistics(nano_checkpoint, tmp_path, monkeypatch
     assert s["loop_hz"] > 36 and s["inference_ms"]["p50"] >= 25
     assert {"boundary", "within_chunk", "max"} <= set(s["jerk"])
     assert s["rtc_forced_steps"]["max"] >= 1 and "held_ticks" in s
+
+
+def test_a_failing_inference_is_raised_in_the_loop_not_swallowed():
+    class Broken(RampPolicy):
+        def infer_chunk(self, obs, committed=None):
+            raise RuntimeError("model exploded")
+
+    broker = make_broker(Broken(0.0), "naive")
+    broker.reset()
+    obs = Observation(images={}, state=np.zeros(14, np.float32), instruction="x")
+    broker.act(obs)  # launches; holds while nothing has arrived
+    time.sleep(0.05)
+    with pytest.raises(RuntimeError, match="model exploded"):
+        broker.act(obs)
+    broker.close()
