@@ -47,7 +47,8 @@ def run_cell(env, policy: TokenPolicy, mode: str, delay_ms: float, seeds: list[i
     return {"episodes": len(seeds), "success_rate": float(np.mean([r.success for r in results])),
             "jerk": boundary["mean"], "jerk_p99": boundary["p99"],
             "jerk_within_chunk": (stats["jerk"]["within_chunk"] or {"mean": None})["mean"],
-            "held_ticks": stats["held_ticks"],
+            "held_share": round(stats["held_ticks"] / sum(r.steps for r in results), 3),
+            "rtc_forced_steps_mean": stats.get("rtc_forced_steps", {}).get("mean"),
             "mean_steps": float(np.mean([r.steps for r in results])),
             "loop_hz": round(sum(r.steps for r in results) / sum(r.duration_s for r in results),
                              2),
@@ -112,6 +113,7 @@ def main() -> None:
     print(json.dumps({"bench": "rtc", "policy": str(args.policy), "backend": backend,
                       "seeds_per_cell": args.seeds, "first_seed": EVAL_SEED_BASE,
                       "rate_hz": 20.0, "chunk": policy.config.chunk,
+                      "chunk_horizon_ms": policy.config.chunk * 50,
                       "delays_ms": delays, "modes": modes, "plot": str(args.out),
                       "wall_s": round(time.monotonic() - start, 1)}))
 
