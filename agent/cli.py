@@ -16,6 +16,7 @@ COMMANDS = (
     "agent.commands.replay",
     "agent.commands.train",
     "agent.commands.bridge",
+    "agent.commands.export",
 )
 
 

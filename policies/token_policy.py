@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from action_codec.binning import BinningCodec
 from action_codec.vocab import VocabLayout
 from envs.types import ActionChunk, Observation
+from policies.engines import DecodeEngine, TorchEngine
 from policies.transformer import TokenTransformer, TransformerConfig
 
 CHECKPOINT_FORMAT = "motoken.token_policy"
@@ -54,6 +54,12 @@ class TokenPolicy:
         self._check_consistency()
         self._act_lo = layout.ranges["action"].start
         self._act_hi = layout.ranges["action"].stop
+        self.engine: DecodeEngine = TorchEngine(self.model, device="cpu")
+
+    def use_engine(self, engine: DecodeEngine) -> TokenPolicy:
+        """Run inference on `engine` (see policies.backends) from now on; returns self."""
+        self.engine = engine
+        return self
 
     def _check_consistency(self) -> None:
         c, lay = self.config, self.layout
@@ -119,33 +125,43 @@ class TokenPolicy:
     def reset(self) -> None:
         pass
 
-    @torch.inference_mode()
     def infer(self, obs: Observation) -> ActionChunk:
+        return ActionChunk(self.infer_chunk(obs).actions[: self.config.execute])
+
+    def infer_chunk(self, obs: Observation, committed: np.ndarray | None = None) -> ActionChunk:
+        """The whole H-step chunk for `obs`, continuing `committed` (k, Da) actions if given.
+
+        Real-time chunking for an autoregressive policy: the actions that will run while this
+        inference is in flight are already decided, so their tokens are fed through the decoder
+        as a forced prefix of the action segment and only the remaining H - k steps are
+        generated; the returned chunk starts with exactly the committed actions (as the codec
+        represents them).
+        """
         self.check_observation(obs)
         frames = np.stack([obs.images[c] for c in self.config.cameras])[None]  # (1, C, H, W, 3)
+        prefix = None if committed is None else np.asarray(committed, np.float32)[None]
         chunk = self.generate(self.text_ids([obs.instruction]), frames,
-                              self.state_ids(obs.state[None]))[0]
-        return ActionChunk(chunk[: self.config.execute])
+                              self.state_ids(obs.state[None]), prefix)[0]
+        return ActionChunk(chunk)
 
-    @torch.inference_mode()
-    def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray) -> np.ndarray:
-        """Greedy decode of (B, H, Da) action chunks with a KV cache."""
-        x = self.model.prefix_embeddings(torch.from_numpy(text), torch.from_numpy(frames),
-                                         torch.from_numpy(state))
-        logits, caches = self.model(x)
-        n = self.config.chunk * self.config.action_dim
-        out = np.empty((len(text), n), np.int64)
-        pos = x.shape[1]
-        for i in range(n):
-            # Constrained to the action segment: a valid id always exists to pick.
-            nxt = logits[:, -1, self._act_lo:self._act_hi].argmax(-1) + self._act_lo  # (B,)
-            out[:, i] = nxt.numpy()
-            if i + 1 < n:
-                logits, caches = self.model(self.model.embed(nxt[:, None]), pos, caches)
-                pos += 1
-        local = self.layout.to_local("action", out)
-        actions = self.action_codec.decode(local.reshape(-1, self.config.action_dim))
-        return actions.reshape(len(text), self.config.chunk, self.config.action_dim)
+    def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray,
+                 prefix: np.ndarray | None = None) -> np.ndarray:
+        """Greedy decode of (B, H, Da) action chunks; `prefix` (B, k, Da) actions, k < H, are
+        forced as the chunk's first k steps."""
+        H, Da = self.config.chunk, self.config.action_dim
+        forced = np.empty((len(text), 0), np.int64)
+        if prefix is not None and prefix.shape[1]:
+            if prefix.shape[1] >= H or prefix.shape[2] != Da:
+                raise ValueError(f"forced prefix of shape {prefix.shape}: needs (B, k < {H}, "
+                                 f"{Da})")
+            forced = self.action_ids(prefix)  # (B, k * Da), time-major like the chunk
+        # The forced ids extend the prefill: the decoder reads them exactly as if it had
+        # generated them, and decoding resumes after them.
+        ids = self.engine.generate(text, frames, np.concatenate([state, forced], axis=1),
+                                   H * Da - forced.shape[1], self._act_lo, self._act_hi)
+        local = self.layout.to_local("action", np.concatenate([forced, ids], axis=1))
+        actions = self.action_codec.decode(local.reshape(-1, Da))
+        return actions.reshape(len(text), H, Da)
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:

@@ -109,9 +109,11 @@ class Attention(nn.Module):
         if cache is not None:  # decoding: attend to everything cached so far, then us
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         # (B, nh, S, hd). Causal within the new positions; all cached positions are visible.
-        causal = cache is None or S > 1
+        # int(S): under ONNX tracing S is a traced value; the branch is fixed at export time
+        # (the decode graph is exported for one new position).
+        causal = cache is None or int(S) > 1
         mask = None
-        if cache is not None and S > 1:
+        if cache is not None and int(S) > 1:
             past = cache[0].shape[2]
             mask = torch.ones(S, past + S, dtype=torch.bool, device=x.device).tril(past)
             causal = False
@@ -196,9 +198,10 @@ class TokenTransformer(nn.Module):
         begin/end markers and the trailing begin_actions -> (B, T + C*G*G + Ds, D)."""
         return torch.cat([self.embed(text), self.patches(frames), self.embed(state)], dim=1)
 
-    def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None
-                ) -> tuple[torch.Tensor, list]:
-        """x (B, S, D) embeddings at positions start..start+S-1 -> logits (B, S, V), caches."""
+    def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None,
+                last_only: bool = False) -> tuple[torch.Tensor, list]:
+        """x (B, S, D) embeddings at positions start..start+S-1 -> logits (B, S, V), caches.
+        last_only: logits of the last position only, (B, 1, V) (decoding needs no more)."""
         S = x.shape[1]
         if start + S > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {start + S} exceeds max_seq_len {self.cfg.max_seq_len}")
@@ -207,6 +210,8 @@ class TokenTransformer(nn.Module):
         for i, block in enumerate(self.blocks):
             x, c = block(x, cos, sin, None if caches is None else caches[i])
             new_caches.append(c)
+        if last_only:  # the vocabulary projection of a whole prefix is ~10% of a prefill
+            x = x[:, -1:]
         return self.head(self.norm(x)), new_caches  # (B, S, V)
 
     def num_params(self) -> int:

@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=EVAL_SEED_BASE,
                    help=f"first seed (default {EVAL_SEED_BASE}: disjoint from collection seeds)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=main, rate=0.0, record=None, viewer=False)
+    run.add_backend_arguments(p)
+    p.set_defaults(func=main, rate=0.0, record=None, viewer=False, exec_mode="sync",
+                   simulate_latency=None)
 
 
 def main(args: argparse.Namespace) -> int:

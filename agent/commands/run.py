@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from agent.execution import EXEC_MODES
+
 DEFAULT_EPISODES = 3
 
 
@@ -42,6 +44,63 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--viewer", action="store_true", help="open MuJoCo's interactive viewer")
     p.add_argument("--json", action="store_true",
                    help="print one JSON summary object as the last stdout line")
+    add_backend_arguments(p)
+    p.add_argument("--exec", default="sync", choices=EXEC_MODES, dest="exec_mode",
+                   help="how chunks are executed: sync waits for each inference; naive, "
+                        "ensemble and rtc infer in a background thread while the loop keeps "
+                        "its rate (see agent/execution.py)")
+    p.add_argument("--simulate-latency", default=None, metavar="MS|MEAN:JITTER",
+                   help="add this delay (ms) to every inference, e.g. 100 or 100:20")
+
+
+def add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    """Which engine runs a token policy (policies/backends.py); shared with eval."""
+    p.add_argument("--backend", default="auto", metavar="auto|torch|onnx",
+                   help="inference backend for token policies; auto times each available one "
+                        "and keeps the fastest (default)")
+    p.add_argument("--onnx-dir", type=Path, default=None, metavar="DIR",
+                   help="ONNX export to run (default: <checkpoint>/onnx, else exported once "
+                        "into a cache)")
+    p.add_argument("--onnx-provider", default="auto", metavar="auto|tensorrt|cuda|cpu",
+                   help="ONNX Runtime provider to start the chain at (default: the best "
+                        "installed of TensorRT -> CUDA -> CPU)")
+
+
+def setup_backend(args: argparse.Namespace, policy: Any, log: Callable[[str], None]
+                  ) -> str | None:
+    """Install the engine --backend asks for on a token policy; its description, or None for
+    policies that have no backend to choose (scripted)."""
+    from policies.backends import BackendOptions, UnknownBackendError, make_engine
+    from policies.onnx_engine import ProviderError
+    from policies.token_policy import CheckpointMismatchError, TokenPolicy
+
+    if not isinstance(policy, TokenPolicy):
+        if args.backend not in ("auto", "torch"):
+            raise SystemExit(f"error: --backend {args.backend} applies to token policies; "
+                             f"{policy.name!r} has no model to run")
+        return None
+    spec = Path(args.policy) if args.policy else None
+    opts = BackendOptions(args.backend, checkpoint=spec if spec and spec.is_dir() else None,
+                          onnx_dir=args.onnx_dir, provider=args.onnx_provider)
+    try:
+        return make_engine(policy, opts, log).describe()
+    except (UnknownBackendError, ProviderError, CheckpointMismatchError) as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def make_agent(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
+    """The execution broker --exec names, over the policy slowed by --simulate-latency."""
+    from agent.execution import make_broker
+    from agent.latency import DelayedPolicy, LatencySpec
+
+    latency = None
+    try:
+        if args.simulate_latency:
+            latency = LatencySpec.parse(args.simulate_latency)
+            policy = DelayedPolicy(policy, latency, seed=args.seed)
+        return make_broker(policy, args.exec_mode), latency
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def wilson_ci95(successes: int, n: int) -> tuple[float, float]:
@@ -81,7 +140,7 @@ def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
 def main(args: argparse.Namespace) -> int:
     import envs
     from agent.record import EpisodeVideo
-    from agent.runtime import ChunkBroker, run_episode
+    from agent.runtime import run_episode
     from agent.timing import StageTimer
     from policies.registry import UnknownPolicyError, default_policy_spec, load_policy
 
@@ -92,13 +151,15 @@ def main(args: argparse.Namespace) -> int:
         policy = load_policy(args.policy)
     except (envs.UnknownEnvError, UnknownPolicyError) as e:
         raise SystemExit(f"error: {e}") from None
+    backend = setup_backend(args, policy, log=lambda m: print(m, file=sys.stderr))
+    agent, latency = make_agent(args, policy)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate
     hooks, closers = [], []
     if args.viewer:
         hook, close = _viewer_hook(env)
         hooks.append(hook)
         closers.append(close)
-    agent, timer, results = ChunkBroker(policy), StageTimer(), []
+    timer, results = StageTimer(), []
     bar = tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr, disable=None)
     for i in range(args.episodes):
         seed = args.seed + i
@@ -122,8 +183,13 @@ def main(args: argparse.Namespace) -> int:
     for close in closers:
         close()
     env.close()
+    agent.close()
     summary = summarize(args.env, policy.name if args.policy is None else args.policy,
                         results, timer)
+    summary.update(backend=backend, exec=args.exec_mode,
+                   simulate_latency_ms=None if latency is None else
+                   {"mean": latency.mean_ms, "jitter": latency.jitter_ms},
+                   **agent.stats.summary())
     if args.policy is None:
         summary["policy"] = f"{default_policy_spec()} (default)"
     if args.json:

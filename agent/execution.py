@@ -1,0 +1,174 @@
+"""How chunks become one action per control tick: `agent run --exec sync|naive|ensemble|rtc`.
+
+Each mode is a broker the loop calls once per tick (`act(obs) -> action`), like
+`runtime.ChunkBroker`; the loop itself knows nothing about threads or chunks.
+
+    sync      infer when the current chunk's executed part is used up, and wait for it
+    naive     infer continuously in a background thread; when a chunk arrives, switch to it at
+              the step that matches the current tick (its first steps are already in the past)
+    ensemble  ACT's temporal ensembling over every arrived chunk that covers the tick,
+              weights exp(-m * i) with i = 0 for the oldest
+    rtc       real-time chunking: like naive, but each inference is told the actions that will
+              run while it is in flight (the next d ticks of the current plan, d from measured
+              latency) and continues them (TokenPolicy.infer_chunk(committed=...)), so switching
+              chunks does not jump
+
+In the async modes the loop never waits: if no chunk covers a tick (the first ticks of an
+episode, or latency beyond the chunk's horizon), it holds: zero motion, gripper unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from agent.exec_stats import MOTION_DIMS, ExecStats
+from agent.runtime import ChunkBroker
+from envs.types import Observation
+from policies.base import Policy
+
+EXEC_MODES = ("sync", "naive", "ensemble", "rtc")
+ENSEMBLE_M = 0.01  # ACT's default: nearly uniform weights, slightly favouring older chunks
+
+
+def hold_action(last: np.ndarray | None, action_dim: int = 7) -> np.ndarray:
+    """No end-effector motion, the gripper as last commanded (env action layout, README)."""
+    action = np.zeros(action_dim, np.float32)
+    if last is not None:
+        action[MOTION_DIMS:] = last[MOTION_DIMS:]
+    return action
+
+
+class SyncBroker(ChunkBroker):
+    """`ChunkBroker` that also keeps ExecStats: inference latency and chunk-boundary jumps."""
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self.stats, self._chunk_id = ExecStats(), 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.stats.new_episode()
+
+    def act(self, obs: Observation) -> np.ndarray:
+        renew = self._chunk is None or self._next >= len(self._chunk)
+        t = time.perf_counter()
+        action = super().act(obs)
+        if renew:
+            self.stats.inference_s.append(time.perf_counter() - t)
+            self._chunk_id += 1
+        self.stats.executed(action, self._chunk_id)
+        return action
+
+    def close(self) -> None:
+        pass
+
+
+class AsyncBroker:
+    """naive / ensemble / rtc (module doc): one inference always in flight in a worker."""
+
+    def __init__(self, policy: Policy, mode: str, latency_window: int = 5) -> None:
+        if mode not in EXEC_MODES[1:]:
+            raise ValueError(f"async mode must be one of {EXEC_MODES[1:]}, got {mode!r}")
+        if mode == "rtc" and not hasattr(policy, "infer_chunk"):
+            raise ValueError(f"--exec rtc needs a policy that can continue committed actions "
+                             f"(a token policy); {policy.name!r} cannot")
+        self.policy, self.mode, self.stats = policy, mode, ExecStats()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._latency: deque[float] = deque(maxlen=latency_window)
+        self._ticks: deque[float] = deque(maxlen=20)
+        self._future: Future | None = None
+        self._clear()
+
+    def _clear(self) -> None:
+        self._tick, self._last_tick_t = 0, None
+        self._chunks: list[tuple[int, int, np.ndarray]] = []  # (id, start tick, (H, Da))
+        self._last: np.ndarray | None = None
+        self._ids = 0
+
+    def reset(self) -> None:
+        if self._future is not None:  # an inference for the last episode: let it finish
+            self._future.result()
+            self._future = None
+        self.policy.reset()
+        self.stats.new_episode()
+        self._clear()
+
+    def act(self, obs: Observation) -> np.ndarray:
+        now = time.perf_counter()
+        if self._last_tick_t is not None:
+            self._ticks.append(now - self._last_tick_t)
+        self._last_tick_t = now
+        t = self._tick
+        self._harvest(t)
+        if self._future is None:
+            self._launch(obs, t)
+        action, source = self._plan(t)
+        if source is None:
+            self.stats.starved += 1
+        self.stats.executed(action, source)
+        self._last, self._tick = action, t + 1
+        return action
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # -- inference in the worker -------------------------------------------------------------
+    def _harvest(self, t: int) -> None:
+        if self._future is None or not self._future.done():
+            return
+        start, actions, seconds = self._future.result()  # re-raises a failed inference
+        self._future = None
+        self._latency.append(seconds)
+        self.stats.inference_s.append(seconds)
+        self._ids += 1
+        live = [c for c in self._chunks if c[1] + len(c[2]) > t]  # still covering a tick
+        self._chunks = [*live, (self._ids, start, actions)]
+
+    def _launch(self, obs: Observation, t: int) -> None:
+        committed = None
+        if self.mode == "rtc":
+            d = self.expected_delay_ticks()
+            committed = np.stack([self._plan(t + j)[0] for j in range(d)])
+            self.stats.forced_steps.append(d)
+        self._future = self._pool.submit(self._infer, obs, committed, t)
+
+    def _infer(self, obs: Observation, committed: np.ndarray | None, t: int):
+        start = time.perf_counter()
+        if committed is not None:
+            chunk = self.policy.infer_chunk(obs, committed=committed)  # type: ignore[attr-defined]
+        else:
+            chunk = getattr(self.policy, "infer_chunk", self.policy.infer)(obs)
+        return t, chunk.actions, time.perf_counter() - start
+
+    def expected_delay_ticks(self) -> int:
+        """Ticks until a chunk launched now can take over: ceil(latency / tick period), from
+        the slowest recent inference (jitter is the risk), kept in [1, H - 1]."""
+        horizon = self._chunks[-1][2].shape[0] if self._chunks else 2
+        if not self._latency or not self._ticks:
+            return 1
+        period = float(np.median(self._ticks))
+        d = math.ceil(max(self._latency) / max(period, 1e-6))
+        return int(min(max(d, 1), horizon - 1))
+
+    # -- what runs at tick t -----------------------------------------------------------------
+    def _plan(self, t: int) -> tuple[np.ndarray, int | None]:
+        """(action for tick t, id of the chunk it comes from or None for a hold)."""
+        covering = [(cid, a[t - s]) for cid, s, a in self._chunks if 0 <= t - s < len(a)]
+        if not covering:
+            return hold_action(self._last), None
+        if self.mode != "ensemble":
+            return covering[-1][1], covering[-1][0]
+        w = np.exp(-ENSEMBLE_M * np.arange(len(covering)))  # oldest first
+        actions = np.stack([a for _, a in covering])
+        return (w[:, None] * actions).sum(0) / w.sum(), covering[-1][0]
+
+
+def make_broker(policy: Policy, mode: str) -> SyncBroker | AsyncBroker:
+    if mode not in EXEC_MODES:
+        raise ValueError(f"unknown exec mode {mode!r}: choose from {list(EXEC_MODES)}")
+    return SyncBroker(policy) if mode == "sync" else AsyncBroker(policy, mode)

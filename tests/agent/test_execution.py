@@ -1,0 +1,150 @@
+import json
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs
+from agent.cli import main
+from agent.execution import AsyncBroker, SyncBroker, hold_action, make_broker
+from agent.latency import DelayedPolicy, LatencySpec
+from agent.runtime import run_episode
+from agent.timing import StageTimer
+from envs.types import ActionChunk, Observation
+
+H = 8
+
+
+class RampPolicy:
+    """Slow fake policy: chunk c is a ramp in dim 0 starting at c * 0.01 (step 0.001), so
+    switching chunks jumps by ~0.01 unless the committed actions are continued."""
+
+    name = "ramp"
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s, self.calls = delay_s, 0
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def infer(self, obs: Observation) -> ActionChunk:
+        return self.infer_chunk(obs)
+
+    def infer_chunk(self, obs: Observation, committed: np.ndarray | None = None) -> ActionChunk:
+        time.sleep(self.delay_s)
+        self.calls += 1
+        actions = np.zeros((H, 7), np.float32)
+        actions[:, 0] = self.calls * 0.01 + np.arange(H) * 0.001
+        if committed is not None and len(committed):  # continue them, as a token policy does
+            k = len(committed)
+            actions[:k] = committed
+            actions[k:, 0] = committed[-1, 0] + np.arange(1, H - k + 1) * 0.001
+        return ActionChunk(actions)
+
+
+def short_env(steps: int = 40) -> gym.Env:
+    return gym.wrappers.TimeLimit(envs.make("mujoco:reach").unwrapped, steps)
+
+
+def test_async_loop_keeps_its_rate_with_a_slow_policy():
+    env = short_env()
+    broker = make_broker(RampPolicy(delay_s=0.12), "naive")  # 120 ms > the 50 ms period
+    timer = StageTimer()
+    result = run_episode(env, broker, 0, timer, rate_hz=20.0)
+    broker.close()
+    env.close()
+    assert result.steps == 40
+    assert result.steps / result.duration_s > 19.0
+    assert result.deadline_misses <= 1  # a shared 2-core machine may hiccup once
+    assert timer.summary_ms()["policy"]["p50"] < 5.0  # act() never waits for the model
+    assert np.median(broker.stats.inference_s) >= 0.12
+
+
+def test_sync_loop_with_the_same_policy_misses_deadlines():
+    env = short_env(20)
+    result = run_episode(env, SyncBroker(RampPolicy(0.12)), 0, StageTimer(), rate_hz=20.0)
+    env.close()
+    assert result.deadline_misses >= 2
+
+
+def run_mode(mode: str, steps: int = 60) -> AsyncBroker:
+    env = short_env(steps)
+    broker = make_broker(RampPolicy(delay_s=0.07), mode)
+    run_episode(env, broker, 0, StageTimer(), rate_hz=20.0)
+    broker.close()
+    env.close()
+    return broker
+
+
+def test_rtc_continues_the_committed_actions_where_naive_jumps():
+    rtc, naive = run_mode("rtc"), run_mode("naive")
+    # 70 ms at 20 Hz: two ticks pass before a chunk can take over, so two steps are forced.
+    assert np.median(rtc.stats.forced_steps) == 2
+    assert np.median(rtc.stats.boundary_jumps) <= 0.0011  # the ramp's own step
+    assert np.median(naive.stats.boundary_jumps) >= 0.005
+
+
+def test_ensemble_averages_every_chunk_covering_the_tick():
+    broker = AsyncBroker(RampPolicy(0.0), "ensemble")
+    a, b = np.zeros((4, 7), np.float32), np.ones((4, 7), np.float32)
+    broker._chunks = [(1, 0, a), (2, 2, b)]
+    action, source = broker._plan(2)  # covered by both: oldest weighs exp(0) > exp(-0.01)
+    w = np.exp(-0.01)
+    np.testing.assert_allclose(action, np.full(7, w / (1 + w)), rtol=1e-6)
+    assert source == 2
+    np.testing.assert_array_equal(broker._plan(9)[0], hold_action(None))
+    broker.close()
+
+
+def test_hold_keeps_the_gripper_and_stops_moving():
+    last = np.array([0.01, 0.02, 0.0, 0.1, 0.0, 0.0, 1.0], np.float32)
+    np.testing.assert_array_equal(hold_action(last), [0, 0, 0, 0, 0, 0, 1])
+
+
+def test_latency_spec_and_delayed_policy():
+    assert LatencySpec.parse("50") == LatencySpec(50.0, 0.0)
+    assert LatencySpec.parse("100:20") == LatencySpec(100.0, 20.0)
+    with pytest.raises(ValueError, match="MEAN:JITTER"):
+        LatencySpec.parse("fast")
+    rng = np.random.default_rng(0)
+    samples = [LatencySpec(100, 20).sample_s(rng) for _ in range(200)]
+    assert 0.08 <= min(samples) and max(samples) <= 0.12
+    slow = DelayedPolicy(RampPolicy(0.0), LatencySpec(30))
+    t = time.perf_counter()
+    slow.infer_chunk(None, committed=None)
+    assert time.perf_counter() - t >= 0.03
+
+
+def test_rtc_needs_a_policy_that_can_continue(capsys):
+    with pytest.raises(SystemExit, match="rtc needs a policy that can continue"):
+        main(["run", "--env", "mujoco:reach", "--policy", "scripted", "--episodes", "1",
+              "--exec", "rtc"])
+
+
+def test_run_json_reports_loop_statistics(nano_checkpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MOTOKEN_CACHE", str(tmp_path))
+    assert main(["run", "--env", "mujoco:reach", "--policy", str(nano_checkpoint[0]),
+                 "--episodes", "1", "--exec", "rtc", "--simulate-latency", "30:5",
+                 "--backend", "onnx", "--rate", "40", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert s["backend"] == "onnx[CPU]" and s["exec"] == "rtc"
+    assert s["simulate_latency_ms"] == {"mean": 30.0, "jitter": 5.0}
+    assert s["loop_hz"] > 36 and s["inference_ms"]["p50"] >= 25
+    assert {"boundary", "within_chunk", "max"} <= set(s["jerk"])
+    assert s["rtc_forced_steps"]["max"] >= 1 and "held_ticks" in s
+
+
+def test_a_failing_inference_is_raised_in_the_loop_not_swallowed():
+    class Broken(RampPolicy):
+        def infer_chunk(self, obs, committed=None):
+            raise RuntimeError("model exploded")
+
+    broker = make_broker(Broken(0.0), "naive")
+    broker.reset()
+    obs = Observation(images={}, state=np.zeros(14, np.float32), instruction="x")
+    broker.act(obs)  # launches; holds while nothing has arrived
+    time.sleep(0.05)
+    with pytest.raises(RuntimeError, match="model exploded"):
+        broker.act(obs)
+    broker.close()
