@@ -168,7 +168,8 @@ class TokenPolicy:
         from safetensors.torch import save_file
 
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.contiguous() for k, v in self.model.state_dict().items()
+        # CPU copies: the model keeps training on its device while we write.
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()
                  if k != "head.weight"}  # tied to embed.weight
         save_file(state, str(directory / "model.safetensors"))
         meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,

@@ -182,13 +182,10 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
 def save_run(policy: TokenPolicy, opt: torch.optim.Optimizer, out: Path, step: int,
              cfg: TrainConfig) -> None:
     """Checkpoint atomically enough to resume: weights first, then the step marker."""
-    policy.model.cpu()
     policy.save(out)
     torch.save({"optimizer": opt.state_dict(), "step": step, "train": asdict(cfg)},
                out / "train_state.pt.tmp")
     os.replace(out / "train_state.pt.tmp", out / "train_state.pt")
-    if torch.cuda.is_available():
-        policy.model.cuda()
 
 
 def load_run(out: Path) -> tuple[TokenPolicy, dict]:
