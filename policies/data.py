@@ -15,7 +15,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class DemoEpisode:
-    """One recorded episode. frames: camera -> (T, H, W, 3) uint8; state (T, Ds); action (T, Da)."""
+    """One recorded episode. frames: camera -> (T, H, W, 3) uint8; state (T, Ds); action (T, Da).
+
+    `action` is the label the policy is trained on: the expert's clean action or the applied one,
+    as `load_demos(labels=...)` chose.
+    """
 
     task: str
     frames: dict[str, np.ndarray]
@@ -105,14 +109,35 @@ def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scrip
     return demos
 
 
+LABELS = ("auto", "expert", "applied")  # load_demos(labels=...)
+
+
 def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
-               successful_only: bool = True) -> list[DemoEpisode]:
+               successful_only: bool = True, labels: str = "auto") -> list[DemoEpisode]:
     """Episodes of LeRobot v3.0 datasets written by `agent collect`, frames decoded.
 
     Datasets must agree on features (state/action dims, cameras): mixing them is an error.
+
+    Args:
+        dirs: dataset directories.
+        cameras: camera names to decode.
+        successful_only: skip episodes that did not end in success.
+        labels: which column becomes each episode's `action`, the training label.
+            "expert": `expert_action`, the clean action of a noisy (DART) collection
+            (`agent collect --action-noise`); a dataset without it is an error.
+            "applied": `action`, what the env executed (noise included, if any).
+            "auto": per dataset, `expert_action` where it exists and `action` elsewhere, so
+            noisy and noise-free datasets mix; without noise the applied action is the
+            expert's up to the env's clipping, so both are expert labels.
+
+    Raises:
+        ValueError: unknown `labels`, labels="expert" on a dataset without expert labels,
+            missing cameras, datasets that disagree on dims, or no episodes at all.
     """
     from agent.dataset.reader import LeRobotDatasetReader
 
+    if labels not in LABELS:
+        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
     demos: list[DemoEpisode] = []
     first: tuple | None = None
     for d in dirs:
@@ -120,11 +145,16 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
         missing = [c for c in cameras if f"observation.images.{c}" not in ds.camera_keys]
         if missing:
             raise ValueError(f"dataset {d} lacks camera(s) {missing}; it has {ds.camera_keys}")
+        if labels == "expert" and not ds.has_expert_action:
+            raise ValueError(f"dataset {d} has no expert_action labels (it was recorded without "
+                             f"`agent collect --action-noise`); use labels='applied' or 'auto'")
+        use_expert = labels != "applied" and ds.has_expert_action
         for ep in ds:
             if successful_only and not ep.success:
                 continue
             frames = {c: ds.frames(ep.index, c) for c in cameras}
-            demos.append(DemoEpisode(ep.task, frames, ep.state, ep.action))
+            label = ep.expert_action if use_expert else ep.action
+            demos.append(DemoEpisode(ep.task, frames, ep.state, label))
         if not demos:
             continue
         shape = (demos[-1].state.shape[1], demos[-1].action.shape[1])

@@ -5,6 +5,10 @@ Seeds are tried in order from `--seed` (on `--resume`: from the last committed e
 gives the same dataset with 1 or K workers. Episode indices are assigned at commit: with
 failed episodes dropped (the default), index k is the k-th kept seed; each episode's seed is in
 the episodes table (`seed`) for `agent replay`.
+
+`--action-noise POS[,ROT]` records DART-style demonstrations (see agent/dataset/noise.py): the
+executed action is the policy's plus Gaussian noise on the motion dims, seeded from the episode
+seed; `action` stays what the env applied and a new `expert_action` column holds the clean one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from tqdm import tqdm
 
 from agent.dataset import layout
 from agent.dataset.errors import DatasetError
+from agent.dataset.noise import ActionNoise
 from agent.dataset.video import CODECS, VideoConfig
 
 
@@ -53,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes-per-file", type=int, default=layout.EPISODES_PER_FILE,
                    metavar="E", help="episodes per data/video file before rolling to the next "
                         "(new datasets; a resumed one keeps its own)")
+    p.add_argument("--action-noise", default=None, metavar="POS[,ROT]",
+                   help="DART: add Gaussian noise (std POS m on dx dy dz, ROT rad on drx dry drz, "
+                        "default ROT = 5*POS; none on the gripper) to the executed actions and "
+                        "record the clean ones as expert_action, e.g. 0.01,0.05")
     p.add_argument("--json", action="store_true",
                    help="print one JSON summary object as the last stdout line")
     p.set_defaults(func=main)
@@ -85,12 +94,12 @@ class _Inline:
 def main(args: argparse.Namespace) -> int:
     from agent.dataset.recorder import EpisodeRecorder, RecorderConfig, RecorderPool
 
-    _check_args(args)
+    noise = _check_args(args)
     cfg = RecorderConfig(args.env, args.policy, args.out / layout.STAGING_DIR, args.fps,
-                         VideoConfig(codec=args.vcodec))
+                         VideoConfig(codec=args.vcodec), noise)
     recorder = _build(lambda: EpisodeRecorder(cfg))  # in-process env; also gives the features
     try:
-        writer = _open_writer(args, recorder.spec)
+        writer = _open_writer(args, recorder.spec, noise)
     except DatasetError as e:
         recorder.close()
         raise SystemExit(f"error: {e}") from None
@@ -124,7 +133,8 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_args(args: argparse.Namespace) -> None:
+def _check_args(args: argparse.Namespace) -> ActionNoise | None:
+    """Refuse bad arguments before anything is built; returns the parsed --action-noise."""
     if args.episodes < 1:
         raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")
     if args.num_envs < 1:
@@ -133,6 +143,12 @@ def _check_args(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: --fps must be a positive integer, got {args.fps}")
     if args.out.exists() and not args.out.is_dir():
         raise SystemExit(f"error: --out {args.out} exists and is not a directory")
+    if args.action_noise is None:
+        return None
+    try:
+        return ActionNoise.parse(args.action_noise)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def _build(make: Callable[[], Any]) -> Any:
@@ -145,15 +161,29 @@ def _build(make: Callable[[], Any]) -> Any:
         raise SystemExit(f"error: {e}") from None
 
 
-def _open_writer(args: argparse.Namespace, spec: Any) -> Any:
+def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None) -> Any:
     from agent.dataset.writer import DatasetWriter
 
+    wanted = noise.to_json() if noise else None
     if args.resume and (args.out / layout.INFO_PATH).exists():
+        # With vs without noise differ in features (resume refuses); here: two noise levels,
+        # which meta/motoken.json, recording one, could not describe.
+        stored = _stored_noise(args.out)
+        if stored is not None and wanted is not None and stored != wanted:
+            raise DatasetError(f"cannot resume {args.out}: it was recorded with action noise "
+                               f"{stored}, this recording has {wanted}")
         return DatasetWriter.resume(args.out, spec)
     recording = {"env": args.env, "policy": args.policy or "scripted (default)",
                  "first_seed": args.seed, "keep_failed": args.keep_failed,
                  "vcodec": args.vcodec, "recorded_by": "motoken agent collect"}
+    if wanted is not None:  # noise-free datasets keep exactly the keys they always had
+        recording["action_noise"] = wanted
     return DatasetWriter.create(args.out, spec, args.episodes_per_file, recording)
+
+
+def _stored_noise(root: Path) -> dict[str, Any] | None:
+    path = root / layout.MOTOKEN_PATH
+    return layout.load_json(path).get("action_noise") if path.exists() else None
 
 
 def _first_seed(writer: Any, seed: int) -> int:

@@ -51,6 +51,8 @@ def summary(ds: Any) -> dict[str, Any]:
         "tasks": len(ds.tasks),
         "success_rate": round(float(np.mean(successes)), 4) if successes else None,
         "recording": ds.recording,
+        "expert_labels": ds.has_expert_action,
+        "action_noise": ds.recording.get("action_noise"),
         "features": {k: {"dtype": f["dtype"], "shape": list(f["shape"])}
                      for k, f in ds.features.items()},
         "video_codec": next((f["info"].get("video.codec") for f in ds.features.values()
@@ -71,6 +73,7 @@ def info_main(args: argparse.Namespace) -> int:
              f"({s['duration_s']:.1f} s), tasks {s['tasks']}, success {rate}",
              f"  recorded: {s['recording'].get('env', '?')} with policy "
              f"{s['recording'].get('policy', '?')}",
+             f"  {_labels_line(s)}",
              f"  size on disk {_mib(s['size_bytes'])} ({s['bytes_per_frame']:.0f} bytes/frame): "
              + ", ".join(f"{k} {_mib(v)}" for k, v in sorted(s["size_bytes_by_folder"].items())),
              "  features:"]
@@ -79,6 +82,15 @@ def info_main(args: argparse.Namespace) -> int:
         lines.append(f"    {name:28s} {f['dtype']:8s} {tuple(f['shape'])}{extra}")
     print("\n".join(lines))
     return 0
+
+
+def _labels_line(s: dict[str, Any]) -> str:
+    if not s["expert_labels"]:
+        return "expert labels: no (action = the policy's own, as applied)"
+    noise = s["action_noise"] or {}
+    return (f"expert labels: yes (expert_action); executed with action noise std "
+            f"{noise.get('pos_std_m', '?')} m (dx dy dz), {noise.get('rot_std_rad', '?')} rad "
+            f"(drx dry drz), none on the gripper")
 
 
 def _mib(n: int) -> str:

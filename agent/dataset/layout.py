@@ -43,6 +43,7 @@ DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
     "task_index": {"dtype": "int64", "shape": [1], "names": None},
 }
 SUCCESS_KEY = "next.success"  # per frame: the task was done after this frame's action
+EXPERT_ACTION_KEY = "expert_action"  # per frame: the clean policy action (noisy collection)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class DatasetSpec:
         image_shape: (height, width, 3) of every camera.
         state_names / action_names: per-dimension names of `observation.state` / `action`.
         video: how frames are encoded.
+        expert_action: frames also hold `expert_action`, the clean action the policy wanted
+            when noise was added to the executed one (`agent collect --action-noise`). Off by
+            default so noise-free datasets keep LeRobot's usual columns.
     """
 
     fps: int
@@ -81,6 +85,7 @@ class DatasetSpec:
     state_names: tuple[str, ...]
     action_names: tuple[str, ...]
     video: VideoConfig = VideoConfig()
+    expert_action: bool = False
 
     def video_keys(self) -> list[str]:
         return [f"observation.images.{c}" for c in self.cameras]
@@ -97,6 +102,8 @@ class DatasetSpec:
                                       "names": list(self.state_names)}
         feats["action"] = {"dtype": "float32", "shape": [len(self.action_names)],
                            "names": list(self.action_names)}
+        if self.expert_action:
+            feats[EXPERT_ACTION_KEY] = {**feats["action"], "names": list(self.action_names)}
         feats[SUCCESS_KEY] = {"dtype": "bool", "shape": [1], "names": None}
         return {**feats, **DEFAULT_FEATURES}
 

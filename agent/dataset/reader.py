@@ -34,6 +34,8 @@ class EpisodeData:
         next_success: (T,) bool.
         success: the episode ended in success.
         seed: env seed that reproduces the episode (-1 if not recorded).
+        expert_action: (T, A) float32 clean policy actions of a noisy (DART) collection;
+            None when the dataset has no `expert_action` feature.
     """
 
     index: int
@@ -44,6 +46,7 @@ class EpisodeData:
     next_success: np.ndarray
     success: bool
     seed: int
+    expert_action: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -87,6 +90,11 @@ class LeRobotDatasetReader:
     @property
     def features(self) -> dict[str, dict[str, Any]]:
         return self.info["features"]
+
+    @property
+    def has_expert_action(self) -> bool:
+        """Whether frames hold `expert_action` (recorded with `agent collect --action-noise`)."""
+        return layout.EXPERT_ACTION_KEY in self.features
 
     @property
     def camera_keys(self) -> list[str]:
@@ -144,7 +152,9 @@ class LeRobotDatasetReader:
             action=_vectors(table["action"]),
             timestamp=np.asarray(table["timestamp"], dtype=np.float32), next_success=done,
             success=bool(meta.get("success", done[-1] if len(done) else False)),
-            seed=int(meta.get("seed", -1)))
+            seed=int(meta.get("seed", -1)),
+            expert_action=(_vectors(table[layout.EXPERT_ACTION_KEY])
+                           if layout.EXPERT_ACTION_KEY in table.column_names else None))
 
     def __len__(self) -> int:
         return self.num_episodes

@@ -20,6 +20,7 @@ import numpy as np
 
 from agent.dataset import stats, video
 from agent.dataset.layout import DatasetSpec
+from agent.dataset.noise import ActionNoise, NoisyAgent
 from agent.dataset.video import VideoConfig
 from agent.dataset.writer import EpisodeRecord
 
@@ -37,6 +38,8 @@ class RecorderConfig:
         staging: folder for per-episode videos (the writer's staging dir).
         fps: control rate to build the env with (None: the env's default).
         video: how camera frames are encoded.
+        action_noise: DART noise on the executed actions (None: execute the policy's own);
+            with it, each frame also records the clean `expert_action`.
     """
 
     env: str
@@ -44,6 +47,7 @@ class RecorderConfig:
     staging: Path
     fps: int | None = None
     video: VideoConfig = VideoConfig()
+    action_noise: ActionNoise | None = None
 
 
 def make_env(spec: str, fps: int | None) -> Any:
@@ -52,7 +56,7 @@ def make_env(spec: str, fps: int | None) -> Any:
     return envs.make(spec, control_hz=float(fps)) if fps else envs.make(spec)
 
 
-def dataset_spec(env: Any, video_cfg: VideoConfig) -> DatasetSpec:
+def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False) -> DatasetSpec:
     """The dataset features an env produces (names from the robot where it has them)."""
     u = env.unwrapped
     hz = float(u.control_hz)
@@ -67,7 +71,8 @@ def dataset_spec(env: Any, video_cfg: VideoConfig) -> DatasetSpec:
         names = tuple(f"state_{i}" for i in range(state_dim))
     return DatasetSpec(fps=round(hz), robot_type=robot.name if robot else "unknown",
                        cameras=cameras, image_shape=tuple(images[cameras[0]].shape),
-                       state_names=names, action_names=ACTION_NAMES, video=video_cfg)
+                       state_names=names, action_names=ACTION_NAMES, video=video_cfg,
+                       expert_action=expert_action)
 
 
 class EpisodeRecorder:
@@ -80,21 +85,27 @@ class EpisodeRecorder:
 
         self.cfg = cfg
         self.env = make_env(cfg.env, cfg.fps)
-        self.spec = dataset_spec(self.env, cfg.video)
-        self.agent = ChunkBroker(load_policy(cfg.policy))
+        self.spec = dataset_spec(self.env, cfg.video, cfg.action_noise is not None)
+        broker = ChunkBroker(load_policy(cfg.policy))
+        self.agent = NoisyAgent(broker, cfg.action_noise) if cfg.action_noise else broker
         self.timer = StageTimer()
 
     def record(self, seed: int) -> EpisodeRecord:
         from agent.runtime import run_episode
 
         frames: dict[str, list[np.ndarray]] = {c: [] for c in self.spec.cameras}
-        state, action, done, task = [], [], [], []
+        state, action, expert, done, task = [], [], [], [], []
+        noisy = isinstance(self.agent, NoisyAgent)
+        if noisy:
+            self.agent.seed(seed)
 
         def on_step(obs: Any, applied: np.ndarray, info: dict) -> None:
             for cam in frames:
                 frames[cam].append(obs.images[cam])
             state.append(obs.state)
             action.append(np.asarray(applied, dtype=np.float32))
+            if noisy:
+                expert.append(self.agent.clean)
             done.append(bool(info.get("is_success", False)))
             if not task:
                 task.append(obs.instruction)
@@ -108,6 +119,7 @@ class EpisodeRecorder:
             videos[key], image_stats[key] = path, stats.image_stats(stack)
         return EpisodeRecord(seed=seed, task=task[0], success=result.success,
                              state=np.stack(state).astype(np.float32), action=np.stack(action),
+                             expert_action=np.stack(expert) if noisy else None,
                              next_success=np.array(done, dtype=bool), videos=videos,
                              image_stats=image_stats, failure=result.failure)
 

@@ -62,11 +62,13 @@ class EpisodeRecord:
         task: the instruction (LeRobot's `task`).
         success: whether the episode ended in success.
         state: (T, S) float32 observations the actions were computed from.
-        action: (T, A) float32 actions actually applied (after clipping).
+        action: (T, A) float32 actions actually applied (after noise and clipping).
         next_success: (T,) bool, success after each frame's action.
         videos: video key -> this episode's mp4 (in the writer's staging dir).
         image_stats: video key -> per-channel stats of the raw frames (see stats.py).
         failure: why the env gave up (physics divergence), if it did.
+        expert_action: (T, A) float32 clean policy actions when noise was added to the
+            executed ones (the dataset's spec must then have `expert_action`), else None.
     """
 
     seed: int
@@ -78,6 +80,7 @@ class EpisodeRecord:
     videos: dict[str, Path]
     image_stats: dict[str, stats.Stats] = field(default_factory=dict)
     failure: str | None = None
+    expert_action: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -162,6 +165,12 @@ class DatasetWriter:
     def commit(self, ep: EpisodeRecord) -> int:
         """Append `ep` atomically (see the module docstring); returns its episode index."""
         k = self.num_episodes
+        if (ep.expert_action is not None) != self.spec.expert_action:
+            got = "has" if ep.expert_action is not None else "has no"
+            want = "one" if self.spec.expert_action else "none"
+            raise ValueError(f"episode (seed {ep.seed}) {got} expert_action, but the dataset "
+                             f"{self.root} expects {want}: noisy and noise-free episodes "
+                             f"cannot be mixed")
         task_index = self.tasks.get(ep.task, len(self.tasks))
         tasks = {**self.tasks, ep.task: task_index}
         staged: list[tuple[Path, Path]] = []
@@ -210,7 +219,7 @@ class DatasetWriter:
         continues = self._last is not None and k % self.per_file != 0  # same files as k - 1
         row: dict[str, Any] = {"episode_index": k, "tasks": [ep.task], "length": ep.length}
         frames = tables.frames_table(ep.state, ep.action, ep.next_success, k, self.num_frames,
-                                     task_index, self.spec.fps)
+                                     task_index, self.spec.fps, ep.expert_action)
         data_rel = layout.DATA_PATH.format(**loc.fmt())
         base = tables.read_rows_before(self.root / data_rel, k) if continues else None
         self._stage_table(tables.concat(base, frames), data_rel, staged)
