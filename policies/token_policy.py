@@ -17,10 +17,11 @@ from action_codec.binning import BinningCodec
 from action_codec.vocab import VocabLayout
 from envs.types import ActionChunk, Observation
 from policies.engines import DecodeEngine, TorchEngine
+from policies.text import InstructionTokenizer
 from policies.transformer import TokenTransformer, TransformerConfig
 
 CHECKPOINT_FORMAT = "motoken.token_policy"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: BPE instruction tokens (text_tokenizer.json), CNN image encoder
 
 
 class CheckpointMismatchError(ValueError):
@@ -34,9 +35,9 @@ class PolicyConfig:
     cameras: tuple[str, ...] = ("front", "wrist")
     state_dim: int = 14
     action_dim: int = 7
-    chunk: int = 4  # actions predicted per inference (H)
-    execute: int = 2  # of those, executed before the next inference (receding horizon)
-    text_len: int = 48  # instruction bytes, padded/truncated
+    chunk: int = 8  # actions predicted per inference (H)
+    execute: int = 4  # of those, executed before the next inference (receding horizon)
+    text_len: int = 12  # instruction tokens (BPE), padded; a longer instruction is an error
 
     def to_dict(self) -> dict:
         return {**asdict(self), "cameras": list(self.cameras)}
@@ -48,9 +49,11 @@ class TokenPolicy:
     name = "token"
 
     def __init__(self, model: TokenTransformer, config: PolicyConfig, layout: VocabLayout,
-                 state_codec: BinningCodec, action_codec: BinningCodec) -> None:
+                 state_codec: BinningCodec, action_codec: BinningCodec,
+                 text_tokenizer: InstructionTokenizer) -> None:
         self.model, self.config, self.layout = model.eval(), config, layout
         self.state_codec, self.action_codec = state_codec, action_codec
+        self.text_tokenizer = text_tokenizer
         self._check_consistency()
         self._act_lo = layout.ranges["action"].start
         self._act_hi = layout.ranges["action"].stop
@@ -67,6 +70,10 @@ class TokenPolicy:
             raise CheckpointMismatchError(
                 f"model vocab_size {self.model.cfg.vocab_size} != vocabulary size "
                 f"{lay.total_size}")
+        if self.text_tokenizer.vocab_size != lay.sizes.size_of("text"):
+            raise CheckpointMismatchError(
+                f"instruction tokenizer has {self.text_tokenizer.vocab_size} tokens but the "
+                f"vocabulary's text segment has {lay.sizes.size_of('text')}")
         for name, codec, dims in (("state", self.state_codec, c.state_dim),
                                   ("action", self.action_codec, c.action_dim)):
             if codec.vocab_size != lay.sizes.size_of(name):
@@ -82,13 +89,10 @@ class TokenPolicy:
 
     # -- tokenization (also used by training) --------------------------------------------
     def text_ids(self, instructions: list[str]) -> np.ndarray:
-        """(B, text_len) ids: UTF-8 bytes (the text segment starts at 0), padded."""
-        pad = self.layout.special_id("pad")
-        out = np.full((len(instructions), self.config.text_len), pad, np.int64)
-        for i, s in enumerate(instructions):
-            b = np.frombuffer(s.encode()[: self.config.text_len], np.uint8)
-            out[i, : len(b)] = self.layout.to_global("text", b)
-        return out
+        """(B, text_len) global ids of the BPE instruction tokens, padded."""
+        return self.text_tokenizer.encode_padded(
+            instructions, self.config.text_len, self.layout.special_id("pad"),
+            lambda ids: self.layout.to_global("text", ids))
 
     def state_ids(self, states: np.ndarray) -> np.ndarray:
         """(B, Ds) float state -> (B, Ds + 3) ids: begin_state, state, end_state, begin_actions."""
@@ -179,6 +183,7 @@ class TokenPolicy:
         self.layout.save(directory / "vocab.json")
         self.state_codec.save(directory / "state_codec")
         self.action_codec.save(directory / "action_codec")
+        self.text_tokenizer.save(directory / "text_tokenizer.json")
 
     @classmethod
     def load(cls, directory: Path) -> TokenPolicy:
@@ -202,7 +207,8 @@ class TokenPolicy:
         weights["head.weight"] = weights["embed.weight"]
         model.load_state_dict(weights)
         return cls(model, config, layout, BinningCodec.load(directory / "state_codec"),
-                   BinningCodec.load(directory / "action_codec"))
+                   BinningCodec.load(directory / "action_codec"),
+                   InstructionTokenizer.load(directory / "text_tokenizer.json"))
 
 
 def is_checkpoint(path: Path) -> bool:

@@ -8,7 +8,9 @@ Sequence (B = batch, S = sequence):
     [text ids (T_text)] [patches camera 0 (P)] ... [patches camera C-1 (P)]
     [begin_state] [state ids (D_s)] [end_state] [begin_actions] [action ids (H * D_a)]
 Text, state and action positions are token ids in the shared vocabulary (action_codec.vocab);
-image positions are patch embeddings from a small conv stem, plus a learned 2D position and a
+image positions are embeddings from a small CNN per camera (shared weights): a coarse grid of
+feature tokens with learned 2D positions, plus spatial-softmax keypoints (robomimic's recipe
+for precise object positions: each keypoint is the expected (x, y) of one feature map), and a
 camera embedding. Training predicts every action id from everything before it.
 """
 
@@ -31,20 +33,27 @@ class TransformerConfig:
     mlp_ratio: float = 8 / 3  # SwiGLU's hidden width keeps the parameter count of a 4x MLP
     n_cameras: int = 2
     image_size: int = 128  # input frames are (image_size, image_size, 3) uint8
-    patch_grid: int = 8  # each camera becomes patch_grid**2 tokens
+    patch_grid: int = 4  # each camera gives patch_grid**2 grid tokens ...
+    n_keypoints: int = 16  # ... plus this many keypoint tokens
+    cnn_width: int = 32  # channels of the CNN's first stage (then 2x, 2x)
     max_seq_len: int = 512
     rope_base: float = 10_000.0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        if self.image_size % (self.patch_grid * 4):
+        if self.image_size % (self.patch_grid * 8):
             raise ValueError(f"image_size {self.image_size} must be a multiple of "
-                             f"4 * patch_grid = {4 * self.patch_grid}")
+                             f"8 * patch_grid = {8 * self.patch_grid}")
+
+    @property
+    def tokens_per_camera(self) -> int:
+        return self.patch_grid ** 2 + self.n_keypoints
 
     @property
     def n_patches(self) -> int:
-        return self.n_cameras * self.patch_grid ** 2
+        """Image positions in the sequence (all cameras)."""
+        return self.n_cameras * self.tokens_per_camera
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,7 +71,7 @@ class TransformerConfig:
 
 # Model sizes. `vocab_size` is set from the fitted codecs at training time.
 CONFIGS: dict[str, TransformerConfig] = {
-    "nano": TransformerConfig(d_model=64, n_layers=2, n_heads=2),
+    "nano": TransformerConfig(d_model=64, n_layers=2, n_heads=2, n_keypoints=8, cnn_width=16),
     "small": TransformerConfig(d_model=128, n_layers=4, n_heads=4),
     "base": TransformerConfig(d_model=256, n_layers=6, n_heads=8),
 }
@@ -146,27 +155,61 @@ class Block(nn.Module):
         return x + self.mlp(self.mlp_norm(x)), new_cache
 
 
-class PatchEmbed(nn.Module):
-    """(B, C, H, W, 3) uint8 frames -> (B, C * G * G, D) patch embeddings."""
+def conv_stage(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=False),
+                         nn.GroupNorm(8, c_out), nn.SiLU())
+
+
+class SpatialSoftmax(nn.Module):
+    """(N, C, h, w) features -> (N, K, 2) expected (x, y) in [-1, 1] of K learned maps."""
+
+    def __init__(self, channels: int, keypoints: int, size: int) -> None:
+        super().__init__()
+        self.maps = nn.Conv2d(channels, keypoints, 1)
+        lin = torch.linspace(-1.0, 1.0, size)
+        grid = torch.stack(torch.meshgrid(lin, lin, indexing="xy"), dim=-1)  # (h, w, 2): x, y
+        self.register_buffer("grid", grid.reshape(size * size, 2), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attn = self.maps(x).flatten(2).softmax(-1)  # (N, K, h*w)
+        return attn @ self.grid  # (N, K, 2)
+
+
+class ImageEncoder(nn.Module):
+    """(B, C, H, W, 3) uint8 frames -> (B, C * (G*G + K), D) image tokens.
+
+    CNN at 1/2, 1/4, 1/8 resolution (shared by the cameras); the 1/8 map gives G x G grid
+    tokens (what is where, coarsely) and K spatial-softmax keypoints (where, precisely: a
+    keypoint moves continuously with the object under it, which a 16-pixel grid cell does not).
+    """
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
-        stride = cfg.image_size // cfg.patch_grid // 4
-        self.stem = nn.Sequential(  # 4x4 patches, then `stride` x `stride` groups of them
-            nn.Conv2d(3, 32, kernel_size=4, stride=4), nn.GELU(),
-            nn.Conv2d(32, cfg.d_model, kernel_size=stride, stride=stride))
-        g = cfg.patch_grid
-        self.pos = nn.Parameter(torch.zeros(1, 1, g * g, cfg.d_model))  # 2D grid, row-major
-        self.camera = nn.Parameter(torch.zeros(1, cfg.n_cameras, 1, cfg.d_model))
+        w, D = cfg.cnn_width, cfg.d_model
+        # A 4x4 patchify stem (cheap on a CPU), then 3x3 convs at 1/4 and 1/8.
+        self.cnn = nn.Sequential(
+            nn.Conv2d(3, w, kernel_size=4, stride=4), nn.GroupNorm(8, w), nn.SiLU(),
+            conv_stage(w, 2 * w, 1), conv_stage(2 * w, 4 * w, 2))
+        size = cfg.image_size // 8
+        cell = size // cfg.patch_grid
+        self.grid = nn.Conv2d(4 * w, D, kernel_size=cell, stride=cell)
+        self.keypoints = SpatialSoftmax(4 * w, cfg.n_keypoints, size)
+        self.keypoint_proj = nn.Linear(2, D)
+        g, K = cfg.patch_grid, cfg.n_keypoints
+        self.pos = nn.Parameter(torch.zeros(1, 1, g * g + K, D))  # grid cells, then keypoint ids
+        self.camera = nn.Parameter(torch.zeros(1, cfg.n_cameras, 1, D))
         nn.init.normal_(self.pos, std=0.02)
         nn.init.normal_(self.camera, std=0.02)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         B, C, H, W, _ = frames.shape
         x = frames.reshape(B * C, H, W, 3).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        x = self.stem(x)  # (B*C, D, G, G)
-        x = x.flatten(2).transpose(1, 2).reshape(B, C, -1, x.shape[1])  # (B, C, G*G, D)
-        return (x + self.pos + self.camera).flatten(1, 2)  # (B, C*G*G, D)
+        f = self.cnn(x)  # (B*C, 4w, H/8, W/8)
+        grid = self.grid(f).flatten(2).transpose(1, 2)  # (B*C, G*G, D)
+        keys = self.keypoint_proj(self.keypoints(f))  # (B*C, K, D)
+        tokens = torch.cat([grid, keys], dim=1)  # (B*C, G*G + K, D)
+        tokens = tokens.reshape(B, C, -1, tokens.shape[-1])  # (B, C, G*G + K, D)
+        return (tokens + self.pos + self.camera).flatten(1, 2)  # (B, C*(G*G + K), D)
 
 
 class TokenTransformer(nn.Module):
@@ -174,7 +217,7 @@ class TokenTransformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.patches = PatchEmbed(cfg)
+        self.patches = ImageEncoder(cfg)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
@@ -199,9 +242,10 @@ class TokenTransformer(nn.Module):
         return torch.cat([self.embed(text), self.patches(frames), self.embed(state)], dim=1)
 
     def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None,
-                last_only: bool = False) -> tuple[torch.Tensor, list]:
+                last_only: bool = False, logits_from: int = 0) -> tuple[torch.Tensor, list]:
         """x (B, S, D) embeddings at positions start..start+S-1 -> logits (B, S, V), caches.
-        last_only: logits of the last position only, (B, 1, V) (decoding needs no more)."""
+        last_only: logits of the last position only, (B, 1, V) (decoding needs no more).
+        logits_from: logits of positions logits_from.. only (training: the action segment)."""
         S = x.shape[1]
         if start + S > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {start + S} exceeds max_seq_len {self.cfg.max_seq_len}")
@@ -212,6 +256,8 @@ class TokenTransformer(nn.Module):
             new_caches.append(c)
         if last_only:  # the vocabulary projection of a whole prefix is ~10% of a prefill
             x = x[:, -1:]
+        elif logits_from:
+            x = x[:, logits_from:]
         return self.head(self.norm(x)), new_caches  # (B, S, V)
 
     def num_params(self) -> int:

@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=int, default=d.chunk, help="actions predicted per inference")
     p.add_argument("--execute", type=int, default=d.execute,
                    help="actions executed per inference")
+    p.add_argument("--shift-px", type=int, default=d.shift_px,
+                   help="random-shift augmentation, pixels (0: off)")
     p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
     p.add_argument("--eval-env", default=None, metavar="SPEC")
     p.add_argument("--eval-every", type=int, default=0, metavar="STEPS")
@@ -50,7 +52,8 @@ def _train_config(args: argparse.Namespace):
 
     names = {f.name for f in fields(TrainConfig)}
     given = {"model": args.config, "steps": args.steps, "batch_size": args.batch_size,
-             "lr": args.lr, "chunk": args.chunk, "execute": args.execute, "seed": args.seed}
+             "lr": args.lr, "chunk": args.chunk, "execute": args.execute, "seed": args.seed,
+             "shift_px": args.shift_px}
     return TrainConfig(**{k: v for k, v in given.items() if k in names})
 
 

@@ -37,7 +37,7 @@ def test_export_writes_checked_graphs_with_cache_io(exported):
     n = policy.model.cfg.n_layers
     assert names == ["input_ids"] + [f"past.{i}.{kv}" for i in range(n) for kv in ("key", "value")]
     assert meta["vocab_hash"] == policy.layout.hash
-    assert json.loads((out / "export.json").read_text())["policy"]["chunk"] == 4
+    assert json.loads((out / "export.json").read_text())["policy"]["chunk"] == policy.config.chunk
 
 
 def test_onnx_matches_torch_tokens_and_logits(exported):
@@ -60,10 +60,11 @@ def test_rtc_chunk_starts_with_the_committed_actions(exported, backend):
     obs_a, obs_b = observations(demos, 2)
     committed = policy.infer_chunk(obs_a).actions[:3]  # what the running chunk will still do
     chunk = policy.infer_chunk(obs_b, committed=committed).actions
-    assert chunk.shape == (4, 7)
+    H = policy.config.chunk
+    assert chunk.shape == (H, 7)
     np.testing.assert_array_equal(chunk[:3], committed)
     with pytest.raises(ValueError, match="forced prefix"):
-        policy.infer_chunk(obs_b, committed=np.zeros((4, 7), np.float32))
+        policy.infer_chunk(obs_b, committed=np.zeros((H, 7), np.float32))
     policy.use_engine(TorchEngine(policy.model, "cpu"))
 
 
@@ -72,7 +73,7 @@ def test_export_of_other_weights_or_vocabulary_is_refused(exported, tmp_path):
     read_export(out, policy)  # the matching pair loads
     # Same config and vocabulary, freshly initialised weights: another training run.
     tweaked = TokenPolicy(type(policy.model)(policy.model.cfg), policy.config, policy.layout,
-                          policy.state_codec, policy.action_codec)
+                          policy.state_codec, policy.action_codec, policy.text_tokenizer)
     with pytest.raises(CheckpointMismatchError, match="other weights"):
         read_export(out, tweaked)
     bad = tmp_path / "bad"
