@@ -15,6 +15,7 @@ COMMANDS = (
     "agent.commands.dataset",
     "agent.commands.replay",
     "agent.commands.train",
+    "agent.commands.train_tokenizer",
     "agent.commands.bridge",
     "agent.commands.export",
 )
