@@ -59,8 +59,8 @@ def train_samples_per_s(policy: TokenPolicy, demos, steps: int = 20, batch: int 
         if i == 3:  # the first steps allocate: leave them out
             t0 = time.perf_counter()
         b = sampler.sample(batch)
-        loss = batch_loss(policy, model, b, random_shift(torch.from_numpy(b.frames), 6, gen),
-                          torch.device("cpu"))
+        frames = random_shift(torch.from_numpy(b.frames), cfg.shift_px, gen)
+        loss = batch_loss(policy, model, b, frames, torch.device("cpu"), cfg.label_sigma)
         opt.zero_grad()
         loss.backward()
         opt.step()

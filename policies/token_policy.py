@@ -55,6 +55,7 @@ class TokenPolicy:
         self.state_codec, self.action_codec = state_codec, action_codec
         self.text_tokenizer = text_tokenizer
         self._check_consistency()
+        self._set_embedding_order()
         self._act_lo = layout.ranges["action"].start
         self._act_hi = layout.ranges["action"].stop
         self.engine: DecodeEngine = TorchEngine(self.model, device="cpu")
@@ -86,6 +87,19 @@ class TokenPolicy:
         if self.model.cfg.n_cameras != len(c.cameras):
             raise CheckpointMismatchError(
                 f"model has {self.model.cfg.n_cameras} camera slots, config names {c.cameras}")
+
+    def _set_embedding_order(self) -> None:
+        """Tell the embedding which ids are ordered bins (see TokenEmbedding)."""
+        import torch
+
+        V = self.layout.total_size
+        value, segment = torch.zeros(V), torch.zeros(V, dtype=torch.long)
+        for seg, name in ((1, "state"), (2, "action")):
+            r = self.layout.ranges[name]
+            value[r.start:r.stop] = torch.linspace(-1.0, 1.0, r.size)
+            segment[r.start:r.stop] = seg
+        self.model.embed.set_order(value.to(self.model.embed.weight.device),
+                                   segment.to(self.model.embed.weight.device))
 
     # -- tokenization (also used by training) --------------------------------------------
     def text_ids(self, instructions: list[str]) -> np.ndarray:
@@ -173,8 +187,7 @@ class TokenPolicy:
 
         directory.mkdir(parents=True, exist_ok=True)
         # CPU copies: the model keeps training on its device while we write.
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()
-                 if k != "head.weight"}  # tied to embed.weight
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(directory / "model.safetensors"))
         meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
                 "model": self.model.cfg.to_dict(), "policy": self.config.to_dict(),
@@ -204,7 +217,6 @@ class TokenPolicy:
         config = PolicyConfig(**{**pcfg, "cameras": tuple(pcfg["cameras"])})
         model = TokenTransformer(TransformerConfig(**meta["model"]))
         weights = load_file(str(directory / "model.safetensors"))
-        weights["head.weight"] = weights["embed.weight"]
         model.load_state_dict(weights)
         return cls(model, config, layout, BinningCodec.load(directory / "state_codec"),
                    BinningCodec.load(directory / "action_codec"),

@@ -43,6 +43,7 @@ class TrainConfig:
     # Random-shift augmentation, pixels at 128x128. Small: the front camera is fixed, so a
     # shift of s pixels blurs where things are by ~s/128 of the table.
     shift_px: int = 3
+    label_sigma: float = 1.0  # Gaussian label smoothing over neighbouring bins (0: one-hot)
     checkpoint_every: int = 500
     seed: int = 0
 
@@ -86,8 +87,15 @@ def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.
 
 
 def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
-               frames: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Mean cross-entropy of the action tokens given the prefix, padded steps masked."""
+               frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0
+               ) -> torch.Tensor:
+    """Mean cross-entropy of the action tokens given the prefix, padded steps masked.
+
+    The softmax is over the action segment (decoding is constrained to it). With
+    label_sigma > 0 the target is a Gaussian over neighbouring bins (HL-Gauss, Farebrother et
+    al. 2024) instead of one bin: a prediction one bin off is then nearly right, not as wrong
+    as any other, which is what bins of a continuous action mean.
+    """
     text = torch.from_numpy(policy.text_ids(batch.instructions)).to(device)
     state = torch.from_numpy(policy.state_ids(batch.state)).to(device)
     act = torch.from_numpy(policy.action_ids(batch.actions)).to(device)  # (B, n)
@@ -98,10 +106,17 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     # (B, n, V): position P-1 (begin_actions) predicts act[:, 0]; earlier positions predict
     # nothing we train on, so they skip the vocabulary projection.
     pred, _ = model(x, logits_from=P - 1)
+    lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
+    logp = pred[..., lo:hi].float().log_softmax(-1)  # (B, n, A)
+    target = act - lo  # (B, n) local bins
+    if label_sigma > 0:
+        bins = torch.arange(hi - lo, device=device, dtype=torch.float32)
+        q = (-0.5 * ((bins - target[..., None]) / label_sigma) ** 2).softmax(-1)  # (B, n, A)
+        ce = -(q * logp).sum(-1)  # (B, n)
+    else:
+        ce = -logp.gather(-1, target[..., None])[..., 0]  # (B, n)
     keep = torch.from_numpy(~batch.pad).to(device)
     keep = keep.repeat_interleave(policy.config.action_dim, dim=1).float()  # (B, n)
-    ce = F.cross_entropy(pred.reshape(-1, pred.shape[-1]).float(), act.reshape(-1),
-                         reduction="none").view_as(keep)
     return (ce * keep).sum() / keep.sum()
 
 
@@ -160,7 +175,7 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         batch = sampler.sample(cfg.batch_size)
         frames = random_shift(torch.from_numpy(batch.frames), cfg.shift_px, gen)
         with autocast:
-            loss = batch_loss(policy, ddp, batch, frames, device)
+            loss = batch_loss(policy, ddp, batch, frames, device, cfg.label_sigma)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

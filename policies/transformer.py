@@ -212,16 +212,50 @@ class ImageEncoder(nn.Module):
         return (tokens + self.pos + self.camera).flatten(1, 2)  # (B, C*(G*G + K), D)
 
 
+class TokenEmbedding(nn.Module):
+    """Id embeddings that know the order of binned values, tied to the output projection.
+
+    A bin id of the state or action segment means a number, and bin k is next to bin k+1;
+    a plain embedding table has to learn that order from data, one row at a time. Here row k
+    of a segment is `weight[k] + value[k] * direction[segment]`, with value[k] the bin's rank
+    scaled to [-1, 1] (set from the vocabulary layout by the policy; zero elsewhere). Tied to
+    the head, the same term gives every logit a component linear in the bin's rank, so the
+    model can move its prediction along the value axis with one direction.
+    """
+
+    N_SEGMENTS = 3  # 0: unordered (text, image, special), 1: state bins, 2: action bins
+
+    def __init__(self, vocab_size: int, d_model: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(vocab_size, d_model) * 0.02)
+        self.direction = nn.Parameter(torch.randn(self.N_SEGMENTS, d_model) * 0.02)
+        self.register_buffer("value", torch.zeros(vocab_size), persistent=False)
+        self.register_buffer("segment", torch.zeros(vocab_size, dtype=torch.long),
+                             persistent=False)
+
+    def set_order(self, value: torch.Tensor, segment: torch.Tensor) -> None:
+        """value (V,) in [-1, 1], segment (V,) in 0..N_SEGMENTS-1 (0 = unordered)."""
+        self.value.copy_(value)
+        self.segment.copy_(segment)
+
+    def table(self) -> torch.Tensor:
+        return self.weight + self.value[:, None] * self.direction[self.segment]  # (V, D)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.table())  # (..., D)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.table())  # (..., V)
+
+
 class TokenTransformer(nn.Module):
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.embed = TokenEmbedding(cfg.vocab_size, cfg.d_model)  # tied to the output
         self.patches = ImageEncoder(cfg)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model)
-        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        self.head.weight = self.embed.weight  # tied: ids in and out share one meaning
         cos, sin = rope_tables(cfg.d_model // cfg.n_heads, cfg.max_seq_len, cfg.rope_base)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
@@ -232,7 +266,7 @@ class TokenTransformer(nn.Module):
 
     @staticmethod
     def _init(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear | nn.Embedding):
+        if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.02)
 
     def prefix_embeddings(self, text: torch.Tensor, frames: torch.Tensor,
@@ -258,7 +292,7 @@ class TokenTransformer(nn.Module):
             x = x[:, -1:]
         elif logits_from:
             x = x[:, logits_from:]
-        return self.head(self.norm(x)), new_caches  # (B, S, V)
+        return self.embed.logits(self.norm(x)), new_caches  # (B, S, V)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="actions executed per inference")
     p.add_argument("--shift-px", type=int, default=d.shift_px,
                    help="random-shift augmentation, pixels (0: off)")
+    p.add_argument("--label-sigma", type=float, default=d.label_sigma,
+                   help="Gaussian label smoothing over neighbouring action bins, in bins (0: off)")
     p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
     p.add_argument("--eval-env", default=None, metavar="SPEC")
     p.add_argument("--eval-every", type=int, default=0, metavar="STEPS")
@@ -53,7 +55,7 @@ def _train_config(args: argparse.Namespace):
     names = {f.name for f in fields(TrainConfig)}
     given = {"model": args.config, "steps": args.steps, "batch_size": args.batch_size,
              "lr": args.lr, "chunk": args.chunk, "execute": args.execute, "seed": args.seed,
-             "shift_px": args.shift_px}
+             "shift_px": args.shift_px, "label_sigma": args.label_sigma}
     return TrainConfig(**{k: v for k, v in given.items() if k in names})
 
 

@@ -27,7 +27,7 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(dataset, tmp_path):
     run = tmp_path / "run"
     assert _train(dataset, run, "--steps", "4") == 0
     for name in ("model.safetensors", "config.json", "vocab.json", "train_state.pt",
-                 "metrics.jsonl", "loss.png", "state_codec", "action_codec"):
+                 "metrics.jsonl", "loss.png", "state_codec", "action_codec", "text_tokenizer.json"):
         assert (run / name).exists(), name
     TokenPolicy.load(run)
     assert _train(dataset, run, "--steps", "8", "--resume") == 0

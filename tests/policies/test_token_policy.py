@@ -32,7 +32,10 @@ def trained(demos, tmp_path_factory):
 def test_tiny_run_overfits_and_reproduces_action_tokens(trained, demos):
     policy, logs, _ = trained
     assert logs[0].loss > 4.0
-    assert logs[-1].loss < 0.3, [round(x.loss, 3) for x in logs]
+    # The smoothed target (a Gaussian over bins) has entropy ~0.5 ln(2 pi e sigma^2) nats:
+    # the loss can fall to that floor, not to 0.
+    floor = 0.5 * np.log(2 * np.pi * np.e * TrainConfig().label_sigma ** 2)
+    assert logs[-1].loss < floor + 0.3, [round(x.loss, 3) for x in logs]
     sampler = ChunkSampler(demos, policy.config.cameras, policy.config.chunk)
     rows = sampler.index[::5]
     batch = sampler.gather(rows)
