@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EPISODES=${EPISODES:-400}
 NOISE=${NOISE:-0.01,0.05}
-STEPS=${STEPS:-3400}
+STEPS=${STEPS:-3300}
 CONFIG=${CONFIG:-small}
 DATA=${DATA:-data/pick_place_dart${EPISODES}}
 RUN=${RUN:-runs/default_${CONFIG}_${STEPS}}
@@ -23,7 +23,7 @@ if [ ! -f "$DATA/meta/info.json" ]; then
     --out "$DATA" --num-envs 2 --vcodec h264 --seed 0 --action-noise "$NOISE"
 fi
 "$AGENT" train --data "$DATA" --out "$RUN" --config "$CONFIG" --steps "$STEPS" \
-  --chunk 8 --execute 4 --eval-env mujoco:pick_place --eval-every 1000 --eval-episodes 10 \
+  --chunk 8 --execute 4 --eval-env mujoco:pick_place --eval-every 1100 --eval-episodes 10 \
   --threads 2
 mkdir -p policies/default
 for f in model.safetensors config.json vocab.json text_tokenizer.json; do
