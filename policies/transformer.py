@@ -36,6 +36,9 @@ class TransformerConfig:
     patch_grid: int = 4  # each camera gives patch_grid**2 grid tokens ...
     n_keypoints: int = 16  # ... plus this many keypoint tokens
     cnn_width: int = 32  # channels of the CNN's first stage (then 2x, 2x)
+    # FiLM (RT-1, BC-Z): the instruction scales and shifts the CNN's channels, so the image
+    # features (and keypoints) can pick out the named cube and plate before the transformer.
+    film: bool = False
     max_seq_len: int = 512
     rope_base: float = 10_000.0
 
@@ -195,16 +198,33 @@ class ImageEncoder(nn.Module):
         self.grid = nn.Conv2d(4 * w, D, kernel_size=cell, stride=cell)
         self.keypoints = SpatialSoftmax(4 * w, cfg.n_keypoints, size)
         self.keypoint_proj = nn.Linear(2, D)
+        # Stage outputs that FiLM modulates: index in self.cnn -> channels.
+        self.film_at = {2: w, 3: 2 * w, 4: 4 * w} if cfg.film else {}
+        if cfg.film:  # zero init: training starts from the unconditioned encoder
+            self.film = nn.Linear(D, 2 * sum(self.film_at.values()))
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
         g, K = cfg.patch_grid, cfg.n_keypoints
         self.pos = nn.Parameter(torch.zeros(1, 1, g * g + K, D))  # grid cells, then keypoint ids
         self.camera = nn.Parameter(torch.zeros(1, cfg.n_cameras, 1, D))
         nn.init.normal_(self.pos, std=0.02)
         nn.init.normal_(self.camera, std=0.02)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """cond: (B, D) instruction summary, used when the config has FiLM."""
         B, C, H, W, _ = frames.shape
-        x = frames.reshape(B * C, H, W, 3).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        f = self.cnn(x)  # (B*C, 4w, H/8, W/8)
+        f = frames.reshape(B * C, H, W, 3).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        film = None
+        if self.film_at:
+            film = self.film(cond).repeat_interleave(C, dim=0)  # (B*C, 2 * sum(channels))
+            film = film.split([c for c in self.film_at.values() for _ in (0, 1)], dim=1)
+        for i, layer in enumerate(self.cnn):
+            f = layer(f)
+            if film is not None and i in self.film_at:
+                k = 2 * list(self.film_at).index(i)
+                gamma, beta = film[k][..., None, None], film[k + 1][..., None, None]
+                f = f * (1 + gamma) + beta  # (B*C, ch, h, w)
+        # f: (B*C, 4w, H/8, W/8)
         grid = self.grid(f).flatten(2).transpose(1, 2)  # (B*C, G*G, D)
         keys = self.keypoint_proj(self.keypoints(f))  # (B*C, K, D)
         tokens = torch.cat([grid, keys], dim=1)  # (B*C, G*G + K, D)
@@ -273,7 +293,9 @@ class TokenTransformer(nn.Module):
                           state: torch.Tensor) -> torch.Tensor:
         """text (B, T) ids, frames (B, C, H, W, 3) uint8, state (B, Ds) ids incl. its
         begin/end markers and the trailing begin_actions -> (B, T + C*G*G + Ds, D)."""
-        return torch.cat([self.embed(text), self.patches(frames), self.embed(state)], dim=1)
+        words = self.embed(text)  # (B, T, D)
+        cond = words.mean(1) if self.cfg.film else None  # (B, D), pads included: fixed length
+        return torch.cat([words, self.patches(frames, cond), self.embed(state)], dim=1)
 
     def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None,
                 last_only: bool = False, logits_from: int = 0) -> tuple[torch.Tensor, list]:

@@ -43,3 +43,21 @@ def test_sequence_longer_than_max_is_an_error():
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="divisible"):
         type(CONFIGS["nano"])(d_model=65, n_heads=2)
+
+
+def test_film_lets_the_instruction_change_the_image_tokens():
+    cfg = type(CONFIGS["nano"])(**{**CONFIGS["nano"].to_dict(), "film": True})
+    model = TokenTransformer(cfg).eval()
+    text, frames, state = cfg.fake_inputs(batch=1)
+    other = (text + 1) % cfg.vocab_size
+    T, P = text.shape[1], cfg.n_patches
+
+    def image_tokens(t):
+        with torch.inference_mode():
+            return model.prefix_embeddings(t, frames, state)[:, T:T + P]
+
+    # Zero-initialised FiLM: training starts from the unconditioned encoder ...
+    torch.testing.assert_close(image_tokens(text), image_tokens(other), rtol=0, atol=0)
+    torch.nn.init.normal_(model.patches.film.weight, std=0.5)
+    # ... and once trained, the words modulate what the cameras' tokens say.
+    assert (image_tokens(text) - image_tokens(other)).abs().max() > 1e-3
