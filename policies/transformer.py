@@ -200,10 +200,8 @@ class ImageEncoder(nn.Module):
         self.keypoint_proj = nn.Linear(2, D)
         # Stage outputs that FiLM modulates: index in self.cnn -> channels.
         self.film_at = {2: w, 3: 2 * w, 4: 4 * w} if cfg.film else {}
-        if cfg.film:  # zero init: training starts from the unconditioned encoder
+        if cfg.film:
             self.film = nn.Linear(D, 2 * sum(self.film_at.values()))
-            nn.init.zeros_(self.film.weight)
-            nn.init.zeros_(self.film.bias)
         g, K = cfg.patch_grid, cfg.n_keypoints
         self.pos = nn.Parameter(torch.zeros(1, 1, g * g + K, D))  # grid cells, then keypoint ids
         self.camera = nn.Parameter(torch.zeros(1, cfg.n_cameras, 1, D))
@@ -283,6 +281,9 @@ class TokenTransformer(nn.Module):
         for block in self.blocks:  # GPT-2's scaled init of residual projections
             for proj in (block.attn.proj, block.mlp.down):
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
+        if cfg.film:  # zero: training starts from the unconditioned encoder
+            nn.init.zeros_(self.patches.film.weight)
+            nn.init.zeros_(self.patches.film.bias)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
