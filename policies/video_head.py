@@ -1,0 +1,190 @@
+"""The video-prediction head: the policy imagines the frame (and state) k steps ahead.
+
+Read top to bottom. Emu3 and LWM predict video as discrete visual tokens; GR-1 predicts future
+frames next to actions and finds it helps manipulation. Here the trunk (policies.transformer)
+has read [prefix + candidate action-chunk tokens]; we append G*G + D_s learned query
+embeddings and run them through the SAME trunk blocks with causal attention (one forward
+pass, no second transformer). Each image query's output is projected to logits over the VQ
+codebook (policies.vq) of the chosen camera's frame `horizon` steps ahead; each state query's
+output to logits over that state dimension's bins (the state codec, action_codec.binning).
+
+Why the future state is a classification over the state codec's bins and not a regression:
+the bins are the tokens the trunk already reads as input, so prediction and input share one
+discretisation (and the codec's decode gives back a float state for lookahead scoring); the
+cross-entropy is scale-free across dimensions measured in rad, m and unitless quaternions, so
+no per-dimension loss weights are needed; and a categorical can stay multimodal where the
+future is (the gripper either closed on the cube or it missed), where an L2 regression would
+predict the average of the two, a state that never happens.
+
+Sequence (B = batch, S = context length, Q = G*G + D_s queries, D = d_model):
+    x_context (B, S, D) = [prefix] [action-chunk ids embedded]
+    [x_context | queries (B, Q, D)] -> trunk blocks -> norm -> last Q positions (B, Q, D)
+    image part (B, G*G, D) -> code_head -> (B, G, G, codebook_size)
+    state part (B, D_s, D) -> state_head -> (B, D_s, state_bins)
+The queries are learned and carry no information about the target, so letting query i see
+queries < i (causal attention) leaks nothing; all Q are predicted in parallel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from policies.transformer import TokenTransformer
+
+
+class VideoHeadError(ValueError):
+    """Base class of every video-head error."""
+
+
+class VideoHeadShapeError(VideoHeadError):
+    """An input or target of the wrong shape, dtype or value range."""
+
+
+@dataclass(frozen=True)
+class VideoHeadConfig:
+    horizon: int = 4  # predict the frame this many control steps after the chunk starts
+    camera: int = 0  # index into the policy's cameras (0 = front)
+    grid: int = 16  # VQ code grid side (policies.vq.VQConfig.grid)
+    codebook_size: int = 2048  # policies.vq.VQConfig.codebook_size
+    state_dim: int = 14
+    state_bins: int = 256  # the state codec's n_bins
+    visual_weight: float = 0.5  # Emu3 weights visual tokens 0.5 against the rest
+    state_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "grid", "codebook_size", "state_dim", "state_bins"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"VideoHeadConfig.{name} must be >= 1, got "
+                                 f"{getattr(self, name)}")
+        if self.camera < 0:
+            raise ValueError(f"VideoHeadConfig.camera must be >= 0, got {self.camera}")
+        if self.visual_weight < 0 or self.state_weight < 0:
+            raise ValueError(f"loss weights must be >= 0, got visual_weight "
+                             f"{self.visual_weight}, state_weight {self.state_weight}")
+
+    @property
+    def n_codes(self) -> int:
+        return self.grid * self.grid
+
+    @property
+    def n_queries(self) -> int:
+        return self.n_codes + self.state_dim
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class VideoPrediction(NamedTuple):
+    code_logits: torch.Tensor  # (B, G, G, codebook_size)
+    state_logits: torch.Tensor  # (B, D_s, state_bins)
+
+
+class VideoLoss(NamedTuple):
+    total: torch.Tensor  # () visual_weight * codes + state_weight * state
+    codes: torch.Tensor  # () cross-entropy over the future frame's VQ codes
+    state: torch.Tensor  # () cross-entropy over the future state's bins
+
+
+def future_hidden(model: TokenTransformer, x_context: torch.Tensor,
+                  queries: torch.Tensor) -> torch.Tensor:
+    """Run [context | queries] through the trunk's own blocks; the queries' final hidden states.
+
+    Args:
+        model: the policy's trunk; its blocks, final norm and rope tables are used as they are.
+        x_context: (B, S, D) embeddings of [prefix + action-chunk tokens], positions 0..S-1.
+        queries: (B, Q, D) query embeddings, placed at positions S..S+Q-1.
+
+    Returns:
+        (B, Q, D) normed hidden states of the query positions.
+    """
+    if x_context.dim() != 3 or queries.dim() != 3 or x_context.shape[0] != queries.shape[0] \
+            or x_context.shape[2] != queries.shape[2]:
+        raise VideoHeadShapeError(f"x_context (B, S, D) and queries (B, Q, D) must share B and "
+                                  f"D, got {tuple(x_context.shape)} and {tuple(queries.shape)}")
+    S, Q = x_context.shape[1], queries.shape[1]
+    if S + Q > model.cfg.max_seq_len:
+        raise VideoHeadShapeError(f"context {S} + {Q} video queries = {S + Q} positions exceeds "
+                                  f"the trunk's max_seq_len {model.cfg.max_seq_len}; use a "
+                                  f"smaller code grid or a trunk config with a longer max_seq_len")
+    x = torch.cat([x_context, queries], dim=1)  # (B, S + Q, D)
+    cos, sin = model.cos[:S + Q], model.sin[:S + Q]  # (S + Q, hd/2)
+    for block in model.blocks:
+        x, _ = block(x, cos, sin)  # (B, S + Q, D), causal
+    return model.norm(x[:, S:])  # (B, Q, D)
+
+
+class VideoHead(nn.Module):
+    """Learned queries plus two linear heads; the attention is the trunk's (see module doc)."""
+
+    def __init__(self, cfg: VideoHeadConfig, d_model: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        # One query per code cell (its 2D position is in the query itself) and per state dim.
+        self.queries = nn.Parameter(torch.randn(1, cfg.n_queries, d_model) * 0.02)  # (1, Q, D)
+        self.code_head = nn.Linear(d_model, cfg.codebook_size, bias=False)
+        self.state_head = nn.Linear(d_model, cfg.state_bins, bias=False)
+        nn.init.normal_(self.code_head.weight, std=0.02)
+        nn.init.normal_(self.state_head.weight, std=0.02)
+
+    def forward(self, model: TokenTransformer, x_context: torch.Tensor) -> VideoPrediction:
+        """x_context (B, S, D): trunk input embeddings of [prefix + action-chunk tokens]."""
+        if model.cfg.d_model != self.queries.shape[-1]:
+            raise VideoHeadShapeError(f"head was built for d_model {self.queries.shape[-1]}, "
+                                      f"trunk has d_model {model.cfg.d_model}")
+        B, G = x_context.shape[0], self.cfg.grid
+        queries = self.queries.expand(B, -1, -1)  # (B, Q, D)
+        h = future_hidden(model, x_context, queries)  # (B, Q, D)
+        h_img, h_state = h[:, :self.cfg.n_codes], h[:, self.cfg.n_codes:]  # (B, G*G, D), (B, Ds, D)
+        code_logits = self.code_head(h_img).view(B, G, G, -1)  # (B, G, G, codebook_size)
+        state_logits = self.state_head(h_state)  # (B, Ds, state_bins)
+        return VideoPrediction(code_logits, state_logits)
+
+    @torch.no_grad()
+    def predict(self, model: TokenTransformer, x_context: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Most likely (codes (B, G, G) int64, state bins (B, Ds) int64), both local ids:
+        decode the codes with VQTokenizer.decode and the bins with the state codec."""
+        pred = self(model, x_context)
+        return pred.code_logits.argmax(-1), pred.state_logits.argmax(-1)  # (B, G, G), (B, Ds)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def video_loss(pred: VideoPrediction, codes: torch.Tensor, state_bins: torch.Tensor,
+               cfg: VideoHeadConfig) -> VideoLoss:
+    """Weighted cross-entropy of the predicted future frame codes and state bins.
+
+    Args:
+        pred: the head's output.
+        codes: (B, G, G) int64 VQ codes (local, [0, codebook_size)) of the real future frame.
+        state_bins: (B, Ds) int64 state-codec tokens (local, [0, state_bins)) of the real
+            future state.
+        cfg: supplies visual_weight and state_weight.
+
+    Returns:
+        VideoLoss(total, codes, state); add `total` to the action loss for joint training.
+    """
+    B, G = pred.code_logits.shape[0], cfg.grid
+    _check_target("codes", codes, (B, G, G), cfg.codebook_size)
+    _check_target("state_bins", state_bins, (B, cfg.state_dim), cfg.state_bins)
+    ce_codes = F.cross_entropy(pred.code_logits.flatten(0, 2),  # (B*G*G, codebook_size)
+                               codes.flatten())  # (B*G*G,)
+    ce_state = F.cross_entropy(pred.state_logits.flatten(0, 1),  # (B*Ds, state_bins)
+                               state_bins.flatten())  # (B*Ds,)
+    total = cfg.visual_weight * ce_codes + cfg.state_weight * ce_state  # ()
+    return VideoLoss(total, ce_codes, ce_state)
+
+
+def _check_target(name: str, t: torch.Tensor, shape: tuple[int, ...], size: int) -> None:
+    if tuple(t.shape) != shape or t.dtype != torch.int64:
+        raise VideoHeadShapeError(f"{name} must be int64 of shape {shape}, got "
+                                  f"{t.dtype} {tuple(t.shape)}")
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= size):
+        raise VideoHeadShapeError(f"{name} must lie in [0, {size}), got values in "
+                                  f"[{int(t.min())}, {int(t.max())}]")

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import torch
+
+from envs.types import Observation
+from policies.data import rollout_demos
+from policies.imagine import FuturePredictor, video_targets
+from policies.train import TrainConfig, build_policy
+from policies.video_head import VideoHead, VideoHeadConfig, VideoHeadError, video_loss
+from policies.vq import VQTokenizer, get_config
+
+
+@pytest.fixture(scope="module")
+def parts():
+    torch.manual_seed(0)
+    demos = rollout_demos("mujoco:pick_place", range(1))
+    policy = build_policy(demos, TrainConfig(model="nano"))
+    tok = VQTokenizer(get_config("tiny")).eval()
+    head = VideoHead(VideoHeadConfig(grid=tok.cfg.grid, codebook_size=tok.cfg.codebook_size,
+                                     state_bins=policy.state_codec.vocab_size),
+                     policy.model.cfg.d_model)
+    d = demos[0]
+    obs = Observation({c: d.frames[c][5] for c in policy.config.cameras}, d.state[5], d.task)
+    return policy, head, tok, d, obs
+
+
+def test_predictor_gives_states_and_frames_per_candidate(parts):
+    policy, head, tok, d, obs = parts
+    H = policy.config.chunk
+    chunks = np.stack([d.action[5:5 + H] + 0.01 * i for i in range(3)])  # (3, H, Da)
+    pred = FuturePredictor(policy, head, tok)
+    states = pred(obs, chunks)
+    assert states.shape == (3, policy.config.state_dim) and states.dtype == np.float32
+    assert np.isfinite(states).all()
+    frames = pred.frames(obs, chunks)
+    assert frames.shape == (3, 128, 128, 3) and frames.dtype == np.uint8
+    with pytest.raises(VideoHeadError, match="without a tokenizer"):
+        FuturePredictor(policy, head).frames(obs, chunks)
+
+
+def test_targets_from_real_future_train_the_head(parts):
+    policy, head, tok, d, obs = parts
+    H, k = policy.config.chunk, head.cfg.horizon
+    pred = FuturePredictor(policy, head)
+    x = pred.context(obs, d.action[5:5 + H][None])  # (1, S, D)
+    camera = policy.config.cameras[head.cfg.camera]
+    codes, bins = video_targets(tok, policy, d.frames[camera][5 + k][None], d.state[5 + k][None])
+    assert codes.shape == (1, 16, 16) and bins.shape == (1, policy.config.state_dim)
+    loss = video_loss(head(policy.model, x), codes, bins, head.cfg)
+    assert torch.isfinite(loss.total)
+
+
+def test_mismatched_head_is_refused(parts):
+    policy, _, tok, _, _ = parts
+    bad = VideoHead(VideoHeadConfig(state_bins=7, camera=5), policy.model.cfg.d_model)
+    with pytest.raises(VideoHeadError, match="state_bins 7 != state codec bins 256.*camera 5"):
+        FuturePredictor(policy, bad)

@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+import pytest
+
+from envs.types import Observation
+from hw_bridge.safety import SafetyLimits
+from policies.lookahead import (
+    AllCandidatesRejectedError,
+    Lookahead,
+    StateLimits,
+    pick_best,
+    score_candidates,
+)
+from sims import make_sim
+
+ROBOT = make_sim("mujoco", []).robot  # the real arm's joint range (sims/assets/arm.xml)
+LIMITS = StateLimits.from_robot(ROBOT)
+GOAL = np.array([0.45, 0.10, 0.05])
+OBS = Observation(images={}, state=np.zeros(14, np.float32), instruction="test")
+
+
+def _state(ee, q=(0.0,) * 6):
+    return np.concatenate([q, ee, [1.0, 0.0, 0.0, 0.0], [0.04]])  # (14,)
+
+
+# Candidate 0 is nearest the goal but its EE is outside the workspace box (x = 0.95 m);
+# candidate 2 is the nearest of the two inside.
+STATES = np.stack([_state([0.95, 0.10, 0.05]), _state([0.45, 0.30, 0.05]),
+                   _state([0.45, 0.12, 0.05])])
+CHUNKS = np.arange(3 * 4 * 7, dtype=np.float32).reshape(3, 4, 7)
+
+
+def test_limits_come_from_the_robot_and_bridge():
+    s = SafetyLimits()
+    assert LIMITS.workspace_low == s.workspace_low and LIMITS.workspace_high == s.workspace_high
+    assert LIMITS.joint_upper[1] == pytest.approx(ROBOT.joint_upper[1] - s.joint_margin)
+    assert LIMITS.joint_lower[0] == pytest.approx(ROBOT.joint_lower[0] + s.joint_margin)
+
+
+def test_score_rejects_outside_workspace_and_joint_limits():
+    bent = (0.0, ROBOT.joint_upper[1] + 0.1, 0.0, 0.0, 0.0, 0.0)  # joint2 past its limit
+    states = np.concatenate([STATES, _state([0.45, 0.10, 0.05], q=bent)[None]])
+    scores = score_candidates(states, GOAL, LIMITS)
+    assert scores[0] == -np.inf and scores[3] == -np.inf  # workspace; joint limit
+    np.testing.assert_allclose(scores[1:3], [-0.20, -0.02], atol=1e-9)
+
+
+def test_pick_best_takes_the_best_predicted_score_never_the_rejected_one():
+    scores = score_candidates(STATES, GOAL, LIMITS)
+    index, chunk = pick_best(CHUNKS, scores)
+    assert index == 2 and np.array_equal(chunk, CHUNKS[2])
+
+
+def test_callable_progress():
+    scores = score_candidates(STATES, lambda s: s[:, 7], LIMITS)  # progress = EE y
+    assert pick_best(CHUNKS, scores)[0] == 1
+
+
+def test_all_rejected_is_an_error():
+    far = np.stack([_state([0.95, 0.0, 0.3])] * 3)
+    with pytest.raises(AllCandidatesRejectedError, match="all 3 candidate chunks were rejected"):
+        pick_best(CHUNKS, score_candidates(far, GOAL, LIMITS))
+
+
+def test_lookahead_samples_predicts_and_records():
+    calls = []
+
+    def sample(obs, k):
+        calls.append(k)
+        return CHUNKS[:k]
+
+    look = Lookahead(sample, lambda obs, chunks: STATES[:len(chunks)], GOAL, LIMITS, k=3)
+    chunk, record = look(OBS)
+    assert calls == [3] and np.array_equal(chunk, CHUNKS[2])
+    d = json.loads(json.dumps(record.to_dict()))  # goes into the run summary as is
+    assert d["best"] == 2 and d["rejected"] == 1 and d["scores"][0] is None
+    assert d["total_s"] >= d["sample_s"] + d["predict_s"] >= 0
+    bad = Lookahead(sample, lambda obs, chunks: np.stack([_state([2.0, 0, 0])] * 3), GOAL,
+                    LIMITS, k=3)
+    with pytest.raises(AllCandidatesRejectedError):
+        bad(OBS)

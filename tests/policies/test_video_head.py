@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from policies.transformer import CONFIGS, TokenTransformer
+from policies.video_head import (
+    VideoHead,
+    VideoHeadConfig,
+    VideoHeadShapeError,
+    future_hidden,
+    video_loss,
+)
+from policies.vq import get_config
+
+TOK = get_config("tiny")  # the tiny VQ's codebook; grid from its downsampling
+
+
+def _setup(batch=2, chunk_ids=12, **head_kw):
+    torch.manual_seed(0)
+    cfg = CONFIGS["nano"]
+    model = TokenTransformer(cfg)
+    head_cfg = VideoHeadConfig(grid=TOK.grid, codebook_size=TOK.codebook_size, state_bins=32,
+                               **head_kw)
+    head = VideoHead(head_cfg, cfg.d_model)
+    text, frames, state = cfg.fake_inputs(batch=batch)
+    actions = torch.randint(0, cfg.vocab_size, (batch, chunk_ids))
+    x = torch.cat([model.prefix_embeddings(text, frames, state), model.embed(actions)], dim=1)
+    return model, head, x
+
+
+def _targets(head_cfg, batch=2):
+    g = torch.Generator().manual_seed(1)
+    codes = torch.randint(0, head_cfg.codebook_size, (batch, head_cfg.grid, head_cfg.grid),
+                          generator=g)
+    bins = torch.randint(0, head_cfg.state_bins, (batch, head_cfg.state_dim), generator=g)
+    return codes, bins
+
+
+def test_output_shapes_on_nano_fake_inputs():
+    model, head, x = _setup()
+    c = head.cfg
+    pred = head(model, x)
+    assert pred.code_logits.shape == (2, c.grid, c.grid, c.codebook_size)
+    assert pred.state_logits.shape == (2, c.state_dim, c.state_bins)
+    codes, bins = head.predict(model, x)
+    assert codes.shape == (2, c.grid, c.grid) and codes.dtype == torch.int64
+    assert bins.shape == (2, c.state_dim) and int(codes.max()) < c.codebook_size
+
+
+def test_future_hidden_uses_the_trunk_causally():
+    model, head, x = _setup(batch=1)
+    model.eval()
+    q = head.queries.expand(1, -1, -1)
+    with torch.no_grad():
+        h = future_hidden(model, x, q)
+        # The context positions are the trunk's own forward: queries do not change them, and
+        # the first query's state equals a forward of [context, query 0] alone.
+        h0 = future_hidden(model, x, q[:, :1])
+    assert h.shape == (1, head.cfg.n_queries, model.cfg.d_model)
+    torch.testing.assert_close(h[:, :1], h0, atol=1e-5, rtol=1e-5)
+
+
+def test_loss_is_finite_and_reaches_head_and_trunk():
+    model, head, x = _setup()
+    codes, bins = _targets(head.cfg)
+    loss = video_loss(head(model, x), codes, bins, head.cfg)
+    assert torch.isfinite(loss.total) and loss.codes > 0 and loss.state > 0
+    loss.total.backward()
+    for p in (head.queries, head.code_head.weight, head.state_head.weight,
+              model.blocks[0].attn.qkv.weight, model.embed.weight, model.patches.grid.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_visual_weight_scales_the_visual_part():
+    model, head, x = _setup()
+    codes, bins = _targets(head.cfg)
+    with torch.no_grad():
+        pred = head(model, x)
+    parts = {w: video_loss(pred, codes, bins, VideoHeadConfig(
+        grid=head.cfg.grid, codebook_size=head.cfg.codebook_size, state_bins=32,
+        visual_weight=w)) for w in (0.0, 0.5, 1.0)}
+    torch.testing.assert_close(parts[0.0].total, parts[0.0].state)
+    torch.testing.assert_close(parts[0.5].total, 0.5 * parts[1.0].codes + parts[1.0].state)
+    torch.testing.assert_close(parts[1.0].total - parts[0.0].total, parts[1.0].codes)
+
+
+def test_bad_targets_and_overlong_sequences_are_errors():
+    model, head, x = _setup()
+    codes, bins = _targets(head.cfg)
+    pred = head(model, x)
+    with pytest.raises(VideoHeadShapeError, match=r"codes must be int64 of shape \(2, 16, 16\)"):
+        video_loss(pred, codes[:, :8], bins, head.cfg)
+    with pytest.raises(VideoHeadShapeError, match=r"state_bins must lie in \[0, 32\)"):
+        video_loss(pred, codes, bins + 32, head.cfg)
+    long = torch.zeros(2, model.cfg.max_seq_len - 10, model.cfg.d_model)
+    with pytest.raises(VideoHeadShapeError, match="exceeds the trunk's max_seq_len"):
+        head(model, long)
+    with pytest.raises(ValueError, match="horizon must be >= 1"):
+        VideoHeadConfig(horizon=0)
