@@ -16,8 +16,13 @@ if __name__ == "__main__":
         target = home + np.array([0.3 * np.sin(i * 0.3), 0.1 * np.sin(i * 0.2), 0, 0, 0, 0])
         try:
             client.command(target, 0.0)
-        except Rejected as exc:  # a loaded machine may deliver a command past its deadline
-            if exc.code != "expired":
+        except Rejected as exc:
+            # A loaded machine may deliver a command past its deadline, or starve this
+            # process past the 100 ms watchdog, which ends the session (the arm holds, as it
+            # should); this client's job is only to keep the arm moving until it is killed.
+            if exc.code == "unknown_session":
+                client.connect(subscribe=False)
+            elif exc.code != "expired":
                 raise
         if i == 5:
             print("MOVING", flush=True)
