@@ -60,7 +60,7 @@ def train_samples_per_s(policy: TokenPolicy, demos, steps: int = 20, batch: int 
             t0 = time.perf_counter()
         b = sampler.sample(batch)
         frames = random_shift(torch.from_numpy(b.frames), cfg.shift_px, gen)
-        loss = batch_loss(policy, model, b, frames, torch.device("cpu"), cfg.label_sigma)
+        loss = batch_loss(policy, model, b, frames, torch.device("cpu"), cfg.label_sigma).action
         opt.zero_grad()
         loss.backward()
         opt.step()

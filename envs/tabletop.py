@@ -18,9 +18,9 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.errors import InvalidActionError
-from envs.tasks import Goal, make_task
+from envs.tasks import Goal, Start, make_task
 from sims import make_sim
-from sims.base import RobotSpec, SimTiming, quat_from_axis_angle, quat_mul
+from sims.base import RobotSpec, SimTiming, quat_from_axis_angle, quat_from_yaw, quat_mul
 
 MAX_DPOS = 0.05  # m per control step: 1 m/s at 20 Hz, a cobot's usual speed cap.
 MAX_DROT = 0.3  # rad per control step: 6 rad/s at 20 Hz.
@@ -76,6 +76,8 @@ class TableTopEnv(gym.Env):
         super().reset(seed=seed)
         episode = self.task.sample(self.np_random)
         self.sim.reset(episode.placements)
+        if episode.start is not None:
+            self._move_to(episode.start)
         self._goal = episode.goal
         return self._observe(), self._info(applied=None, failure=None)
 
@@ -114,6 +116,17 @@ class TableTopEnv(gym.Env):
         self.sim.close()
 
     # -- helpers -----------------------------------------------------------------------------
+    def _move_to(self, start: Start, steps: int = 8, settle: int = 4) -> None:
+        """Drive the tool from home to `start` (gripper down, open) before the episode begins,
+        in `steps` straight-line increments (each within the IK's reach) plus a settle."""
+        pos0, _ = self.sim.ee_pose()
+        goal = np.array(start.pos)
+        down = np.array([0.0, 0.0, 1.0, 0.0])  # wxyz, pi about y: the home orientation
+        for i in range(1, steps + settle + 1):
+            f = min(1.0, i / steps)
+            quat = quat_mul(quat_from_yaw(f * start.yaw), down)
+            self.sim.step(pos0 + f * (goal - pos0), quat, 0.0)
+
     def _validate(self, action: Any) -> np.ndarray:
         a = np.asarray(action)
         if a.shape != self.action_space.shape:

@@ -22,6 +22,7 @@ TABLE_X = (0.33, 0.60)
 TABLE_Y = (-0.22, 0.22)
 CUBE_COLORS = ("red", "green", "blue")
 PLATE_COLORS = ("yellow", "purple")
+START_Z = (0.15, 0.30)  # m: the tool's starting height, clear of the 4 cm cubes
 GRIPPER_RELEASED = 0.05  # m: fingers this far apart no longer hold a 4 cm cube.
 
 
@@ -35,9 +36,18 @@ class Goal:
 
 
 @dataclass(frozen=True)
+class Start:
+    """Where the tool centre point starts (m, world frame) and its yaw (rad, gripper down)."""
+
+    pos: tuple[float, float, float]
+    yaw: float
+
+
+@dataclass(frozen=True)
 class Episode:
     placements: list[Placement]
     goal: Goal
+    start: Start | None = None  # None: the robot's home pose
 
 
 class Task:
@@ -91,7 +101,13 @@ class PickPlace(Task):
         cube = CUBE_COLORS[rng.integers(len(CUBE_COLORS))]
         plate = PLATE_COLORS[rng.integers(len(PLATE_COLORS))]
         goal = Goal(f"put the {cube} cube on the {plate} plate", f"{cube}_cube", f"{plate}_plate")
-        return Episode(placements, goal)
+        # The arm starts anywhere above the table (drawn last: the layouts of earlier seeds stay
+        # as they were). From one fixed home pose, where the arm is along its path to the cube
+        # gives away the direction, and a cloned policy learns to keep going that way instead
+        # of looking (the copycat problem, Wen et al. 2020): issue 5's policies did exactly that.
+        start = Start((float(rng.uniform(*TABLE_X)), float(rng.uniform(*TABLE_Y)),
+                       float(rng.uniform(*START_Z))), float(rng.uniform(-np.pi / 4, np.pi / 4)))
+        return Episode(placements, goal, start)
 
     def success(self, sim: Sim, goal: Goal) -> bool:
         assert goal.object is not None

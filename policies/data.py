@@ -18,17 +18,20 @@ class DemoEpisode:
     """One recorded episode. frames: camera -> (T, H, W, 3) uint8; state (T, Ds); action (T, Da).
 
     `action` is the label the policy is trained on: the expert's clean action or the applied one,
-    as `load_demos(labels=...)` chose.
+    as `load_demos(labels=...)` chose. `env_state` (T, E) is the simulator's ground truth when
+    the dataset recorded it (auxiliary targets only, see policies.aux).
     """
 
     task: str
     frames: dict[str, np.ndarray]
     state: np.ndarray
     action: np.ndarray
+    env_state: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         T = len(self.action)
-        if len(self.state) != T or any(len(f) != T for f in self.frames.values()):
+        if (len(self.state) != T or any(len(f) != T for f in self.frames.values())
+                or (self.env_state is not None and len(self.env_state) != T)):
             raise ValueError(f"episode arrays disagree on length: action {T}, state "
                              f"{len(self.state)}, frames {[len(f) for f in self.frames.values()]}")
 
@@ -40,6 +43,7 @@ class Batch:
     state: np.ndarray  # (B, Ds) float32
     actions: np.ndarray  # (B, H, Da) float32
     pad: np.ndarray  # (B, H) bool: True where the step is past the episode's end
+    env_state: np.ndarray | None = None  # (B, E) float32 at the observed frame, if recorded
 
 
 class ChunkSampler:
@@ -67,7 +71,7 @@ class ChunkSampler:
         return self.gather(rows)
 
     def gather(self, rows: np.ndarray) -> Batch:
-        frames, states, actions, pads, texts = [], [], [], [], []
+        frames, states, actions, pads, texts, env = [], [], [], [], [], []
         for e, t in rows:
             ep = self.episodes[e]
             steps = np.arange(t, t + self.chunk)
@@ -76,8 +80,11 @@ class ChunkSampler:
             frames.append(np.stack([ep.frames[c][t] for c in self.cameras]))
             states.append(ep.state[t])
             texts.append(ep.task)
+            env.append(None if ep.env_state is None else ep.env_state[t])
+        has_env = all(e is not None for e in env)
         return Batch(texts, np.stack(frames), np.stack(states).astype(np.float32),
-                     np.stack(actions).astype(np.float32), np.stack(pads))
+                     np.stack(actions).astype(np.float32), np.stack(pads),
+                     np.stack(env).astype(np.float32) if has_env else None)
 
 
 def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scripted",
@@ -154,7 +161,7 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
                 continue
             frames = {c: ds.frames(ep.index, c) for c in cameras}
             label = ep.expert_action if use_expert else ep.action
-            demos.append(DemoEpisode(ep.task, frames, ep.state, label))
+            demos.append(DemoEpisode(ep.task, frames, ep.state, label, ep.env_state))
         if not demos:
             continue
         shape = (demos[-1].state.shape[1], demos[-1].action.shape[1])

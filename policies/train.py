@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.vocab import VocabLayout, VocabSizes
+from policies.aux import AuxNormalizer, aux_dim
 from policies.data import Batch, ChunkSampler, DemoEpisode
 from policies.text import InstructionTokenizer
 from policies.token_policy import PolicyConfig, TokenPolicy
@@ -44,6 +45,12 @@ class TrainConfig:
     # shift of s pixels blurs where things are by ~s/128 of the table.
     shift_px: int = 3
     label_sigma: float = 1.0  # Gaussian label smoothing over neighbouring bins (0: one-hot)
+    # Weight of the auxiliary object-pose loss (policies.aux), used when every episode has an
+    # environment state; 0: no auxiliary head.
+    aux_weight: float = 1.0
+    # Weight of the expected-value loss: |E_softmax[bin value] - expert value| per action token,
+    # in units of each dimension's half range (see batch_loss); 0: cross-entropy only.
+    value_weight: float = 0.0
     checkpoint_every: int = 500
     seed: int = 0
 
@@ -69,8 +76,11 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                                     state=state_codec.vocab_size, image=0))
     size = demos[0].frames[cameras[0]].shape[1]
     mcfg = CONFIGS[cfg.model]
+    env_dims = {None if d.env_state is None else d.env_state.shape[1] for d in demos}
+    aux = aux_dim(env_dims.pop()) if cfg.aux_weight > 0 and len(env_dims) == 1 and \
+        None not in env_dims else 0
     mcfg = type(mcfg)(**{**mcfg.to_dict(), "vocab_size": layout.total_size,
-                         "n_cameras": len(cameras), "image_size": size})
+                         "n_cameras": len(cameras), "image_size": size, "aux_dim": aux})
     pcfg = PolicyConfig(cameras=cameras, state_dim=states.shape[1],
                         action_dim=actions.shape[1], chunk=cfg.chunk, execute=cfg.execute)
     return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text)
@@ -86,10 +96,29 @@ def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.
     return out.permute(0, 2, 3, 1).reshape(B, C, H, W, 3)
 
 
+@dataclass
+class Losses:
+    action: torch.Tensor  # mean cross-entropy of the action tokens
+    value: torch.Tensor  # mean |expected bin value - target| of the action tokens, half ranges
+    aux: torch.Tensor | None  # mean squared error of the standardised object poses
+
+    def total(self, cfg: TrainConfig) -> torch.Tensor:
+        out = self.action + cfg.value_weight * self.value
+        return out if self.aux is None else out + cfg.aux_weight * self.aux
+
+
+def bin_values(policy: TokenPolicy, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Da, A) value each action bin decodes to, and (Da,) each dimension's half range."""
+    c = torch.as_tensor(policy.action_codec.centres, dtype=torch.float32, device=device)
+    return c, ((c.max(1).values - c.min(1).values) / 2).clamp_min(1e-6)
+
+
 def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
-               frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0
-               ) -> torch.Tensor:
-    """Mean cross-entropy of the action tokens given the prefix, padded steps masked.
+               frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0,
+               aux_norm: AuxNormalizer | None = None) -> Losses:
+    """Mean cross-entropy of the action tokens given the prefix, padded steps masked; and,
+    with `aux_norm` and a model with an auxiliary head, the object-pose regression read at
+    end_state (the last position before the action segment that no token loss uses).
 
     The softmax is over the action segment (decoding is constrained to it). With
     label_sigma > 0 the target is a Gaussian over neighbouring bins (HL-Gauss, Farebrother et
@@ -105,7 +134,11 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     x = torch.cat([x, core.embed(act[:, :-1])], dim=1)  # (B, P + n - 1, D)
     # (B, n, V): position P-1 (begin_actions) predicts act[:, 0]; earlier positions predict
     # nothing we train on, so they skip the vocabulary projection.
-    pred, _ = model(x, logits_from=P - 1)
+    # Hidden states from end_state (P-2) on: end_state feeds the auxiliary head, begin_actions
+    # (P-1) onwards the action logits. Not begin_actions itself: there the regression would
+    # crowd out the first action token, which that position alone predicts.
+    h, _ = model(x, logits_from=P - 2, hidden=True)  # (B, 1 + n, D)
+    pred = core.embed.logits(h[:, 1:])  # (B, n, V)
     lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
     logp = pred[..., lo:hi].float().log_softmax(-1)  # (B, n, A)
     target = act - lo  # (B, n) local bins
@@ -115,9 +148,24 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         ce = -(q * logp).sum(-1)  # (B, n)
     else:
         ce = -logp.gather(-1, target[..., None])[..., 0]  # (B, n)
+    # Expected value under the softmax against the target bin's value. Cross-entropy alone
+    # treats "wrong side of zero" and "one bin off" alike wherever the smoothing does not
+    # reach; this term pulls probability mass towards the right value from the first step
+    # (issue 5: after 1000 steps of CE only, the first action ignored where the cube was).
+    Da = policy.config.action_dim
+    values, half_range = bin_values(policy, device)  # (Da, A), (Da,)
+    dim = torch.arange(act.shape[1], device=device) % Da  # (n,) time-major: dim of each token
+    vals = values[dim]  # (n, A)
+    expected = (logp.exp() * vals).sum(-1)  # (B, n)
+    want = vals.gather(-1, target.T).T  # (B, n)
+    value_err = (expected - want).abs() / half_range[dim]  # (B, n)
     keep = torch.from_numpy(~batch.pad).to(device)
-    keep = keep.repeat_interleave(policy.config.action_dim, dim=1).float()  # (B, n)
-    return (ce * keep).sum() / keep.sum()
+    keep = keep.repeat_interleave(Da, dim=1).float()  # (B, n)
+    aux = None
+    if aux_norm is not None and core.aux_head is not None and batch.env_state is not None:
+        want = torch.from_numpy(aux_norm(batch.env_state)).to(device)  # (B, aux_dim)
+        aux = F.mse_loss(core.aux_head(h[:, 0]).float(), want)
+    return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -143,6 +191,8 @@ class TrainLog:
     lr: float
     samples_per_s: float
     eval_success: float | None = None
+    aux_loss: float | None = None
+    value_loss: float | None = None
 
 
 EvalFn = Callable[[TokenPolicy], float]
@@ -166,6 +216,8 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         opt.load_state_dict(optimizer_state)
     sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
+    aux_norm = (AuxNormalizer([d.env_state for d in demos])
+                if model.aux_head is not None else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     logs: list[TrainLog] = []
     t_last, n_since = time.perf_counter(), 0
@@ -175,16 +227,19 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         batch = sampler.sample(cfg.batch_size)
         frames = random_shift(torch.from_numpy(batch.frames), cfg.shift_px, gen)
         with autocast:
-            loss = batch_loss(policy, ddp, batch, frames, device, cfg.label_sigma)
+            losses = batch_loss(policy, ddp, batch, frames, device, cfg.label_sigma, aux_norm)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        losses.total(cfg).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         n_since += cfg.batch_size * world
         last = step + 1 == cfg.steps
         if rank == 0 and ((step + 1) % 25 == 0 or step == start_step or last):
             now = time.perf_counter()
-            log = TrainLog(step + 1, loss.item(), lr_at(step, cfg), n_since / (now - t_last))
+            log = TrainLog(step + 1, losses.action.item(), lr_at(step, cfg),
+                           n_since / (now - t_last),
+                           value_loss=losses.value.item(),
+                           aux_loss=None if losses.aux is None else losses.aux.item())
             t_last, n_since = now, 0
             if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or last):
                 model.eval()

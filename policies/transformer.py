@@ -39,6 +39,9 @@ class TransformerConfig:
     # FiLM (RT-1, BC-Z): the instruction scales and shifts the CNN's channels, so the image
     # features (and keypoints) can pick out the named cube and plate before the transformer.
     film: bool = False
+    # Width of the training-only auxiliary head (policies.aux: object poses regressed from the
+    # hidden state at end_state); 0: none. Acting never reads it.
+    aux_dim: int = 0
     max_seq_len: int = 512
     rope_base: float = 10_000.0
 
@@ -274,6 +277,7 @@ class TokenTransformer(nn.Module):
         self.patches = ImageEncoder(cfg)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model)
+        self.aux_head = nn.Linear(cfg.d_model, cfg.aux_dim) if cfg.aux_dim else None
         cos, sin = rope_tables(cfg.d_model // cfg.n_heads, cfg.max_seq_len, cfg.rope_base)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
@@ -299,10 +303,13 @@ class TokenTransformer(nn.Module):
         return torch.cat([words, self.patches(frames, cond), self.embed(state)], dim=1)
 
     def forward(self, x: torch.Tensor, start: int = 0, caches: list | None = None,
-                last_only: bool = False, logits_from: int = 0) -> tuple[torch.Tensor, list]:
+                last_only: bool = False, logits_from: int = 0, hidden: bool = False
+                ) -> tuple[torch.Tensor, list]:
         """x (B, S, D) embeddings at positions start..start+S-1 -> logits (B, S, V), caches.
         last_only: logits of the last position only, (B, 1, V) (decoding needs no more).
-        logits_from: logits of positions logits_from.. only (training: the action segment)."""
+        logits_from: logits of positions logits_from.. only (training: the action segment).
+        hidden: return the final normalised hidden states (B, S', D) instead of logits
+        (training applies the vocabulary and auxiliary heads itself)."""
         S = x.shape[1]
         if start + S > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {start + S} exceeds max_seq_len {self.cfg.max_seq_len}")
@@ -315,6 +322,8 @@ class TokenTransformer(nn.Module):
             x = x[:, -1:]
         elif logits_from:
             x = x[:, logits_from:]
+        if hidden:
+            return self.norm(x), new_caches  # (B, S', D)
         return self.embed.logits(self.norm(x)), new_caches  # (B, S, V)
 
     def num_params(self) -> int:

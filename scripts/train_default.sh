@@ -14,7 +14,7 @@ EPISODES=${EPISODES:-400}
 NOISE=${NOISE:-0.01,0.05}
 STEPS=${STEPS:-3300}
 CONFIG=${CONFIG:-small}
-DATA=${DATA:-data/pick_place_dart${EPISODES}}
+DATA=${DATA:-data/pick_place_dart${EPISODES}_env}
 RUN=${RUN:-runs/default_${CONFIG}_${STEPS}}
 AGENT=${AGENT:-.venv/bin/agent}
 

@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="random-shift augmentation, pixels (0: off)")
     p.add_argument("--label-sigma", type=float, default=d.label_sigma,
                    help="Gaussian label smoothing over neighbouring action bins, in bins (0: off)")
+    p.add_argument("--aux-weight", type=float, default=d.aux_weight,
+                   help="weight of the auxiliary object-pose loss, used when the data recorded "
+                        "observation.environment_state (0: off)")
+    p.add_argument("--value-weight", type=float, default=d.value_weight,
+                   help="weight of the expected-value loss on action tokens (0: off)")
     p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
     p.add_argument("--eval-env", default=None, metavar="SPEC")
     p.add_argument("--eval-every", type=int, default=0, metavar="STEPS")
@@ -55,7 +60,8 @@ def _train_config(args: argparse.Namespace):
     names = {f.name for f in fields(TrainConfig)}
     given = {"model": args.config, "steps": args.steps, "batch_size": args.batch_size,
              "lr": args.lr, "chunk": args.chunk, "execute": args.execute, "seed": args.seed,
-             "shift_px": args.shift_px, "label_sigma": args.label_sigma}
+             "shift_px": args.shift_px, "label_sigma": args.label_sigma,
+             "aux_weight": args.aux_weight, "value_weight": args.value_weight}
     return TrainConfig(**{k: v for k, v in given.items() if k in names})
 
 
@@ -110,11 +116,15 @@ def main(args: argparse.Namespace) -> int:
             # No terminal (CI, nohup): a plain progress line instead of the bar.
             done = (log.step - start) / max(1, cfg.steps - start)
             eta = (time.monotonic() - t_start) * (1 - done) / max(done, 1e-9)
-            print(f"step {log.step}/{cfg.steps} loss {log.loss:.3f} "
+            aux = "" if log.aux_loss is None else f" aux {log.aux_loss:.3f}"
+            aux += "" if log.value_loss is None else f" value {log.value_loss:.3f}"
+            print(f"step {log.step}/{cfg.steps} loss {log.loss:.3f}{aux} "
                   f"{log.samples_per_s * tokens:.0f} tok/s eta {eta / 60:.1f} min",
                   file=sys.stderr, flush=True)
         bar.update(log.step - bar.n)
         post = {"loss": f"{log.loss:.3f}", "tok/s": f"{log.samples_per_s * tokens:.0f}"}
+        if log.aux_loss is not None:
+            post["aux"] = f"{log.aux_loss:.3f}"
         if log.eval_success is not None:
             post["eval"] = f"{log.eval_success:.0%}"
             tqdm.write(f"step {log.step}: eval success {log.eval_success:.0%}", file=sys.stderr)

@@ -44,6 +44,9 @@ DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
 }
 SUCCESS_KEY = "next.success"  # per frame: the task was done after this frame's action
 EXPERT_ACTION_KEY = "expert_action"  # per frame: the clean policy action (noisy collection)
+# Per frame: simulator ground truth of the scene (LeRobot's name for it). Never an input to a
+# policy (a real robot has no such sensor); trainers may use it for auxiliary targets.
+ENV_STATE_KEY = "observation.environment_state"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,9 @@ class DatasetSpec:
         expert_action: frames also hold `expert_action`, the clean action the policy wanted
             when noise was added to the executed one (`agent collect --action-noise`). Off by
             default so noise-free datasets keep LeRobot's usual columns.
+        env_state_names: per-dimension names of `observation.environment_state`, the
+            simulator's object poses (see recorder.env_state_names); empty where the env has
+            no ground truth to give (a real robot over the bridge), and then not recorded.
     """
 
     fps: int
@@ -86,6 +92,7 @@ class DatasetSpec:
     action_names: tuple[str, ...]
     video: VideoConfig = VideoConfig()
     expert_action: bool = False
+    env_state_names: tuple[str, ...] = ()
 
     def video_keys(self) -> list[str]:
         return [f"observation.images.{c}" for c in self.cameras]
@@ -104,6 +111,9 @@ class DatasetSpec:
                            "names": list(self.action_names)}
         if self.expert_action:
             feats[EXPERT_ACTION_KEY] = {**feats["action"], "names": list(self.action_names)}
+        if self.env_state_names:
+            feats[ENV_STATE_KEY] = {"dtype": "float32", "shape": [len(self.env_state_names)],
+                                    "names": list(self.env_state_names)}
         feats[SUCCESS_KEY] = {"dtype": "bool", "shape": [1], "names": None}
         return {**feats, **DEFAULT_FEATURES}
 

@@ -36,6 +36,8 @@ class EpisodeData:
         seed: env seed that reproduces the episode (-1 if not recorded).
         expert_action: (T, A) float32 clean policy actions of a noisy (DART) collection;
             None when the dataset has no `expert_action` feature.
+        env_state: (T, E) float32 `observation.environment_state` (simulator ground truth);
+            None when the dataset has none.
     """
 
     index: int
@@ -47,6 +49,7 @@ class EpisodeData:
     success: bool
     seed: int
     expert_action: np.ndarray | None = None
+    env_state: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -95,6 +98,12 @@ class LeRobotDatasetReader:
     def has_expert_action(self) -> bool:
         """Whether frames hold `expert_action` (recorded with `agent collect --action-noise`)."""
         return layout.EXPERT_ACTION_KEY in self.features
+
+    @property
+    def env_state_names(self) -> list[str]:
+        """Names of `observation.environment_state`'s dims ([] when it was not recorded)."""
+        feat = self.features.get(layout.ENV_STATE_KEY)
+        return list(feat["names"]) if feat else []
 
     @property
     def camera_keys(self) -> list[str]:
@@ -154,7 +163,9 @@ class LeRobotDatasetReader:
             success=bool(meta.get("success", done[-1] if len(done) else False)),
             seed=int(meta.get("seed", -1)),
             expert_action=(_vectors(table[layout.EXPERT_ACTION_KEY])
-                           if layout.EXPERT_ACTION_KEY in table.column_names else None))
+                           if layout.EXPERT_ACTION_KEY in table.column_names else None),
+            env_state=(_vectors(table[layout.ENV_STATE_KEY])
+                       if layout.ENV_STATE_KEY in table.column_names else None))
 
     def __len__(self) -> int:
         return self.num_episodes

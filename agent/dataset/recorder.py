@@ -26,6 +26,32 @@ from agent.dataset.writer import EpisodeRecord
 
 ACTION_NAMES = ("dx", "dy", "dz", "drx", "dry", "drz", "gripper")
 EE_NAMES = ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz", "gripper_opening")
+POSE_NAMES = ("x", "y", "z", "qw", "qx", "qy", "qz")
+# The environment state starts with the poses of what the instruction names, so a trainer can
+# use "where is the thing I was asked about" without parsing the instruction; then every object.
+GOAL_SLOTS = ("goal_object", "goal_target")
+
+
+def env_state_names(env: Any) -> tuple[str, ...]:
+    """Names of the per-frame environment state a sim env gives; () for an env without ground
+    truth (the hardware bridge). Goal slots first, then each object in the task's order."""
+    task = getattr(env.unwrapped, "task", None)
+    if task is None or not hasattr(env.unwrapped, "privileged"):
+        return ()
+    slots = GOAL_SLOTS + tuple(o.name for o in task.objects)
+    return tuple(f"{slot}.{n}" for slot in slots for n in POSE_NAMES)
+
+
+def env_state_vector(priv: dict, names: tuple[str, ...]) -> np.ndarray:
+    """The frame's environment state, laid out as `names`. A goal without an object (reach the
+    ball) repeats the target in the goal_object slot."""
+    goal = priv["goal"]
+    slots = {"goal_object": goal["object"] or goal["target"], "goal_target": goal["target"]}
+    out = []
+    for slot in dict.fromkeys(n.rsplit(".", 1)[0] for n in names):
+        obj = priv["objects"][slots.get(slot, slot)]
+        out.append(np.concatenate([obj["pos"], obj["quat"]]))
+    return np.concatenate(out).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -72,7 +98,7 @@ def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False) 
     return DatasetSpec(fps=round(hz), robot_type=robot.name if robot else "unknown",
                        cameras=cameras, image_shape=tuple(images[cameras[0]].shape),
                        state_names=names, action_names=ACTION_NAMES, video=video_cfg,
-                       expert_action=expert_action)
+                       expert_action=expert_action, env_state_names=env_state_names(env))
 
 
 class EpisodeRecorder:
@@ -94,7 +120,8 @@ class EpisodeRecorder:
         from agent.runtime import run_episode
 
         frames: dict[str, list[np.ndarray]] = {c: [] for c in self.spec.cameras}
-        state, action, expert, done, task = [], [], [], [], []
+        state, action, expert, done, task, env_state = [], [], [], [], [], []
+        env_names = self.spec.env_state_names
         noisy = isinstance(self.agent, NoisyAgent)
         if noisy:
             self.agent.seed(seed)
@@ -103,6 +130,8 @@ class EpisodeRecorder:
             for cam in frames:
                 frames[cam].append(obs.images[cam])
             state.append(obs.state)
+            if env_names:
+                env_state.append(env_state_vector(obs.privileged, env_names))
             action.append(np.asarray(applied, dtype=np.float32))
             if noisy:
                 expert.append(self.agent.clean)
@@ -120,6 +149,7 @@ class EpisodeRecorder:
         return EpisodeRecord(seed=seed, task=task[0], success=result.success,
                              state=np.stack(state).astype(np.float32), action=np.stack(action),
                              expert_action=np.stack(expert) if noisy else None,
+                             env_state=np.stack(env_state) if env_names else None,
                              next_success=np.array(done, dtype=bool), videos=videos,
                              image_stats=image_stats, failure=result.failure)
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from agent.dataset.layout import EXPERT_ACTION_KEY, SUCCESS_KEY
+from agent.dataset.layout import ENV_STATE_KEY, EXPERT_ACTION_KEY, SUCCESS_KEY
 
 # pandas reads `task` back as the index (LeRobot looks tasks up with `tasks.loc[task]`).
 _TASKS_PANDAS_META = {
@@ -25,17 +25,19 @@ _TASKS_PANDAS_META = {
 
 def frames_table(state: np.ndarray, action: np.ndarray, next_success: np.ndarray,
                  episode_index: int, first_index: int, task_index: int, fps: int,
-                 expert_action: np.ndarray | None = None) -> pa.Table:
+                 expert_action: np.ndarray | None = None,
+                 env_state: np.ndarray | None = None) -> pa.Table:
     """One episode's rows; vectors as fixed-size lists (HF `Sequence(length=D)`).
 
-    `expert_action` (T, A) becomes a column right after `action` when given (noisy collection).
+    `expert_action` (T, A) becomes a column right after `action` when given (noisy collection),
+    `env_state` (T, E) the `observation.environment_state` column (simulator ground truth).
     """
     n = len(state)
     frame_index = np.arange(n, dtype=np.int64)
-    cols = {
-        "observation.state": _fixed_list(state.astype(np.float32)),
-        "action": _fixed_list(action.astype(np.float32)),
-    }
+    cols = {"observation.state": _fixed_list(state.astype(np.float32))}
+    if env_state is not None:
+        cols[ENV_STATE_KEY] = _fixed_list(env_state.astype(np.float32))
+    cols["action"] = _fixed_list(action.astype(np.float32))
     if expert_action is not None:
         cols[EXPERT_ACTION_KEY] = _fixed_list(expert_action.astype(np.float32))
     cols |= {

@@ -69,6 +69,8 @@ class EpisodeRecord:
         failure: why the env gave up (physics divergence), if it did.
         expert_action: (T, A) float32 clean policy actions when noise was added to the
             executed ones (the dataset's spec must then have `expert_action`), else None.
+        env_state: (T, E) float32 simulator ground truth per frame when the dataset's spec
+            has `env_state_names`, else None.
     """
 
     seed: int
@@ -81,6 +83,7 @@ class EpisodeRecord:
     image_stats: dict[str, stats.Stats] = field(default_factory=dict)
     failure: str | None = None
     expert_action: np.ndarray | None = None
+    env_state: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -171,6 +174,11 @@ class DatasetWriter:
             raise ValueError(f"episode (seed {ep.seed}) {got} expert_action, but the dataset "
                              f"{self.root} expects {want}: noisy and noise-free episodes "
                              f"cannot be mixed")
+        want_env = len(self.spec.env_state_names)
+        got_env = 0 if ep.env_state is None else ep.env_state.shape[1]
+        if got_env != want_env:
+            raise ValueError(f"episode (seed {ep.seed}) has {got_env} environment-state dims, "
+                             f"but the dataset {self.root} records {want_env}")
         task_index = self.tasks.get(ep.task, len(self.tasks))
         tasks = {**self.tasks, ep.task: task_index}
         staged: list[tuple[Path, Path]] = []
@@ -219,7 +227,8 @@ class DatasetWriter:
         continues = self._last is not None and k % self.per_file != 0  # same files as k - 1
         row: dict[str, Any] = {"episode_index": k, "tasks": [ep.task], "length": ep.length}
         frames = tables.frames_table(ep.state, ep.action, ep.next_success, k, self.num_frames,
-                                     task_index, self.spec.fps, ep.expert_action)
+                                     task_index, self.spec.fps, ep.expert_action,
+                                     ep.env_state)
         data_rel = layout.DATA_PATH.format(**loc.fmt())
         base = tables.read_rows_before(self.root / data_rel, k) if continues else None
         self._stage_table(tables.concat(base, frames), data_rel, staged)

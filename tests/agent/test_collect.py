@@ -67,8 +67,9 @@ def test_v30_layout_and_metadata(small_dataset: Path):
     assert front["info"]["video.codec"] == "av1" and front["info"]["video.pix_fmt"] == "yuv420p"
     assert len(info["features"]["observation.state"]["names"]) == 14
     data = pq.read_table(root / "data/chunk-000/file-000.parquet")
-    assert data.column_names == ["observation.state", "action", "next.success", "timestamp",
-                                 "frame_index", "episode_index", "index", "task_index"]
+    assert data.column_names == ["observation.state", "observation.environment_state", "action",
+                                 "next.success", "timestamp", "frame_index", "episode_index",
+                                 "index", "task_index"]
     tasks = pd.read_parquet(root / "meta/tasks.parquet")  # LeRobot's own way to read it
     ds = LeRobotDatasetReader(root)
     for ep in ds.episodes:

@@ -113,3 +113,28 @@ def test_physics_divergence_ends_episode_with_reason():
     assert truncated and not terminated
     assert "physics diverged" in info["failure"]
     env.close()
+
+
+@pytest.mark.parametrize("backend", SIM_BACKENDS)
+def test_pick_place_starts_the_arm_where_the_episode_says(backend):
+    """The start pose is drawn per seed (breaks the fixed-home shortcut, see envs.tasks) and the
+    arm really is there, gripper down at the drawn yaw, when the first observation is taken."""
+    from envs.tasks import START_Z, TABLE_X, TABLE_Y
+    from sims.base import quat_from_yaw, quat_mul
+
+    env = envs.make(f"{backend}:pick_place")
+    starts = []
+    for seed in (3, 4):
+        obs, info = env.reset(seed=seed)
+        start = env.unwrapped.task.sample(np.random.default_rng(seed)).start
+        assert TABLE_X[0] <= start.pos[0] <= TABLE_X[1]
+        assert TABLE_Y[0] <= start.pos[1] <= TABLE_Y[1] and START_Z[0] <= start.pos[2] <= START_Z[1]
+        ee = info["privileged"]["ee_pos"]
+        assert np.linalg.norm(ee - np.array(start.pos)) < 0.01, (ee, start)
+        want = quat_mul(quat_from_yaw(start.yaw), np.array([0.0, 0.0, 1.0, 0.0]))
+        got = info["privileged"]["ee_quat"]
+        assert abs(abs(float(np.dot(want, got))) - 1.0) < 1e-3, (want, got)
+        assert info["privileged"]["gripper"] > 0.07  # open
+        starts.append(ee)
+    env.close()
+    assert np.linalg.norm(starts[0] - starts[1]) > 0.02
