@@ -2,6 +2,11 @@
 
     python bench/rtc.py [--policy policies/default] [--seeds 10] [--delays 0,50,100,200]
                         [--modes sync,naive,ensemble,rtc] [--out bench/results/rtc.png]
+                        [--json-out PART.json]
+    python bench/rtc.py --merge A.json B.json [--out bench/results/rtc.png]
+
+`--merge` joins runs over disjoint mode sets (e.g. two processes side by side, each with its
+own modes) into one JSON and one plot; the runs must agree on policy, seeds and delays.
 
 Every cell runs the same held-out seeds (agent eval's, from 1_000_000) of `mujoco:pick_place`
 with rendering, the loop paced at 20 Hz, and `--simulate-latency DELAY` added to every
@@ -85,7 +90,11 @@ def main() -> None:
     p.add_argument("--modes", default="sync,naive,ensemble,rtc")
     p.add_argument("--backend", default="onnx")
     p.add_argument("--out", type=Path, default=Path("bench/results/rtc.png"))
+    p.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="PART.json")
     args = p.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out)
     torch.set_num_threads(1)
     delays = [int(d) for d in args.delays.split(",")]
     policy = TokenPolicy.load(args.policy)
@@ -110,12 +119,32 @@ def main() -> None:
         for cell in cells.values():
             cell.pop("outcomes")
     plot(modes, delays, args.out, args.seeds)
-    print(json.dumps({"bench": "rtc", "policy": str(args.policy), "backend": backend,
-                      "seeds_per_cell": args.seeds, "first_seed": EVAL_SEED_BASE,
-                      "rate_hz": 20.0, "chunk": policy.config.chunk,
-                      "chunk_horizon_ms": policy.config.chunk * 50,
-                      "delays_ms": delays, "modes": modes, "plot": str(args.out),
-                      "wall_s": round(time.monotonic() - start, 1)}))
+    result = {"bench": "rtc", "policy": str(args.policy), "backend": backend,
+              "seeds_per_cell": args.seeds, "first_seed": EVAL_SEED_BASE,
+              "rate_hz": 20.0, "chunk": policy.config.chunk,
+              "chunk_horizon_ms": policy.config.chunk * 50,
+              "delays_ms": delays, "modes": modes, "plot": str(args.out),
+              "wall_s": round(time.monotonic() - start, 1)}
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+
+
+def merge(parts: list[Path], out: Path) -> None:
+    runs = [json.loads(p.read_text()) for p in parts]
+    same = ("policy", "seeds_per_cell", "first_seed", "delays_ms", "chunk")
+    for r in runs[1:]:
+        diff = [k for k in same if r[k] != runs[0][k]]
+        if diff:
+            raise SystemExit(f"error: cannot merge runs that differ in {diff}")
+        clash = set(r["modes"]) & set(runs[0]["modes"])
+        if clash:
+            raise SystemExit(f"error: modes {sorted(clash)} appear in more than one run")
+    merged = {**runs[0], "modes": {m: c for r in runs for m, c in r["modes"].items()},
+              "plot": str(out), "wall_s": max(r["wall_s"] for r in runs),
+              "merged_from": [str(p) for p in parts]}
+    plot(merged["modes"], merged["delays_ms"], out, merged["seeds_per_cell"])
+    print(json.dumps(merged))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ ids, optionally followed by forced action ids):
     prefill(...)      -> logits of the last position (B, V), an opaque KV cache
     step(ids, cache)  -> logits (B, V) after appending one token per row, the grown cache
     generate(..., n)  -> the next n greedy ids constrained to [lo, hi) (B, n) int64
+    sample(..., n)    -> the same, sampled (temperature, top-k): candidates for lookahead
 `generate` has a generic implementation on top of prefill/step; engines override it where
 they can do better (torch keeps the whole loop on the device, and captures it as a CUDA graph).
 The policy, not the engine, decides which tokens are forced (real-time chunking).
@@ -42,6 +43,30 @@ class DecodeEngine:
         out = np.empty((len(text), n), np.int64)
         for i in range(n):
             out[:, i] = logits[:, lo:hi].argmax(-1) + lo
+            if i + 1 < n:
+                logits, cache = self.step(out[:, i:i + 1], cache)
+        return out
+
+    def sample(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray, n: int,
+               lo: int, hi: int, rng: np.random.Generator, temperature: float = 1.0,
+               top_k: int | None = None) -> np.ndarray:
+        """(B, n) ids in [lo, hi), each drawn from softmax(logits / temperature) over the
+        top_k most likely (all when None). On prefill/step, so every engine can sample."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (greedy is generate()), got {temperature}")
+        if top_k is not None and not 1 <= top_k <= hi - lo:
+            raise ValueError(f"top_k must be in 1..{hi - lo} (the segment's size), got {top_k}")
+        logits, cache = self.prefill(text, frames, state)
+        out = np.empty((len(text), n), np.int64)
+        for i in range(n):
+            z = logits[:, lo:hi].astype(np.float64) / temperature  # (B, A)
+            if top_k is not None:
+                kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
+                z = np.where(z >= kth, z, -np.inf)
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            u = rng.random((len(z), 1))  # inverse-CDF draw, one per row
+            out[:, i] = np.minimum((p.cumsum(1) < u).sum(1), hi - lo - 1) + lo
             if i + 1 < n:
                 logits, cache = self.step(out[:, i:i + 1], cache)
         return out

@@ -162,6 +162,25 @@ class TokenPolicy:
                               self.state_ids(obs.state[None]), prefix)[0]
         return ActionChunk(chunk)
 
+    def sample_chunks(self, obs: Observation, k: int, rng: np.random.Generator,
+                      temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
+        """(k, H, Da) candidate chunks for `obs`: row 0 the greedy chunk, the rest sampled
+        (what lookahead chooses among; policies.lookahead)."""
+        if k < 1:
+            raise ValueError(f"need at least one candidate, got k={k}")
+        greedy = self.infer_chunk(obs).actions[None]  # (1, H, Da); also checks obs
+        if k == 1:
+            return greedy
+        H, Da = self.config.chunk, self.config.action_dim
+        frames = np.stack([obs.images[c] for c in self.config.cameras])[None]
+        text, state = self.text_ids([obs.instruction]), self.state_ids(obs.state[None])
+        reps = (k - 1, 1)
+        ids = self.engine.sample(np.tile(text, reps), np.tile(frames, (k - 1, 1, 1, 1, 1)),
+                                 np.tile(state, reps), H * Da, self._act_lo, self._act_hi,
+                                 rng, temperature, top_k)
+        sampled = self.action_codec.decode(self.layout.to_local("action", ids).reshape(-1, Da))
+        return np.concatenate([greedy, sampled.reshape(k - 1, H, Da)]).astype(np.float32)
+
     def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray,
                  prefix: np.ndarray | None = None) -> np.ndarray:
         """Greedy decode of (B, H, Da) action chunks; `prefix` (B, k, Da) actions, k < H, are

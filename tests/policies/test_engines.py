@@ -29,3 +29,71 @@ def test_engine_on_another_device_leaves_the_policy_model_alone(nano_checkpoint)
     engine = TorchEngine(policy.model, "meta")  # any device other than the model's
     assert engine.model is not policy.model
     assert next(policy.model.parameters()).device == torch.device("cpu")
+
+
+def _args(policy, batch=2, n=14):
+    text, frames, state = policy.model.cfg.fake_inputs(batch=batch, text_len=12, state_len=17)
+    lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
+    return (text.numpy(), frames.numpy(), state.numpy(), n, lo, hi)
+
+
+def test_sampling_with_top1_or_cold_temperature_is_greedy(nano_checkpoint):
+    policy = TokenPolicy.load(nano_checkpoint[0])
+    engine, args = StepwiseTorch(policy.model, "cpu"), _args(policy)
+    greedy = engine.generate(*args)
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(engine.sample(*args, rng, top_k=1), greedy)
+    np.testing.assert_array_equal(engine.sample(*args, rng, temperature=1e-4), greedy)
+
+
+def test_sampled_first_token_follows_the_softmax(nano_checkpoint):
+    policy = TokenPolicy.load(nano_checkpoint[0])
+    engine = TorchEngine(policy.model, "cpu")
+    text, frames, state, _, lo, hi = _args(policy, batch=1)
+    logits, _ = engine.prefill(text, frames, state)
+    z = logits[0, lo:hi] / 2.0
+    top = np.argsort(z)[-8:]  # top_k=8: the softmax renormalised over these
+    p = np.zeros_like(z)
+    p[top] = np.exp(z[top] - z[top].max())
+    p /= p.sum()
+    n = 400
+    draws = engine.sample(np.repeat(text, n, 0), np.repeat(frames, n, 0),
+                          np.repeat(state, n, 0), 1, lo, hi, np.random.default_rng(1),
+                          temperature=2.0, top_k=8)[:, 0] - lo
+    freq = np.bincount(draws, minlength=hi - lo) / n
+    assert 0.5 * np.abs(freq - p).sum() < 0.12  # total variation; sampling noise ~0.05
+
+
+def test_top_k_keeps_only_the_k_most_likely(nano_checkpoint):
+    policy = TokenPolicy.load(nano_checkpoint[0])
+    engine = TorchEngine(policy.model, "cpu")
+    text, frames, state, _, lo, hi = _args(policy, batch=1)
+    logits, _ = engine.prefill(text, frames, state)
+    top3 = set(np.argsort(logits[0, lo:hi])[-3:] + lo)
+    draws = engine.sample(np.repeat(text, 200, 0), np.repeat(frames, 200, 0),
+                          np.repeat(state, 200, 0), 1, lo, hi, np.random.default_rng(2),
+                          temperature=5.0, top_k=3)[:, 0]
+    assert set(draws) <= top3 and len(set(draws)) > 1
+
+
+def test_bad_sampling_settings_are_refused(nano_checkpoint):
+    import pytest
+
+    policy = TokenPolicy.load(nano_checkpoint[0])
+    engine, args, rng = TorchEngine(policy.model, "cpu"), _args(policy), np.random.default_rng()
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        engine.sample(*args, rng, temperature=0.0)
+    with pytest.raises(ValueError, match="top_k must be in 1.."):
+        engine.sample(*args, rng, top_k=0)
+
+
+def test_candidate_chunks_start_with_the_greedy_one(nano_checkpoint):
+    policy, demos = TokenPolicy.load(nano_checkpoint[0]), nano_checkpoint[1]
+    from envs.types import Observation
+
+    ep = demos[0]
+    obs = Observation({c: ep.frames[c][0] for c in policy.config.cameras}, ep.state[0], ep.task)
+    chunks = policy.sample_chunks(obs, 4, np.random.default_rng(0), temperature=3.0)
+    assert chunks.shape == (4, policy.config.chunk, policy.config.action_dim)
+    np.testing.assert_array_equal(chunks[0], policy.infer_chunk(obs).actions)
+    assert not np.array_equal(chunks[1], chunks[2])  # hot sampling: candidates differ
