@@ -4,7 +4,8 @@ An engine answers three questions about one batch of prefixes (text ids, uint8 f
 ids, optionally followed by forced action ids):
     prefill(...)      -> logits of the last position (B, V), an opaque KV cache
     step(ids, cache)  -> logits (B, V) after appending one token per row, the grown cache
-    generate(..., n)  -> the next n greedy ids constrained to [lo, hi) (B, n) int64
+    generate(..., n)  -> the next n ids constrained to [lo, hi) (B, n) int64, each picked
+                         deterministically by a decode rule (median or argmax, see below)
     sample(..., n)    -> the same, sampled (temperature, top-k): candidates for lookahead
 `generate` has a generic implementation on top of prefill/step; engines override it where
 they can do better (torch keeps the whole loop on the device, and captures it as a CUDA graph).
@@ -20,6 +21,37 @@ import numpy as np
 import torch
 
 from policies.transformer import TokenTransformer
+
+# How a token is picked from the constrained logits. "median": the bin where the cumulative
+# probability crosses 1/2, the point estimate with the least expected |error| for ordered bins.
+# "argmax": the most likely bin. Median is the default because the action codec's quantile bins
+# put each step limit (+-0.05 m, +-0.3 rad), where the expert's actions pile up, into ONE bin
+# while the continuous rest spreads over hundreds: argmax then picks a limit even when most of
+# the mass lies on the other side of zero (issue 5: every first move was full speed).
+DECODE_RULES = ("median", "argmax")
+
+
+def check_rule(rule: str) -> str:
+    if rule not in DECODE_RULES:
+        raise ValueError(f"unknown decode rule {rule!r}; known: {list(DECODE_RULES)}")
+    return rule
+
+
+def pick_np(z: np.ndarray, rule: str) -> np.ndarray:
+    """(B, A) logits of one segment -> (B,) local ids by `rule`."""
+    if rule == "argmax":
+        return z.argmax(-1)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    cdf = p.cumsum(-1) / p.sum(-1, keepdims=True)
+    return np.minimum((cdf < 0.5).sum(-1), z.shape[-1] - 1)
+
+
+def pick_torch(z: torch.Tensor, rule: str) -> torch.Tensor:
+    """pick_np on the device (no host sync: CUDA graphs capture it)."""
+    if rule == "argmax":
+        return z.argmax(-1)
+    cdf = z.float().softmax(-1).cumsum(-1)
+    return (cdf < 0.5).sum(-1).clamp_max(z.shape[-1] - 1)
 
 
 class DecodeEngine:
@@ -38,11 +70,12 @@ class DecodeEngine:
         raise NotImplementedError
 
     def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray, n: int,
-                 lo: int, hi: int) -> np.ndarray:
+                 lo: int, hi: int, rule: str = "argmax") -> np.ndarray:
+        check_rule(rule)
         logits, cache = self.prefill(text, frames, state)
         out = np.empty((len(text), n), np.int64)
         for i in range(n):
-            out[:, i] = logits[:, lo:hi].argmax(-1) + lo
+            out[:, i] = pick_np(logits[:, lo:hi], rule) + lo
             if i + 1 < n:
                 logits, cache = self.step(out[:, i:i + 1], cache)
         return out
@@ -73,14 +106,15 @@ class DecodeEngine:
 
 
 def greedy_ids(model: TokenTransformer, text: torch.Tensor, frames: torch.Tensor,
-               state: torch.Tensor, n: int, lo: int, hi: int) -> torch.Tensor:
-    """(B, n) greedy ids in [lo, hi), computed without leaving the device (no host syncs),
-    which is what lets a CUDA graph capture the whole chunk."""
+               state: torch.Tensor, n: int, lo: int, hi: int, rule: str = "argmax"
+               ) -> torch.Tensor:
+    """(B, n) ids in [lo, hi) picked by `rule`, computed without leaving the device (no host
+    syncs), which is what lets a CUDA graph capture the whole chunk."""
     x = model.prefix_embeddings(text, frames, state)  # (B, P, D)
     logits, caches = model(x, last_only=True)
     pos, out = x.shape[1], []
     for i in range(n):
-        nxt = logits[:, -1, lo:hi].argmax(-1) + lo  # (B,)
+        nxt = pick_torch(logits[:, -1, lo:hi], rule) + lo  # (B,)
         out.append(nxt)
         if i + 1 < n:
             logits, caches = model(model.embed(nxt[:, None]), pos, caches, last_only=True)
@@ -138,24 +172,25 @@ class TorchEngine(DecodeEngine):
         return logits[:, -1].float().cpu().numpy(), (caches, pos + ids.shape[1])
 
     @torch.inference_mode()
-    def generate(self, text, frames, state, n, lo, hi):
+    def generate(self, text, frames, state, n, lo, hi, rule="argmax"):
+        check_rule(rule)
         inputs = self._tensors(text, frames, state)
         if self.cuda_graphs:
-            key = (*[tuple(t.shape) for t in inputs], n, lo, hi)
+            key = (*[tuple(t.shape) for t in inputs], n, lo, hi, rule)
             if key not in self._graphs:
-                self._graphs[key] = _CapturedChunk(self, inputs, n, lo, hi)
+                self._graphs[key] = _CapturedChunk(self, inputs, n, lo, hi, rule)
             return self._graphs[key].run(inputs).cpu().numpy()
         with self._autocast():
-            return greedy_ids(self.model, *inputs, n, lo, hi).cpu().numpy()
+            return greedy_ids(self.model, *inputs, n, lo, hi, rule).cpu().numpy()
 
 
 class _CapturedChunk:
     """One CUDA graph of `greedy_ids` for fixed shapes, with static input/output buffers."""
 
     def __init__(self, engine: TorchEngine, inputs: list[torch.Tensor], n: int, lo: int,
-                 hi: int) -> None:
+                 hi: int, rule: str = "argmax") -> None:
         self.static_in = [t.clone() for t in inputs]
-        args = (engine.model, *self.static_in, n, lo, hi)
+        args = (engine.model, *self.static_in, n, lo, hi, rule)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), engine._autocast():  # warm-up: cuBLAS handles, allocator

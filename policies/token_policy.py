@@ -1,7 +1,8 @@
 """TokenPolicy: observations -> token sequences -> transformer -> action tokens -> actions.
 
 Owns everything a checkpoint must carry to act: the model, the fitted state and action
-codecs and the vocabulary layout. Decoding is greedy with a KV cache and constrained to the
+codecs and the vocabulary layout. Decoding is deterministic (each token the median bin of its
+distribution, `PolicyConfig.decode`) with a KV cache and constrained to the
 action segment of the vocabulary, so every emitted id decodes; the codec still validates.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 from action_codec.binning import BinningCodec
 from action_codec.vocab import VocabLayout
 from envs.types import ActionChunk, Observation
-from policies.engines import DecodeEngine, TorchEngine
+from policies.engines import DecodeEngine, TorchEngine, check_rule
 from policies.text import InstructionTokenizer
 from policies.transformer import TokenTransformer, TransformerConfig
 
@@ -38,6 +39,7 @@ class PolicyConfig:
     chunk: int = 8  # actions predicted per inference (H)
     execute: int = 4  # of those, executed before the next inference (receding horizon)
     text_len: int = 12  # instruction tokens (BPE), padded; a longer instruction is an error
+    decode: str = "median"  # how each action token is picked (policies.engines.DECODE_RULES)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "cameras": list(self.cameras)}
@@ -67,6 +69,7 @@ class TokenPolicy:
 
     def _check_consistency(self) -> None:
         c, lay = self.config, self.layout
+        check_rule(c.decode)
         if self.model.cfg.vocab_size != lay.total_size:
             raise CheckpointMismatchError(
                 f"model vocab_size {self.model.cfg.vocab_size} != vocabulary size "
@@ -195,7 +198,8 @@ class TokenPolicy:
         # The forced ids extend the prefill: the decoder reads them exactly as if it had
         # generated them, and decoding resumes after them.
         ids = self.engine.generate(text, frames, np.concatenate([state, forced], axis=1),
-                                   H * Da - forced.shape[1], self._act_lo, self._act_hi)
+                                   H * Da - forced.shape[1], self._act_lo, self._act_hi,
+                                   self.config.decode)
         local = self.layout.to_local("action", np.concatenate([forced, ids], axis=1))
         actions = self.action_codec.decode(local.reshape(-1, Da))
         return actions.reshape(len(text), H, Da)

@@ -163,7 +163,7 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     keep = keep.repeat_interleave(Da, dim=1).float()  # (B, n)
     aux = None
     if aux_norm is not None and core.aux_head is not None and batch.env_state is not None:
-        want = torch.from_numpy(aux_norm(batch.env_state)).to(device)  # (B, aux_dim)
+        want = torch.from_numpy(aux_norm(batch.env_state, batch.state)).to(device)  # (B, aux_dim)
         aux = F.mse_loss(core.aux_head(h[:, 0]).float(), want)
     return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux)
 
@@ -216,7 +216,7 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         opt.load_state_dict(optimizer_state)
     sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
-    aux_norm = (AuxNormalizer([d.env_state for d in demos])
+    aux_norm = (AuxNormalizer([d.env_state for d in demos], [d.state for d in demos])
                 if model.aux_head is not None else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     logs: list[TrainLog] = []

@@ -14,25 +14,36 @@ def _yaw_quat(yaw: float) -> list[float]:
     return [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
 
 
+def _state(ee=(0.1, 0.2, 0.3), finger_yaw: float = 0.0) -> np.ndarray:
+    """(1, 14) proprioception: 6 joints, EE xyz, EE quaternion (gripper down), opening."""
+    from sims.base import quat_from_yaw, quat_mul
+
+    quat = quat_mul(quat_from_yaw(finger_yaw), np.array([0.0, 0.0, 1.0, 0.0]))
+    return np.concatenate([np.zeros(6), ee, quat, [0.08]]).astype(np.float32)[None]
+
+
 def _env_state(yaw: float, n_objects: int = 3) -> np.ndarray:
     poses = [[0.4, 0.1, 0.02, *_yaw_quat(yaw)], [0.5, -0.1, 0.001, 1, 0, 0, 0]]
     poses += [[0.3 + 0.1 * i, 0.05 * i, 0.02, 1, 0, 0, 0] for i in range(n_objects)]
     return np.array(poses, np.float32).reshape(1, -1)
 
 
-def test_layout_goal_positions_yaw_then_objects() -> None:
+def test_layout_goal_offsets_yaws_then_objects() -> None:
     s = _env_state(0.3)
-    t = aux_targets(s)
-    assert t.shape == (1, aux_dim(s.shape[1])) == (1, 6 + 2 + 9)
-    np.testing.assert_allclose(t[0, :6], [0.4, 0.1, 0.02, 0.5, -0.1, 0.001], atol=1e-6)
+    t = aux_targets(s, _state(finger_yaw=0.1))
+    assert t.shape == (1, aux_dim(s.shape[1])) == (1, 6 + 4 + 9)
+    # goal cube and plate relative to the tool at (0.1, 0.2, 0.3)
+    np.testing.assert_allclose(t[0, :6], [0.3, -0.1, -0.28, 0.4, -0.3, -0.299], atol=1e-6)
     np.testing.assert_allclose(t[0, 6:8], [np.sin(1.2), np.cos(1.2)], atol=1e-5)
-    np.testing.assert_allclose(t[0, 8:11], [0.3, 0.0, 0.02], atol=1e-6)
+    np.testing.assert_allclose(t[0, 8:10], [np.sin(0.8), np.cos(0.8)], atol=1e-5)  # 4 * (0.3-0.1)
+    np.testing.assert_allclose(t[0, 10:13], [0.3, 0.0, 0.02], atol=1e-6)
 
 
-def test_yaw_target_ignores_quarter_turns() -> None:
-    """A cube turned by 90 degrees looks the same: its target must not change."""
-    np.testing.assert_allclose(aux_targets(_env_state(0.2))[:, 6:8],
-                               aux_targets(_env_state(0.2 + np.pi / 2))[:, 6:8], atol=1e-5)
+def test_yaw_targets_ignore_quarter_turns() -> None:
+    """A cube turned by 90 degrees looks the same: its targets must not change."""
+    np.testing.assert_allclose(aux_targets(_env_state(0.2), _state(finger_yaw=0.5))[:, 6:10],
+                               aux_targets(_env_state(0.2 + np.pi / 2),
+                                           _state(finger_yaw=0.5))[:, 6:10], atol=1e-5)
 
 
 def test_bad_width_is_an_error() -> None:
@@ -43,7 +54,8 @@ def test_bad_width_is_an_error() -> None:
 def test_normalizer_standardises() -> None:
     states = [np.concatenate([_env_state(y) + 0.01 * i for i in range(4)])
               for y in np.linspace(-0.7, 0.7, 5)]
-    z = AuxNormalizer(states)(np.concatenate(states))
+    props = [np.repeat(_state(), len(e), 0) for e in states]
+    z = AuxNormalizer(states, props)(np.concatenate(states), np.concatenate(props))
     np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)
 
 
@@ -56,7 +68,7 @@ def _demos(with_env: bool, n: int = 3, T: int = 12) -> list[DemoEpisode]:
         frames = {c: np.full((T, 32, 32, 3), 40 + 80 * i, np.uint8) for c in ("front", "wrist")}
         env = np.repeat(_env_state(0.3 * i) + 0.05 * i, T, axis=0)
         out.append(DemoEpisode("put the red cube on the yellow plate", frames,
-                               rng.normal(size=(T, 14)).astype(np.float32),
+                               np.repeat(_state(), T, 0),
                                rng.uniform(-0.05, 0.05, (T, 7)).astype(np.float32),
                                env if with_env else None))
     return out

@@ -97,3 +97,33 @@ def test_candidate_chunks_start_with_the_greedy_one(nano_checkpoint):
     assert chunks.shape == (4, policy.config.chunk, policy.config.action_dim)
     np.testing.assert_array_equal(chunks[0], policy.infer_chunk(obs).actions)
     assert not np.array_equal(chunks[1], chunks[2])  # hot sampling: candidates differ
+
+
+def test_median_rule_is_not_fooled_by_a_point_mass():
+    """The step-limit bin holds 30% of the mass, the rest is spread over the other side of
+    zero: argmax picks the limit, the median picks where half the mass lies."""
+    from policies.engines import pick_np, pick_torch
+
+    p = np.full(11, 0.07)
+    p[10] = 0.30  # the +limit bin; bins 0..9 (the other values) hold 0.70 between them
+    z = np.log(p / p.sum())[None]
+    assert pick_np(z, "argmax")[0] == 10
+    cdf = np.cumsum(p / p.sum())
+    assert pick_np(z, "median")[0] == int(np.argmax(cdf >= 0.5)) == 7
+    assert pick_torch(torch.from_numpy(z), "median").item() == 7
+
+
+def test_rules_agree_between_on_device_and_stepwise_loops(nano_checkpoint):
+    policy = TokenPolicy.load(nano_checkpoint[0])
+    args = _args(policy, batch=3, n=21)
+    a = TorchEngine(policy.model, "cpu").generate(*args, rule="median")
+    b = StepwiseTorch(policy.model, "cpu").generate(*args, rule="median")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_rule_is_refused(nano_checkpoint):
+    import pytest
+
+    policy = TokenPolicy.load(nano_checkpoint[0])
+    with pytest.raises(ValueError, match="unknown decode rule 'mode'; known"):
+        TorchEngine(policy.model, "cpu").generate(*_args(policy), rule="mode")
