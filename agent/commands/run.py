@@ -146,13 +146,17 @@ def main(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")
+    # The policy (and its backend: imports torch, may time engines) is ready before the env is
+    # made: for bridge:... making the env opens a session on the robot, and a long import
+    # holding the GIL can starve the client's heartbeat thread until the watchdog ends it.
     try:
-        env = envs.make(args.env)
+        envs.resolve(args.env)  # a bad spec fails here, before anything loads
         policy = load_policy(args.policy)
     except (envs.UnknownEnvError, UnknownPolicyError) as e:
         raise SystemExit(f"error: {e}") from None
     backend = setup_backend(args, policy, log=lambda m: print(m, file=sys.stderr))
     agent, latency = make_agent(args, policy)
+    env = envs.make(args.env)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate
     hooks, closers = [], []
     if args.viewer:
