@@ -20,7 +20,14 @@ from gymnasium import spaces
 from envs.errors import InvalidActionError
 from envs.tasks import Goal, Start, make_task
 from sims import make_sim
-from sims.base import RobotSpec, SimTiming, quat_from_axis_angle, quat_from_yaw, quat_mul
+from sims.base import (
+    GRIPPER_DOWN,
+    RobotSpec,
+    SimTiming,
+    quat_from_axis_angle,
+    quat_from_yaw,
+    quat_mul,
+)
 
 MAX_DPOS = 0.05  # m per control step: 1 m/s at 20 Hz, a cobot's usual speed cap.
 MAX_DROT = 0.3  # rad per control step: 6 rad/s at 20 Hz.
@@ -121,10 +128,9 @@ class TableTopEnv(gym.Env):
         in `steps` straight-line increments (each within the IK's reach) plus a settle."""
         pos0, _ = self.sim.ee_pose()
         goal = np.array(start.pos)
-        down = np.array([0.0, 0.0, 1.0, 0.0])  # wxyz, pi about y: the home orientation
         for i in range(1, steps + settle + 1):
             f = min(1.0, i / steps)
-            quat = quat_mul(quat_from_yaw(f * start.yaw), down)
+            quat = quat_mul(quat_from_yaw(f * start.yaw), GRIPPER_DOWN)
             self.sim.step(pos0 + f * (goal - pos0), quat, 0.0)
 
     def _validate(self, action: Any) -> np.ndarray:

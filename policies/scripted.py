@@ -14,6 +14,7 @@ import numpy as np
 from envs.types import ActionChunk, Observation
 from sims.base import (
     CUBE_HALF,
+    GRIPPER_DOWN,
     PLATE_HALF_HEIGHT,
     axis_angle_from_quat,
     quat_from_yaw,
@@ -23,7 +24,6 @@ from sims.base import (
 
 MAX_DPOS = 0.05  # the env's per-step limits (envs.tabletop); the script plans within them.
 MAX_DROT = 0.3
-DOWN = np.array([0.0, 0.0, 1.0, 0.0])  # wxyz: gripper pointing at the table (pi about y)
 CARRY_Z = 0.15  # m: travel height, clears the other cubes (4 cm) with margin
 GRASP_Z = CUBE_HALF + 0.004  # TCP slightly above the cube's centre: fingertips clear the table
 SETTLE_STEPS = 4  # control steps to let the fingers close/open (0.2 s at 20 Hz)
@@ -56,7 +56,7 @@ def _grasp_yaw(cube_quat: np.ndarray) -> float:
 def _servo(priv: dict, plan: _Plan) -> np.ndarray:
     """A 7-D action moving the measured EE towards the plan, within the env's step limits."""
     dpos = np.clip(plan.pos - priv["ee_pos"], -MAX_DPOS, MAX_DPOS)
-    want = quat_mul(quat_from_yaw(plan.yaw), DOWN)
+    want = quat_mul(quat_from_yaw(plan.yaw), GRIPPER_DOWN)
     # World-frame rotation taking the measured orientation to the wanted one.
     conj = priv["ee_quat"] * np.array([1.0, -1.0, -1.0, -1.0])
     drot = np.clip(axis_angle_from_quat(quat_mul(want, conj)), -MAX_DROT, MAX_DROT)

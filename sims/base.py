@@ -115,6 +115,10 @@ class Sim(Protocol):
         """Release renderer and physics resources."""
 
 
+# wxyz: pi about y, the gripper pointing at the table (the arm's home orientation).
+GRIPPER_DOWN = np.array([0.0, 0.0, 1.0, 0.0])
+
+
 def quat_from_yaw(yaw: float) -> np.ndarray:
     """Quaternion (wxyz) of a rotation by `yaw` about the world z axis."""
     return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])

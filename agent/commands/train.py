@@ -103,6 +103,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"training {cfg.model} ({policy.model.num_params() / 1e6:.2f}M params) on "
               f"{len(demos)} episodes / {frames} frames from {len(args.data)} dataset(s)",
               file=sys.stderr)
+        if policy.model.aux_head is None and cfg.aux_weight > 0:
+            # Not silent: the auxiliary targets need every episode's environment state.
+            missing = sum(d.env_state is None for d in demos)
+            print(f"auxiliary object-pose targets: off ({missing} of {len(demos)} episodes have "
+                  f"no observation.environment_state; datasets recorded before it existed, "
+                  f"or from a real arm)", file=sys.stderr)
     eval_fn = make_eval_fn(args.eval_env, args.eval_episodes) if args.eval_env else None
     tokens = policy.config.chunk * policy.config.action_dim
     bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", file=sys.stderr,

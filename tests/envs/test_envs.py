@@ -120,7 +120,7 @@ def test_pick_place_starts_the_arm_where_the_episode_says(backend):
     """The start pose is drawn per seed (breaks the fixed-home shortcut, see envs.tasks) and the
     arm really is there, gripper down at the drawn yaw, when the first observation is taken."""
     from envs.tasks import START_Z, TABLE_X, TABLE_Y
-    from sims.base import quat_from_yaw, quat_mul
+    from sims.base import GRIPPER_DOWN, quat_from_yaw, quat_mul
 
     env = envs.make(f"{backend}:pick_place")
     starts = []
@@ -131,7 +131,7 @@ def test_pick_place_starts_the_arm_where_the_episode_says(backend):
         assert TABLE_Y[0] <= start.pos[1] <= TABLE_Y[1] and START_Z[0] <= start.pos[2] <= START_Z[1]
         ee = info["privileged"]["ee_pos"]
         assert np.linalg.norm(ee - np.array(start.pos)) < 0.01, (ee, start)
-        want = quat_mul(quat_from_yaw(start.yaw), np.array([0.0, 0.0, 1.0, 0.0]))
+        want = quat_mul(quat_from_yaw(start.yaw), GRIPPER_DOWN)
         got = info["privileged"]["ee_quat"]
         assert abs(abs(float(np.dot(want, got))) - 1.0) < 1e-3, (want, got)
         assert info["privileged"]["gripper"] > 0.07  # open
