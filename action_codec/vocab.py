@@ -3,7 +3,7 @@
 The only hand-written numbers are the segment sizes in :class:`VocabSizes`; every id
 range is derived from them in a fixed segment order::
 
-    [ text | action | state | image | special ]
+    [ text | action | state | image | plan | special ]
       0 ...                               total_size - 1
 
 Text comes first so byte-level text ids equal their byte values. Codecs produce *local*
@@ -33,7 +33,7 @@ FORMAT = "motoken.vocab"
 FORMAT_VERSION = 1
 
 #: Order of the segments in id space. Changing it changes every id (and the hash).
-SEGMENTS: tuple[str, ...] = ("text", "action", "state", "image", "special")
+SEGMENTS: tuple[str, ...] = ("text", "action", "state", "image", "plan", "special")
 
 #: Special tokens, in id order inside the "special" segment.
 DEFAULT_SPECIALS: tuple[str, ...] = (
@@ -42,6 +42,7 @@ DEFAULT_SPECIALS: tuple[str, ...] = (
     "begin_state", "end_state",
     "begin_image", "end_image",
     "begin_frame", "end_frame",
+    "begin_plan",
 )
 
 
@@ -54,6 +55,7 @@ class VocabSizes:
         action: The action codec's ``vocab_size``.
         state: The state codec's ``vocab_size``.
         image: The image VQ codebook size (0 while no image tokenizer exists).
+        plan: The plan codec's ``vocab_size`` (0: the policy writes no plan tokens).
         specials: Names of special tokens; their count is the special segment's size.
     """
 
@@ -61,6 +63,7 @@ class VocabSizes:
     action: int = 256
     state: int = 256
     image: int = 4096
+    plan: int = 0
     specials: tuple[str, ...] = DEFAULT_SPECIALS
 
     def __post_init__(self) -> None:

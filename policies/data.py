@@ -89,29 +89,35 @@ class ChunkSampler:
 
 def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scripted",
                   successful_only: bool = True) -> list[DemoEpisode]:
-    """Record episodes in memory by running a policy (tests and quick experiments)."""
+    """Record episodes in memory by running a policy (tests and quick experiments), with the
+    environment state where the env has ground truth, as `agent collect` records them."""
     import envs
+    from agent.dataset.recorder import env_state_names, env_state_vector
     from agent.runtime import ChunkBroker, run_episode
     from agent.timing import StageTimer
     from policies.registry import load_policy
 
     env = envs.make(spec)
+    names = env_state_names(env)  # as `agent collect` records it; () without ground truth
     agent, demos = ChunkBroker(load_policy(policy_name)), []
     for seed in seeds:
-        rec: dict[str, list] = {"state": [], "action": [], "frames": []}
+        rec: dict[str, list] = {"state": [], "action": [], "frames": [], "env": []}
 
         def hook(obs, applied, info, rec=rec):
             rec["state"].append(obs.state)
             rec["action"].append(applied)
             rec["frames"].append(obs.images)
             rec["task"] = obs.instruction
+            if names:
+                rec["env"].append(env_state_vector(obs.privileged, names))
 
         result = run_episode(env, agent, seed, StageTimer(), on_step=hook)
         if successful_only and not result.success:
             continue
         frames = {c: np.stack([f[c] for f in rec["frames"]]) for c in rec["frames"][0]}
         demos.append(DemoEpisode(rec["task"], frames, np.stack(rec["state"]),
-                                 np.stack(rec["action"])))
+                                 np.stack(rec["action"]),
+                                 np.stack(rec["env"]) if names else None))
     env.close()
     return demos
 

@@ -7,6 +7,9 @@ ids, optionally followed by forced action ids):
     generate(..., n)  -> the next n ids constrained to [lo, hi) (B, n) int64, each picked
                          deterministically by a decode rule (median or argmax, see below)
     sample(..., n)    -> the same, sampled (temperature, top-k): candidates for lookahead
+`lo`/`hi` may also be one bound per generated position (a policy with plan tokens writes plan
+ids, then action ids), and `forced` (B, n) ids, -1 where the engine picks, are fed in place of a
+pick (the begin_actions marker after a plan; real-time chunking's committed actions).
 `generate` has a generic implementation on top of prefill/step; engines override it where
 they can do better (torch keeps the whole loop on the device, and captures it as a CUDA graph).
 The policy, not the engine, decides which tokens are forced (real-time chunking).
@@ -15,6 +18,7 @@ The policy, not the engine, decides which tokens are forced (real-time chunking)
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -54,6 +58,36 @@ def pick_torch(z: torch.Tensor, rule: str) -> torch.Tensor:
     return (cdf < 0.5).sum(-1).clamp_max(z.shape[-1] - 1)
 
 
+Span = tuple[int, int]
+
+
+def slots(n: int, lo: int | Sequence[int], hi: int | Sequence[int],
+          forced: np.ndarray | None = None) -> tuple[Span | None, ...]:
+    """Per generated position: the [lo, hi) id range to pick in, or None where `forced` gives
+    the id (the same positions in every row)."""
+    los = [lo] * n if isinstance(lo, (int, np.integer)) else list(lo)
+    his = [hi] * n if isinstance(hi, (int, np.integer)) else list(hi)
+    if len(los) != n or len(his) != n:
+        raise ValueError(f"need one lo/hi per generated position ({n}), got {len(los)}/{len(his)}")
+    given = np.zeros(n, bool)
+    if forced is not None:
+        if forced.ndim != 2 or forced.shape[1] != n:
+            raise ValueError(f"forced ids must be (B, {n}), got {forced.shape}")
+        given = forced >= 0
+        if not (given == given[0]).all():
+            raise ValueError("forced positions must be the same in every row")
+        given = given[0]
+    out = []
+    for i in range(n):
+        if given[i]:
+            out.append(None)
+        elif not 0 <= los[i] < his[i]:
+            raise ValueError(f"position {i}: empty id range [{los[i]}, {his[i]})")
+        else:
+            out.append((int(los[i]), int(his[i])))
+    return tuple(out)
+
+
 class DecodeEngine:
     """Base class: greedy generation from `prefill` and `step` (see module doc)."""
 
@@ -70,53 +104,67 @@ class DecodeEngine:
         raise NotImplementedError
 
     def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray, n: int,
-                 lo: int, hi: int, rule: str = "argmax") -> np.ndarray:
+                 lo: int | Sequence[int], hi: int | Sequence[int], rule: str = "argmax",
+                 forced: np.ndarray | None = None) -> np.ndarray:
         check_rule(rule)
+        plan = slots(n, lo, hi, forced)
         logits, cache = self.prefill(text, frames, state)
         out = np.empty((len(text), n), np.int64)
-        for i in range(n):
-            out[:, i] = pick_np(logits[:, lo:hi], rule) + lo
+        for i, span in enumerate(plan):
+            out[:, i] = forced[:, i] if span is None else \
+                pick_np(logits[:, span[0]:span[1]], rule) + span[0]
             if i + 1 < n:
                 logits, cache = self.step(out[:, i:i + 1], cache)
         return out
 
     def sample(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray, n: int,
-               lo: int, hi: int, rng: np.random.Generator, temperature: float = 1.0,
-               top_k: int | None = None) -> np.ndarray:
+               lo: int | Sequence[int], hi: int | Sequence[int], rng: np.random.Generator,
+               temperature: float = 1.0, top_k: int | None = None,
+               forced: np.ndarray | None = None) -> np.ndarray:
         """(B, n) ids in [lo, hi), each drawn from softmax(logits / temperature) over the
         top_k most likely (all when None). On prefill/step, so every engine can sample."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0 (greedy is generate()), got {temperature}")
-        if top_k is not None and not 1 <= top_k <= hi - lo:
-            raise ValueError(f"top_k must be in 1..{hi - lo} (the segment's size), got {top_k}")
+        plan = slots(n, lo, hi, forced)
+        smallest = min((b - a for a, b in filter(None, plan)), default=0)
+        if top_k is not None and not 1 <= top_k <= smallest:
+            raise ValueError(f"top_k must be in 1..{smallest} (the segment's size), got {top_k}")
         logits, cache = self.prefill(text, frames, state)
         out = np.empty((len(text), n), np.int64)
-        for i in range(n):
-            z = logits[:, lo:hi].astype(np.float64) / temperature  # (B, A)
-            if top_k is not None:
-                kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
-                z = np.where(z >= kth, z, -np.inf)
-            p = np.exp(z - z.max(1, keepdims=True))
-            p /= p.sum(1, keepdims=True)
-            u = rng.random((len(z), 1))  # inverse-CDF draw, one per row
-            out[:, i] = np.minimum((p.cumsum(1) < u).sum(1), hi - lo - 1) + lo
+        for i, span in enumerate(plan):
+            if span is None:
+                out[:, i] = forced[:, i]
+            else:
+                a, b = span
+                z = logits[:, a:b].astype(np.float64) / temperature  # (B, A)
+                if top_k is not None:
+                    kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
+                    z = np.where(z >= kth, z, -np.inf)
+                p = np.exp(z - z.max(1, keepdims=True))
+                p /= p.sum(1, keepdims=True)
+                u = rng.random((len(z), 1))  # inverse-CDF draw, one per row
+                out[:, i] = np.minimum((p.cumsum(1) < u).sum(1), b - a - 1) + a
             if i + 1 < n:
                 logits, cache = self.step(out[:, i:i + 1], cache)
         return out
 
 
 def greedy_ids(model: TokenTransformer, text: torch.Tensor, frames: torch.Tensor,
-               state: torch.Tensor, n: int, lo: int, hi: int, rule: str = "argmax"
-               ) -> torch.Tensor:
-    """(B, n) ids in [lo, hi) picked by `rule`, computed without leaving the device (no host
-    syncs), which is what lets a CUDA graph capture the whole chunk."""
+               state: torch.Tensor, plan: tuple[Span | None, ...], rule: str = "argmax",
+               forced: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, len(plan)) ids, each picked by `rule` in its span (or taken from `forced` where the
+    span is None), computed without leaving the device (no host syncs), which is what lets a
+    CUDA graph capture the whole chunk."""
     x = model.prefix_embeddings(text, frames, state)  # (B, P, D)
     logits, caches = model(x, last_only=True)
     pos, out = x.shape[1], []
-    for i in range(n):
-        nxt = pick_torch(logits[:, -1, lo:hi], rule) + lo  # (B,)
+    for i, span in enumerate(plan):
+        if span is None:
+            nxt = forced[:, i]  # (B,)
+        else:
+            nxt = pick_torch(logits[:, -1, span[0]:span[1]], rule) + span[0]  # (B,)
         out.append(nxt)
-        if i + 1 < n:
+        if i + 1 < len(plan):
             logits, caches = model(model.embed(nxt[:, None]), pos, caches, last_only=True)
             pos += 1
     return torch.stack(out, dim=1)  # (B, n)
@@ -172,25 +220,30 @@ class TorchEngine(DecodeEngine):
         return logits[:, -1].float().cpu().numpy(), (caches, pos + ids.shape[1])
 
     @torch.inference_mode()
-    def generate(self, text, frames, state, n, lo, hi, rule="argmax"):
+    def generate(self, text, frames, state, n, lo, hi, rule="argmax", forced=None):
         check_rule(rule)
-        inputs = self._tensors(text, frames, state)
+        plan = slots(n, lo, hi, forced)
+        inputs = self._tensors(text, frames, state,
+                               np.zeros((len(text), n), np.int64) if forced is None else forced)
         if self.cuda_graphs:
-            key = (*[tuple(t.shape) for t in inputs], n, lo, hi, rule)
+            key = (*[tuple(t.shape) for t in inputs], plan, rule)
             if key not in self._graphs:
-                self._graphs[key] = _CapturedChunk(self, inputs, n, lo, hi, rule)
+                self._graphs[key] = _CapturedChunk(self, inputs, plan, rule)
             return self._graphs[key].run(inputs).cpu().numpy()
         with self._autocast():
-            return greedy_ids(self.model, *inputs, n, lo, hi, rule).cpu().numpy()
+            *prefix, forced_t = inputs
+            return greedy_ids(self.model, *prefix, plan, rule, forced_t).cpu().numpy()
 
 
 class _CapturedChunk:
-    """One CUDA graph of `greedy_ids` for fixed shapes, with static input/output buffers."""
+    """One CUDA graph of `greedy_ids` for fixed shapes, with static input/output buffers
+    (the forced ids are an input: real-time chunking changes them every chunk)."""
 
-    def __init__(self, engine: TorchEngine, inputs: list[torch.Tensor], n: int, lo: int,
-                 hi: int, rule: str = "argmax") -> None:
+    def __init__(self, engine: TorchEngine, inputs: list[torch.Tensor],
+                 plan: tuple[Span | None, ...], rule: str = "argmax") -> None:
         self.static_in = [t.clone() for t in inputs]
-        args = (engine.model, *self.static_in, n, lo, hi, rule)
+        text, frames, state, forced = self.static_in
+        args = (engine.model, text, frames, state, plan, rule, forced)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), engine._autocast():  # warm-up: cuBLAS handles, allocator

@@ -49,8 +49,11 @@ class FuturePredictor:
         K = len(chunks)
         dev = model.embed.weight.device
         frames = np.stack([obs.images[c] for c in pol.config.cameras])[None]  # (1, C, H, W, 3)
-        text = torch.as_tensor(pol.text_ids([obs.instruction]), device=dev)  # (1, T)
-        state = torch.as_tensor(pol.state_ids(obs.state[None]), device=dev)  # (1, Ds + 3)
+        text_ids, state_ids = pol.text_ids([obs.instruction]), pol.state_ids(obs.state[None])
+        # A policy with plan tokens writes its plan before the actions: the chunk follows it.
+        plan = pol.write_plan(text_ids, frames, state_ids)  # (1, plan_dim + 1) or (1, 0)
+        text = torch.as_tensor(text_ids, device=dev)  # (1, T)
+        state = torch.as_tensor(np.concatenate([state_ids, plan], axis=1), device=dev)
         prefix = model.prefix_embeddings(text, torch.as_tensor(frames, device=dev),
                                          state)  # (1, P, D)
         ids = torch.as_tensor(pol.action_ids(np.asarray(chunks, np.float32)),

@@ -1,9 +1,13 @@
 """TokenPolicy: observations -> token sequences -> transformer -> action tokens -> actions.
 
-Owns everything a checkpoint must carry to act: the model, the fitted state and action
+Owns everything a checkpoint must carry to act: the model, the fitted state, action (and plan)
 codecs and the vocabulary layout. Decoding is deterministic (each token the median bin of its
 distribution, `PolicyConfig.decode`) with a KV cache and constrained to the
 action segment of the vocabulary, so every emitted id decodes; the codec still validates.
+
+A policy trained with plan tokens (`PolicyConfig.plan_dim`, policies.aux.plan_targets) first
+writes its estimate of where the named cube and plate are relative to the tool, then
+begin_actions, then the action chunk; the plan is decoded too and kept as `last_plan`.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class PolicyConfig:
     execute: int = 4  # of those, executed before the next inference (receding horizon)
     text_len: int = 12  # instruction tokens (BPE), padded; a longer instruction is an error
     decode: str = "median"  # how each action token is picked (policies.engines.DECODE_RULES)
+    plan_dim: int = 0  # plan tokens written before the actions (0: none)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "cameras": list(self.cameras)}
@@ -52,10 +57,13 @@ class TokenPolicy:
 
     def __init__(self, model: TokenTransformer, config: PolicyConfig, layout: VocabLayout,
                  state_codec: BinningCodec, action_codec: BinningCodec,
-                 text_tokenizer: InstructionTokenizer) -> None:
+                 text_tokenizer: InstructionTokenizer, plan_codec: BinningCodec | None = None
+                 ) -> None:
         self.model, self.config, self.layout = model.eval(), config, layout
         self.state_codec, self.action_codec = state_codec, action_codec
+        self.plan_codec = plan_codec
         self.text_tokenizer = text_tokenizer
+        self.last_plan: np.ndarray | None = None  # (B, plan_dim) of the latest generate()
         self._check_consistency()
         self._set_embedding_order()
         self._act_lo = layout.ranges["action"].start
@@ -78,8 +86,18 @@ class TokenPolicy:
             raise CheckpointMismatchError(
                 f"instruction tokenizer has {self.text_tokenizer.vocab_size} tokens but the "
                 f"vocabulary's text segment has {lay.sizes.size_of('text')}")
-        for name, codec, dims in (("state", self.state_codec, c.state_dim),
-                                  ("action", self.action_codec, c.action_dim)):
+        if (c.plan_dim > 0) != (self.plan_codec is not None):
+            raise CheckpointMismatchError(
+                f"policy config has plan_dim {c.plan_dim} but "
+                f"{'no' if self.plan_codec is None else 'a'} plan codec")
+        if self.plan_codec is None and lay.sizes.size_of("plan"):
+            raise CheckpointMismatchError(
+                f"vocabulary has {lay.sizes.size_of('plan')} plan ids but the policy no plan codec")
+        codecs = [("state", self.state_codec, c.state_dim),
+                  ("action", self.action_codec, c.action_dim)]
+        if self.plan_codec is not None:
+            codecs.append(("plan", self.plan_codec, c.plan_dim))
+        for name, codec, dims in codecs:
             if codec.vocab_size != lay.sizes.size_of(name):
                 raise CheckpointMismatchError(
                     f"{name} codec has {codec.vocab_size} tokens but the vocabulary's {name} "
@@ -97,8 +115,10 @@ class TokenPolicy:
 
         V = self.layout.total_size
         value, segment = torch.zeros(V), torch.zeros(V, dtype=torch.long)
-        for seg, name in ((1, "state"), (2, "action")):
+        for seg, name in ((1, "state"), (2, "action"), (3, "plan")):
             r = self.layout.ranges[name]
+            if not r.size:
+                continue
             value[r.start:r.stop] = torch.linspace(-1.0, 1.0, r.size)
             segment[r.start:r.stop] = seg
         self.model.embed.set_order(value.to(self.model.embed.weight.device),
@@ -112,10 +132,12 @@ class TokenPolicy:
             lambda ids: self.layout.to_global("text", ids))
 
     def state_ids(self, states: np.ndarray) -> np.ndarray:
-        """(B, Ds) float state -> (B, Ds + 3) ids: begin_state, state, end_state, begin_actions."""
+        """(B, Ds) float state -> (B, Ds + 3) ids: begin_state, state, end_state, then
+        begin_plan (a policy with plan tokens) or begin_actions: what the policy writes next."""
         lay = self.layout
         ids = lay.to_global("state", self.state_codec.encode(states.astype(np.float32)))
-        marks = [lay.special_id(n) for n in ("begin_state", "end_state", "begin_actions")]
+        nxt = "begin_plan" if self.config.plan_dim else "begin_actions"
+        marks = [lay.special_id(n) for n in ("begin_state", "end_state", nxt)]
         b = np.full((len(states), 1), marks[0])
         return np.concatenate([b, ids, np.full((len(states), 1), marks[1]),
                                np.full((len(states), 1), marks[2])], axis=1)
@@ -125,6 +147,51 @@ class TokenPolicy:
         B, H, D = chunks.shape
         local = self.action_codec.encode(chunks.reshape(B * H, D).astype(np.float32))
         return self.layout.to_global("action", local).reshape(B, H * D)
+
+    def plan_ids(self, plans: np.ndarray) -> np.ndarray:
+        """(B, plan_dim) plan targets -> (B, plan_dim + 1) ids: the plan, then begin_actions."""
+        if self.plan_codec is None:
+            raise ValueError("this policy was trained without plan tokens (plan_dim 0)")
+        ids = self.layout.to_global("plan", self.plan_codec.encode(plans.astype(np.float32)))
+        mark = np.full((len(plans), 1), self.layout.special_id("begin_actions"))
+        return np.concatenate([ids, mark], axis=1)
+
+    def write_plan(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """(B, plan_dim + 1) ids the policy writes after the prefix before its actions: its
+        plan, then begin_actions; (B, 0) for a policy without plan tokens."""
+        Dp = self.config.plan_dim
+        if not Dp:
+            return np.empty((len(text), 0), np.int64)
+        r = self.layout.ranges["plan"]
+        ids = self.engine.generate(text, frames, state, Dp, r.start, r.stop, self.config.decode)
+        return np.concatenate([ids, np.full((len(text), 1),
+                                            self.layout.special_id("begin_actions"))], axis=1)
+
+    def _schedule(self, forced_actions: np.ndarray) -> tuple[int, list[int], list[int],
+                                                             np.ndarray]:
+        """What the decoder writes after the prefix, as (n, lo, hi, forced) for an engine:
+        [plan ids, begin_actions] (if any), then the H * Da action ids, the first
+        forced_actions.shape[1] of which are given (real-time chunking's committed steps)."""
+        B, k = forced_actions.shape
+        Dp, n_act = self.config.plan_dim, self.config.chunk * self.config.action_dim
+        head = Dp + 1 if Dp else 0
+        lo, hi = [self._act_lo] * (head + n_act), [self._act_hi] * (head + n_act)
+        forced = np.full((B, head + n_act), -1, np.int64)
+        if Dp:
+            r = self.layout.ranges["plan"]
+            lo[:Dp], hi[:Dp] = [r.start] * Dp, [r.stop] * Dp
+            forced[:, Dp] = self.layout.special_id("begin_actions")
+        forced[:, head:head + k] = forced_actions
+        return head + n_act, lo, hi, forced
+
+    def _split(self, ids: np.ndarray) -> np.ndarray:
+        """Generated ids (B, n) -> (B, H, Da) actions; keeps the decoded plan in last_plan."""
+        H, Da, Dp = self.config.chunk, self.config.action_dim, self.config.plan_dim
+        if Dp:
+            self.last_plan = self.plan_codec.decode(self.layout.to_local("plan", ids[:, :Dp]))
+            ids = ids[:, Dp + 1:]
+        actions = self.action_codec.decode(self.layout.to_local("action", ids).reshape(-1, Da))
+        return actions.reshape(len(ids), H, Da).astype(np.float32)
 
     def check_observation(self, obs: Observation) -> None:
         missing = [c for c in self.config.cameras if c not in obs.images]
@@ -174,35 +241,32 @@ class TokenPolicy:
         greedy = self.infer_chunk(obs).actions[None]  # (1, H, Da); also checks obs
         if k == 1:
             return greedy
-        H, Da = self.config.chunk, self.config.action_dim
         frames = np.stack([obs.images[c] for c in self.config.cameras])[None]
         text, state = self.text_ids([obs.instruction]), self.state_ids(obs.state[None])
         reps = (k - 1, 1)
+        n, lo, hi, forced = self._schedule(np.empty((k - 1, 0), np.int64))
         ids = self.engine.sample(np.tile(text, reps), np.tile(frames, (k - 1, 1, 1, 1, 1)),
-                                 np.tile(state, reps), H * Da, self._act_lo, self._act_hi,
-                                 rng, temperature, top_k)
-        sampled = self.action_codec.decode(self.layout.to_local("action", ids).reshape(-1, Da))
-        return np.concatenate([greedy, sampled.reshape(k - 1, H, Da)]).astype(np.float32)
+                                 np.tile(state, reps), n, lo, hi, rng, temperature, top_k,
+                                 forced=forced)
+        return np.concatenate([greedy, self._split(ids)]).astype(np.float32)
 
     def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray,
                  prefix: np.ndarray | None = None) -> np.ndarray:
         """Greedy decode of (B, H, Da) action chunks; `prefix` (B, k, Da) actions, k < H, are
         forced as the chunk's first k steps."""
         H, Da = self.config.chunk, self.config.action_dim
-        forced = np.empty((len(text), 0), np.int64)
+        committed = np.empty((len(text), 0), np.int64)
         if prefix is not None and prefix.shape[1]:
             if prefix.shape[1] >= H or prefix.shape[2] != Da:
                 raise ValueError(f"forced prefix of shape {prefix.shape}: needs (B, k < {H}, "
                                  f"{Da})")
-            forced = self.action_ids(prefix)  # (B, k * Da), time-major like the chunk
-        # The forced ids extend the prefill: the decoder reads them exactly as if it had
-        # generated them, and decoding resumes after them.
-        ids = self.engine.generate(text, frames, np.concatenate([state, forced], axis=1),
-                                   H * Da - forced.shape[1], self._act_lo, self._act_hi,
-                                   self.config.decode)
-        local = self.layout.to_local("action", np.concatenate([forced, ids], axis=1))
-        actions = self.action_codec.decode(local.reshape(-1, Da))
-        return actions.reshape(len(text), H, Da)
+            committed = self.action_ids(prefix)  # (B, k * Da), time-major like the chunk
+        # The committed ids are fed to the decoder exactly as if it had generated them (after
+        # the plan, which is still the policy's own), and decoding resumes after them.
+        n, lo, hi, forced = self._schedule(committed)
+        ids = self.engine.generate(text, frames, state, n, lo, hi, self.config.decode,
+                                   forced=forced)
+        return self._split(ids)
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -220,6 +284,8 @@ class TokenPolicy:
         self.state_codec.save(directory / "state_codec")
         self.action_codec.save(directory / "action_codec")
         self.text_tokenizer.save(directory / "text_tokenizer.json")
+        if self.plan_codec is not None:
+            self.plan_codec.save(directory / "plan_codec")
 
     @classmethod
     def load(cls, directory: Path) -> TokenPolicy:
@@ -241,9 +307,10 @@ class TokenPolicy:
         model = TokenTransformer(TransformerConfig(**meta["model"]))
         weights = load_file(str(directory / "model.safetensors"))
         model.load_state_dict(weights)
+        plan = BinningCodec.load(directory / "plan_codec") if config.plan_dim else None
         return cls(model, config, layout, BinningCodec.load(directory / "state_codec"),
                    BinningCodec.load(directory / "action_codec"),
-                   InstructionTokenizer.load(directory / "text_tokenizer.json"))
+                   InstructionTokenizer.load(directory / "text_tokenizer.json"), plan)
 
 
 def is_checkpoint(path: Path) -> bool:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.vocab import VocabLayout, VocabSizes
-from policies.aux import AuxNormalizer, aux_dim
+from policies.aux import PLAN_NAMES, AuxNormalizer, aux_dim, plan_targets
 from policies.data import Batch, ChunkSampler, DemoEpisode
 from policies.text import InstructionTokenizer
 from policies.token_policy import PolicyConfig, TokenPolicy
@@ -51,6 +51,10 @@ class TrainConfig:
     # Weight of the expected-value loss: |E_softmax[bin value] - expert value| per action token,
     # in units of each dimension's half range (see batch_loss); 0: cross-entropy only.
     value_weight: float = 0.0
+    # Weight of the plan tokens' cross-entropy (policies.aux.plan_targets: the policy writes
+    # where the named cube and plate are before its actions), used when every episode has an
+    # environment state; 0: no plan tokens.
+    plan_weight: float = 1.0
     checkpoint_every: int = 500
     seed: int = 0
 
@@ -72,18 +76,28 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     action_codec = BinningCodec(BinningConfig(strategy="quantile", n_bins=cfg.n_bins)).fit(actions)
     state_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins)).fit(states)
     text = InstructionTokenizer.train(sorted({d.task for d in demos}))
+    env_dims = {None if d.env_state is None else d.env_state.shape[1] for d in demos}
+    env = env_dims.pop() if len(env_dims) == 1 and None not in env_dims else None
+    plan_codec = None
+    if env is not None and cfg.plan_weight > 0:
+        targets = plan_targets(np.concatenate([d.env_state for d in demos]), states)
+        # Uniform bins (0.5-99.5th percentile): every bin the same few mm wherever the tool is;
+        # quantile bins would spend them on the held-cube point mass at offset zero.
+        plan_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins,
+                                                percentiles=(0.5, 99.5))).fit(targets)
     layout = VocabLayout(VocabSizes(text=text.vocab_size, action=action_codec.vocab_size,
-                                    state=state_codec.vocab_size, image=0))
+                                    state=state_codec.vocab_size, image=0,
+                                    plan=0 if plan_codec is None else plan_codec.vocab_size))
     size = demos[0].frames[cameras[0]].shape[1]
     mcfg = CONFIGS[cfg.model]
-    env_dims = {None if d.env_state is None else d.env_state.shape[1] for d in demos}
-    aux = aux_dim(env_dims.pop()) if cfg.aux_weight > 0 and len(env_dims) == 1 and \
-        None not in env_dims else 0
+    aux = aux_dim(env) if cfg.aux_weight > 0 and env is not None else 0
     mcfg = type(mcfg)(**{**mcfg.to_dict(), "vocab_size": layout.total_size,
                          "n_cameras": len(cameras), "image_size": size, "aux_dim": aux})
     pcfg = PolicyConfig(cameras=cameras, state_dim=states.shape[1],
-                        action_dim=actions.shape[1], chunk=cfg.chunk, execute=cfg.execute)
-    return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text)
+                        action_dim=actions.shape[1], chunk=cfg.chunk, execute=cfg.execute,
+                        plan_dim=0 if plan_codec is None else len(PLAN_NAMES))
+    return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
+                       plan_codec)
 
 
 def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
@@ -101,9 +115,12 @@ class Losses:
     action: torch.Tensor  # mean cross-entropy of the action tokens
     value: torch.Tensor  # mean |expected bin value - target| of the action tokens, half ranges
     aux: torch.Tensor | None  # mean squared error of the standardised object poses
+    plan: torch.Tensor | None = None  # mean cross-entropy of the plan tokens
 
     def total(self, cfg: TrainConfig) -> torch.Tensor:
         out = self.action + cfg.value_weight * self.value
+        if self.plan is not None:
+            out = out + cfg.plan_weight * self.plan
         return out if self.aux is None else out + cfg.aux_weight * self.aux
 
 
@@ -113,6 +130,17 @@ def bin_values(policy: TokenPolicy, device: torch.device) -> tuple[torch.Tensor,
     return c, ((c.max(1).values - c.min(1).values) / 2).clamp_min(1e-6)
 
 
+def smoothed_ce(logp: torch.Tensor, target: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(..., A) log-probabilities of ordered bins, (...) target bins -> (...) cross-entropy
+    against a Gaussian over neighbouring bins (HL-Gauss, Farebrother et al. 2024; one-hot when
+    sigma is 0): a prediction one bin off is then nearly right, not as wrong as any other."""
+    if sigma <= 0:
+        return -logp.gather(-1, target[..., None])[..., 0]
+    bins = torch.arange(logp.shape[-1], device=logp.device, dtype=torch.float32)
+    q = (-0.5 * ((bins - target[..., None]) / sigma) ** 2).softmax(-1)  # (..., A)
+    return -(q * logp).sum(-1)
+
+
 def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
                frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0,
                aux_norm: AuxNormalizer | None = None) -> Losses:
@@ -120,34 +148,42 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     with `aux_norm` and a model with an auxiliary head, the object-pose regression read at
     end_state (the last position before the action segment that no token loss uses).
 
-    The softmax is over the action segment (decoding is constrained to it). With
-    label_sigma > 0 the target is a Gaussian over neighbouring bins (HL-Gauss, Farebrother et
-    al. 2024) instead of one bin: a prediction one bin off is then nearly right, not as wrong
-    as any other, which is what bins of a continuous action mean.
+    The softmax is over the action segment (decoding is constrained to it), smoothed over
+    neighbouring bins with label_sigma (smoothed_ce). A policy with plan tokens is teacher-forced
+    on the true plan (from the environment state) and also trained to write it.
     """
     text = torch.from_numpy(policy.text_ids(batch.instructions)).to(device)
     state = torch.from_numpy(policy.state_ids(batch.state)).to(device)
     act = torch.from_numpy(policy.action_ids(batch.actions)).to(device)  # (B, n)
     core = model.module if hasattr(model, "module") else model
     x = core.prefix_embeddings(text, frames.to(device), state)  # (B, P, D)
-    P = x.shape[1]
-    x = torch.cat([x, core.embed(act[:, :-1])], dim=1)  # (B, P + n - 1, D)
-    # (B, n, V): position P-1 (begin_actions) predicts act[:, 0]; earlier positions predict
-    # nothing we train on, so they skip the vocabulary projection.
-    # Hidden states from end_state (P-2) on: end_state feeds the auxiliary head, begin_actions
-    # (P-1) onwards the action logits. Not begin_actions itself: there the regression would
-    # crowd out the first action token, which that position alone predicts.
-    h, _ = model(x, logits_from=P - 2, hidden=True)  # (B, 1 + n, D)
-    pred = core.embed.logits(h[:, 1:])  # (B, n, V)
+    P, Dp = x.shape[1], policy.config.plan_dim
+    tail = act[:, :-1]  # (B, n - 1): every action id but the last is also an input
+    plan = None
+    if Dp:
+        if batch.env_state is None:
+            raise ValueError("this policy writes plan tokens, which are trained from "
+                             "observation.environment_state; the batch has none")
+        plan = torch.from_numpy(policy.plan_ids(plan_targets(batch.env_state, batch.state)))
+        plan = plan.to(device)  # (B, Dp + 1): the plan, then begin_actions
+        tail = torch.cat([plan, tail], dim=1)
+    x = torch.cat([x, core.embed(tail)], dim=1)  # (B, P + [Dp + 1] + n - 1, D)
+    # Hidden states from end_state (P-2) on: end_state feeds the auxiliary head (not
+    # begin_actions: there the regression would crowd out the first action token, which that
+    # position alone predicts); begin_plan .. the plan's second to last id predict the plan;
+    # the last plan id predicts begin_actions (always forced, no loss); begin_actions onwards
+    # predict the n action ids. Earlier positions skip the vocabulary projection.
+    h, _ = model(x, logits_from=P - 2, hidden=True)  # (B, 1 + [Dp + 1] + n, D)
+    plan_loss = None
+    if Dp:
+        r = policy.layout.ranges["plan"]
+        logp = core.embed.logits(h[:, 1:1 + Dp])[..., r.start:r.stop].float().log_softmax(-1)
+        plan_loss = smoothed_ce(logp, plan[:, :Dp] - r.start, label_sigma).mean()
+    pred = core.embed.logits(h[:, 1 + (Dp + 1 if Dp else 0):])  # (B, n, V)
     lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
     logp = pred[..., lo:hi].float().log_softmax(-1)  # (B, n, A)
     target = act - lo  # (B, n) local bins
-    if label_sigma > 0:
-        bins = torch.arange(hi - lo, device=device, dtype=torch.float32)
-        q = (-0.5 * ((bins - target[..., None]) / label_sigma) ** 2).softmax(-1)  # (B, n, A)
-        ce = -(q * logp).sum(-1)  # (B, n)
-    else:
-        ce = -logp.gather(-1, target[..., None])[..., 0]  # (B, n)
+    ce = smoothed_ce(logp, target, label_sigma)  # (B, n)
     # Expected value under the softmax against the target bin's value. Cross-entropy alone
     # treats "wrong side of zero" and "one bin off" alike wherever the smoothing does not
     # reach; this term pulls probability mass towards the right value from the first step
@@ -165,7 +201,8 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     if aux_norm is not None and core.aux_head is not None and batch.env_state is not None:
         want = torch.from_numpy(aux_norm(batch.env_state, batch.state)).to(device)  # (B, aux_dim)
         aux = F.mse_loss(core.aux_head(h[:, 0]).float(), want)
-    return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux)
+    return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux,
+                  plan_loss)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -193,6 +230,7 @@ class TrainLog:
     eval_success: float | None = None
     aux_loss: float | None = None
     value_loss: float | None = None
+    plan_loss: float | None = None
 
 
 EvalFn = Callable[[TokenPolicy], float]
@@ -239,7 +277,8 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
             log = TrainLog(step + 1, losses.action.item(), lr_at(step, cfg),
                            n_since / (now - t_last),
                            value_loss=losses.value.item(),
-                           aux_loss=None if losses.aux is None else losses.aux.item())
+                           aux_loss=None if losses.aux is None else losses.aux.item(),
+                           plan_loss=None if losses.plan is None else losses.plan.item())
             t_last, n_since = now, 0
             if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or last):
                 model.eval()

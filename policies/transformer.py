@@ -6,12 +6,16 @@ modalities with very different statistics share one sequence.
 
 Sequence (B = batch, S = sequence):
     [text ids (T_text)] [patches camera 0 (P)] ... [patches camera C-1 (P)]
-    [begin_state] [state ids (D_s)] [end_state] [begin_actions] [action ids (H * D_a)]
+    [begin_state] [state ids (D_s)] [end_state] ([begin_plan] [plan ids (D_p)])
+    [begin_actions] [action ids (H * D_a)]
 Text, state and action positions are token ids in the shared vocabulary (action_codec.vocab);
 image positions are embeddings from a small CNN per camera (shared weights): a coarse grid of
 feature tokens with learned 2D positions, plus spatial-softmax keypoints (robomimic's recipe
 for precise object positions: each keypoint is the expected (x, y) of one feature map), and a
 camera embedding. Training predicts every action id from everything before it.
+Plan ids (optional, policies.aux.plan_targets) are the policy's own estimate of where the
+named cube and plate are relative to the tool: generated before the actions (an embodied
+chain of thought), so each action reads a few numbers instead of re-deriving them from pixels.
 """
 
 from __future__ import annotations
@@ -244,7 +248,7 @@ class TokenEmbedding(nn.Module):
     model can move its prediction along the value axis with one direction.
     """
 
-    N_SEGMENTS = 3  # 0: unordered (text, image, special), 1: state bins, 2: action bins
+    N_SEGMENTS = 4  # 0: unordered (text, image, special), 1: state, 2: action, 3: plan bins
 
     def __init__(self, vocab_size: int, d_model: int) -> None:
         super().__init__()

@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aux-weight", type=float, default=d.aux_weight,
                    help="weight of the auxiliary object-pose loss, used when the data recorded "
                         "observation.environment_state (0: off)")
+    p.add_argument("--plan-weight", type=float, default=d.plan_weight,
+                   help="weight of the plan tokens (the policy writes where the named cube and "
+                        "plate are before its actions), used when the data recorded "
+                        "observation.environment_state (0: no plan tokens)")
     p.add_argument("--value-weight", type=float, default=d.value_weight,
                    help="weight of the expected-value loss on action tokens (0: off)")
     p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
@@ -61,7 +65,8 @@ def _train_config(args: argparse.Namespace):
     given = {"model": args.config, "steps": args.steps, "batch_size": args.batch_size,
              "lr": args.lr, "chunk": args.chunk, "execute": args.execute, "seed": args.seed,
              "shift_px": args.shift_px, "label_sigma": args.label_sigma,
-             "aux_weight": args.aux_weight, "value_weight": args.value_weight}
+             "aux_weight": args.aux_weight, "value_weight": args.value_weight,
+             "plan_weight": args.plan_weight}
     return TrainConfig(**{k: v for k, v in given.items() if k in names})
 
 
@@ -103,10 +108,13 @@ def main(args: argparse.Namespace) -> int:
         print(f"training {cfg.model} ({policy.model.num_params() / 1e6:.2f}M params) on "
               f"{len(demos)} episodes / {frames} frames from {len(args.data)} dataset(s)",
               file=sys.stderr)
-        if policy.model.aux_head is None and cfg.aux_weight > 0:
-            # Not silent: the auxiliary targets need every episode's environment state.
+        off = [name for name, on, w in (
+            ("auxiliary object-pose targets", policy.model.aux_head is not None, cfg.aux_weight),
+            ("plan tokens", policy.config.plan_dim > 0, cfg.plan_weight)) if w > 0 and not on]
+        if off:
+            # Not silent: both need every episode's environment state.
             missing = sum(d.env_state is None for d in demos)
-            print(f"auxiliary object-pose targets: off ({missing} of {len(demos)} episodes have "
+            print(f"{' and '.join(off)}: off ({missing} of {len(demos)} episodes have "
                   f"no observation.environment_state; datasets recorded before it existed, "
                   f"or from a real arm)", file=sys.stderr)
     eval_fn = make_eval_fn(args.eval_env, args.eval_episodes) if args.eval_env else None
@@ -124,6 +132,7 @@ def main(args: argparse.Namespace) -> int:
             eta = (time.monotonic() - t_start) * (1 - done) / max(done, 1e-9)
             aux = "" if log.aux_loss is None else f" aux {log.aux_loss:.3f}"
             aux += "" if log.value_loss is None else f" value {log.value_loss:.3f}"
+            aux += "" if log.plan_loss is None else f" plan {log.plan_loss:.3f}"
             print(f"step {log.step}/{cfg.steps} loss {log.loss:.3f}{aux} "
                   f"{log.samples_per_s * tokens:.0f} tok/s eta {eta / 60:.1f} min",
                   file=sys.stderr, flush=True)
@@ -131,6 +140,8 @@ def main(args: argparse.Namespace) -> int:
         post = {"loss": f"{log.loss:.3f}", "tok/s": f"{log.samples_per_s * tokens:.0f}"}
         if log.aux_loss is not None:
             post["aux"] = f"{log.aux_loss:.3f}"
+        if log.plan_loss is not None:
+            post["plan"] = f"{log.plan_loss:.3f}"
         if log.eval_success is not None:
             post["eval"] = f"{log.eval_success:.0%}"
             tqdm.write(f"step {log.step}: eval success {log.eval_success:.0%}", file=sys.stderr)

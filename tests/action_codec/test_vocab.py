@@ -26,7 +26,7 @@ def test_ranges_are_contiguous_disjoint_and_cover_the_vocab():
     assert ranges[0].start == 0
     for before, after in zip(ranges, ranges[1:], strict=False):
         assert before.stop == after.start  # touching, never overlapping
-    assert ranges[-1].stop == LAYOUT.total_size == 256 + 1024 + 256 + 4096 + 9
+    assert ranges[-1].stop == LAYOUT.total_size == 256 + 1024 + 256 + 4096 + 0 + 10
     owners = np.concatenate([np.full(r.size, i) for i, r in enumerate(ranges)])
     assert owners.size == LAYOUT.total_size  # every id belongs to exactly one segment
 

@@ -8,25 +8,9 @@ import torch
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.errors import CodecError
 from envs.types import Observation
-from policies.data import ChunkSampler, rollout_demos
+from policies.data import ChunkSampler
 from policies.token_policy import CheckpointMismatchError, TokenPolicy
-from policies.train import TrainConfig, build_policy, train
-
-
-@pytest.fixture(scope="module")
-def demos():
-    return rollout_demos("mujoco:pick_place", range(1))
-
-
-@pytest.fixture(scope="module")
-def trained(demos, tmp_path_factory):
-    torch.manual_seed(0)
-    cfg = TrainConfig(model="nano", steps=300, batch_size=8, lr=3e-3, warmup=20, shift_px=0,
-                      checkpoint_every=10_000)
-    policy = build_policy(demos, cfg)
-    out = tmp_path_factory.mktemp("run")
-    logs = train(policy, demos, out, cfg)
-    return policy, logs, out
+from policies.train import TrainConfig
 
 
 def test_tiny_run_overfits_and_reproduces_action_tokens(trained, demos):
