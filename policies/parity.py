@@ -66,42 +66,45 @@ def _logit_diff(a: DecodeEngine, b: DecodeEngine, inputs: tuple, ids: np.ndarray
     return worst
 
 
-def _timed(engine: DecodeEngine, inputs: tuple, n: int, lo: int, hi: int
-           ) -> tuple[np.ndarray, float]:
+def _timed(engine: DecodeEngine, inputs: tuple, schedule: tuple) -> tuple[np.ndarray, float]:
+    n, lo, hi, forced = schedule
     t = time.perf_counter()
-    ids = engine.generate(*inputs, n, lo, hi)
+    ids = engine.generate(*inputs, n, lo, hi, forced=forced)
     return ids, time.perf_counter() - t
 
 
 def parity_report(policy: TokenPolicy, reference: DecodeEngine, candidate: DecodeEngine,
                   observations: list[Observation], forced_steps: int = 2) -> dict:
-    """Compare `candidate` against `reference` (see module doc); a JSON-ready dict."""
-    H, Da = policy.config.chunk, policy.config.action_dim
-    lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
+    """Compare `candidate` against `reference` (see module doc); a JSON-ready dict.
+
+    Both engines decode what the policy decodes (policy.decode_schedule: its plan tokens, if
+    any, then the action chunk); the greedy rule is argmax, the strictest comparison."""
+    H, Da, Dp = policy.config.chunk, policy.config.action_dim, policy.config.plan_dim
+    head = Dp + 1 if Dp else 0  # plan ids and begin_actions before the actions
     forced_steps = min(forced_steps, H - 1)
+    free = policy.decode_schedule(np.empty((1, 0), np.int64))
     same = same_forced = total = total_forced = 0
     worst = 0.0
     times: dict[str, list[float]] = {reference.describe(): [], candidate.describe(): []}
-    _timed(reference, _inputs(policy, observations[0]), H * Da, lo, hi)  # warm-up
-    _timed(candidate, _inputs(policy, observations[0]), H * Da, lo, hi)
+    _timed(reference, _inputs(policy, observations[0]), free)  # warm-up
+    _timed(candidate, _inputs(policy, observations[0]), free)
     for obs in observations:
         inputs = _inputs(policy, obs)
-        ids_ref, t_ref = _timed(reference, inputs, H * Da, lo, hi)
-        ids_new, t_new = _timed(candidate, inputs, H * Da, lo, hi)
+        ids_ref, t_ref = _timed(reference, inputs, free)
+        ids_new, t_new = _timed(candidate, inputs, free)
         times[reference.describe()].append(t_ref)
         times[candidate.describe()].append(t_new)
         same, total = same + int((ids_ref == ids_new).sum()), total + ids_ref.size
         worst = max(worst, _logit_diff(reference, candidate, inputs, ids_ref))
-        # Real-time chunking's call: the reference's first steps forced through the prefill.
-        k = forced_steps * Da
-        forced = (*inputs[:2], np.concatenate([inputs[2], ids_ref[:, :k]], axis=1))
-        a = reference.generate(*forced, H * Da - k, lo, hi)
-        b = candidate.generate(*forced, H * Da - k, lo, hi)
+        # Real-time chunking's call: the reference's first action steps forced.
+        rtc = policy.decode_schedule(ids_ref[:, head:head + forced_steps * Da])
+        a, _ = _timed(reference, inputs, rtc)
+        b, _ = _timed(candidate, inputs, rtc)
         same_forced, total_forced = same_forced + int((a == b).sum()), total_forced + a.size
     share = same / total
     return {
         "observations": len(observations),
-        "action_tokens_compared": total,
+        "tokens_compared": total,  # per chunk: plan ids (if any), begin_actions, action ids
         "identical_token_share": round(share, 5),
         "identical_token_share_forced_prefix": round(same_forced / max(1, total_forced), 5),
         "forced_prefix_steps": forced_steps,

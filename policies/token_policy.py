@@ -167,7 +167,7 @@ class TokenPolicy:
         return np.concatenate([ids, np.full((len(text), 1),
                                             self.layout.special_id("begin_actions"))], axis=1)
 
-    def _schedule(self, forced_actions: np.ndarray) -> tuple[int, list[int], list[int],
+    def decode_schedule(self, forced_actions: np.ndarray) -> tuple[int, list[int], list[int],
                                                              np.ndarray]:
         """What the decoder writes after the prefix, as (n, lo, hi, forced) for an engine:
         [plan ids, begin_actions] (if any), then the H * Da action ids, the first
@@ -244,7 +244,7 @@ class TokenPolicy:
         frames = np.stack([obs.images[c] for c in self.config.cameras])[None]
         text, state = self.text_ids([obs.instruction]), self.state_ids(obs.state[None])
         reps = (k - 1, 1)
-        n, lo, hi, forced = self._schedule(np.empty((k - 1, 0), np.int64))
+        n, lo, hi, forced = self.decode_schedule(np.empty((k - 1, 0), np.int64))
         ids = self.engine.sample(np.tile(text, reps), np.tile(frames, (k - 1, 1, 1, 1, 1)),
                                  np.tile(state, reps), n, lo, hi, rng, temperature, top_k,
                                  forced=forced)
@@ -263,7 +263,7 @@ class TokenPolicy:
             committed = self.action_ids(prefix)  # (B, k * Da), time-major like the chunk
         # The committed ids are fed to the decoder exactly as if it had generated them (after
         # the plan, which is still the policy's own), and decoding resumes after them.
-        n, lo, hi, forced = self._schedule(committed)
+        n, lo, hi, forced = self.decode_schedule(committed)
         ids = self.engine.generate(text, frames, state, n, lo, hi, self.config.decode,
                                    forced=forced)
         return self._split(ids)

@@ -55,6 +55,9 @@ class TrainConfig:
     # where the named cube and plate are before its actions), used when every episode has an
     # environment state; 0: no plan tokens.
     plan_weight: float = 1.0
+    # FiLM (policies.transformer.TransformerConfig.film): the instruction modulates the CNN, so
+    # the keypoints can follow the named cube and plate instead of whichever cube is salient.
+    film: bool = False
     checkpoint_every: int = 500
     seed: int = 0
 
@@ -92,7 +95,8 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     mcfg = CONFIGS[cfg.model]
     aux = aux_dim(env) if cfg.aux_weight > 0 and env is not None else 0
     mcfg = type(mcfg)(**{**mcfg.to_dict(), "vocab_size": layout.total_size,
-                         "n_cameras": len(cameras), "image_size": size, "aux_dim": aux})
+                         "n_cameras": len(cameras), "image_size": size, "aux_dim": aux,
+                         "film": cfg.film or mcfg.film})
     pcfg = PolicyConfig(cameras=cameras, state_dim=states.shape[1],
                         action_dim=actions.shape[1], chunk=cfg.chunk, execute=cfg.execute,
                         plan_dim=0 if plan_codec is None else len(PLAN_NAMES))

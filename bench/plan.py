@@ -1,0 +1,91 @@
+"""What a plan-token policy believes vs what is true, in closed loop on held-out seeds.
+
+    python bench/plan.py --policy RUN [--seeds 10] [--first 1000000]
+
+At every inference the policy's decoded plan (`TokenPolicy.last_plan`: named cube and plate
+relative to the tool) is compared with the simulator's truth (policies.aux.plan_targets). Per
+episode: success, mean plan error of the cube and plate offsets in xy, and what a failure
+looks like at the end: `other_cube_on_plate` when a cube the instruction did not name ended on
+the named plate (the policy grounded the wrong cube), else `other`. The last stdout line is
+one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import envs  # noqa: E402
+from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
+from agent.dataset.recorder import env_state_names, env_state_vector  # noqa: E402
+from agent.runtime import ChunkBroker, run_episode  # noqa: E402
+from agent.timing import StageTimer  # noqa: E402
+from policies.aux import plan_targets  # noqa: E402
+from policies.token_policy import TokenPolicy  # noqa: E402
+
+ON_PLATE_M = 0.03  # a cube whose centre is this close to a plate's in xy is on it
+
+
+def failure_kind(priv: dict) -> str:
+    goal = priv["goal"]
+    plate = np.asarray(priv["objects"][goal["target"]]["pos"])[:2]
+    for name, obj in priv["objects"].items():
+        if name != goal["object"] and name.endswith("_cube") and \
+                np.linalg.norm(np.asarray(obj["pos"])[:2] - plate) < ON_PLATE_M:
+            return "other_cube_on_plate"
+    return "other"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--policy", type=Path, required=True)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first", type=int, default=EVAL_SEED_BASE)
+    args = p.parse_args()
+    policy = TokenPolicy.load(args.policy)
+    if not policy.config.plan_dim:
+        raise SystemExit(f"{args.policy} writes no plan tokens (plan_dim 0)")
+    env = envs.make("mujoco:pick_place")
+    names = env_state_names(env)
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    infer = policy.infer
+
+    def watched(obs):
+        out = infer(obs)
+        truth = plan_targets(env_state_vector(obs.privileged, names)[None], obs.state[None])[0]
+        seen.append((truth, policy.last_plan[0].copy()))
+        return out
+
+    policy.infer = watched  # type: ignore[method-assign]
+    episodes = []
+    for seed in range(args.first, args.first + args.seeds):
+        seen.clear()
+        result = run_episode(env, ChunkBroker(policy), seed, StageTimer())
+        err = np.abs(np.array([t - b for t, b in seen]))  # (inferences, 7)
+        episodes.append({
+            "seed": seed, "success": result.success, "steps": result.steps,
+            "cube_xy_err_mm": round(float(np.linalg.norm(err[:, :2], axis=1).mean()) * 1e3, 1),
+            "plate_xy_err_mm": round(float(np.linalg.norm(err[:, 3:5], axis=1).mean()) * 1e3, 1),
+            "failure": None if result.success else failure_kind(env.unwrapped.privileged()),
+        })
+        print(json.dumps(episodes[-1]), flush=True)
+    env.close()
+    fails = [e for e in episodes if not e["success"]]
+    kinds = {k: sum(e["failure"] == k for e in fails) for k in ("other_cube_on_plate", "other")}
+    print(json.dumps({
+        "policy": str(args.policy), "episodes": len(episodes),
+        "success_rate": sum(e["success"] for e in episodes) / len(episodes),
+        "cube_xy_err_mm_median": float(np.median([e["cube_xy_err_mm"] for e in episodes])),
+        "plate_xy_err_mm_median": float(np.median([e["plate_xy_err_mm"] for e in episodes])),
+        "failures": kinds, "torch_threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()
