@@ -73,7 +73,8 @@ def test_export_of_other_weights_or_vocabulary_is_refused(exported, tmp_path):
     read_export(out, policy)  # the matching pair loads
     # Same config and vocabulary, freshly initialised weights: another training run.
     tweaked = TokenPolicy(type(policy.model)(policy.model.cfg), policy.config, policy.layout,
-                          policy.state_codec, policy.action_codec, policy.text_tokenizer)
+                          policy.state_codec, policy.action_codec, policy.text_tokenizer,
+                          policy.plan_codec)
     with pytest.raises(CheckpointMismatchError, match="other weights"):
         read_export(out, tweaked)
     bad = tmp_path / "bad"
