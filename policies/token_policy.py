@@ -92,7 +92,8 @@ class TokenPolicy:
                 f"{'no' if self.plan_codec is None else 'a'} plan codec")
         if self.plan_codec is None and lay.sizes.size_of("plan"):
             raise CheckpointMismatchError(
-                f"vocabulary has {lay.sizes.size_of('plan')} plan ids but the policy no plan codec")
+                f"vocabulary has {lay.sizes.size_of('plan')} plan ids but the policy has no "
+                f"plan codec")
         codecs = [("state", self.state_codec, c.state_dim),
                   ("action", self.action_codec, c.action_dim)]
         if self.plan_codec is not None:
@@ -248,7 +249,10 @@ class TokenPolicy:
         ids = self.engine.sample(np.tile(text, reps), np.tile(frames, (k - 1, 1, 1, 1, 1)),
                                  np.tile(state, reps), n, lo, hi, rng, temperature, top_k,
                                  forced=forced)
-        return np.concatenate([greedy, self._split(ids)]).astype(np.float32)
+        plan = self.last_plan  # the greedy chunk's plan: what the executed chunk follows
+        sampled = self._split(ids)
+        self.last_plan = plan
+        return np.concatenate([greedy, sampled]).astype(np.float32)
 
     def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray,
                  prefix: np.ndarray | None = None) -> np.ndarray:
