@@ -91,17 +91,30 @@ class BridgeEnv(gym.Env):
               options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
         if self._lost or self.client.session_error:
-            self.client.close()
-            self.client = BridgeClient(self.client.address, self.client.config)
-            self.client.connect()
-            self._lost = False
-        episode = self.client.reset(int(self.np_random.integers(2**31)))
+            self._reconnect()
+        episode_seed = int(self.np_random.integers(2**31))
+        try:
+            episode = self.client.reset(episode_seed)
+        except Rejected as exc:
+            # The watchdog may have ended the session while this process was too busy to send
+            # heartbeats (building a policy holds the GIL), before any reply told us so. A reset
+            # starts a new episode from a held arm, so a fresh session is safe here, and only here.
+            if exc.code != "unknown_session":
+                raise
+            self._reconnect()
+            episode = self.client.reset(episode_seed)
         self._instruction = self.fixed_instruction or episode.get("instruction") or "do the task"
         self._frame = self.client.observation(after_t=self.client.server_now())
         self._steps = 0
         self._goal_q = None
         self._gripper = 0.0
         return self._observe(), self._info()
+
+    def _reconnect(self) -> None:
+        self.client.close()
+        self.client = BridgeClient(self.client.address, self.client.config)
+        self.client.connect()
+        self._lost = False
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict]:
         if self._frame is None:

@@ -52,3 +52,17 @@ def test_estop_truncates_the_episode_with_a_failure(bridge_env):
     assert truncated and "estop" in info["failure"]
     env.reset(seed=1)  # reset clears the latch
     assert not env.step(np.zeros(7, np.float32))[3]
+
+
+def test_reset_reopens_a_session_that_ended_before_it(bridge_env):
+    # As when the watchdog fires while `agent run` is busy building its policy: the server ended
+    # the session and no reply has told the client yet. reset() starts a new episode from a held
+    # arm, so it opens a fresh session instead of failing.
+    env, _ = bridge_env
+    old = env.client.session
+    env.client.request("bye", session=old)  # the server forgets it; the client does not know
+    obs, _ = env.reset(seed=2)
+    assert env.client.session not in (None, old)
+    assert env.observation_space.contains(obs)
+    _, _, _, truncated, info = env.step(np.zeros(7, dtype=np.float32))
+    assert not truncated and "failure" not in info
