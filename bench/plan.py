@@ -3,8 +3,10 @@
     python bench/plan.py --policy RUN [--seeds 10] [--first 1000000]
 
 At every inference the policy's decoded plan (`TokenPolicy.last_plan`: named cube and plate
-relative to the tool) is compared with the simulator's truth (policies.aux.plan_targets). Per
-episode: success, mean plan error of the cube and plate offsets in xy, and what a failure
+relative to the tool, and with `plan_objects` every object first) is compared with the
+simulator's truth (policies.aux.plan_targets). Per episode: success, mean plan error of the
+named cube and plate offsets in xy (and of every object's entry: vision alone, which tells a
+cube not seen from a cube seen but not the one named), and what a failure
 looks like at the end: `other_cube_on_plate` when a cube the instruction did not name ended on
 the named plate (the policy grounded the wrong cube), else `other`. The last stdout line is
 one JSON object.
@@ -27,7 +29,7 @@ from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
 from agent.dataset.recorder import env_state_names, env_state_vector  # noqa: E402
 from agent.runtime import ChunkBroker, run_episode  # noqa: E402
 from agent.timing import StageTimer  # noqa: E402
-from policies.aux import plan_targets  # noqa: E402
+from policies.aux import PLAN_GOAL, PLAN_NAMES, plan_targets  # noqa: E402
 from policies.token_policy import TokenPolicy  # noqa: E402
 
 ON_PLATE_M = 0.03  # a cube whose centre is this close to a plate's in xy is on it
@@ -59,7 +61,8 @@ def main() -> None:
 
     def watched(obs):
         out = infer(obs)
-        truth = plan_targets(env_state_vector(obs.privileged, names)[None], obs.state[None])[0]
+        truth = plan_targets(env_state_vector(obs.privileged, names)[None], obs.state[None],
+                             policy.config.plan_objects)[0]
         seen.append((truth, policy.last_plan[0].copy()))
         return out
 
@@ -68,11 +71,15 @@ def main() -> None:
     for seed in range(args.first, args.first + args.seeds):
         seen.clear()
         result = run_episode(env, ChunkBroker(policy), seed, StageTimer())
-        err = np.abs(np.array([t - b for t, b in seen]))  # (inferences, 7)
+        full = np.abs(np.array([t - b for t, b in seen]))  # (inferences, plan_dim)
+        err = full[:, PLAN_GOAL]  # (inferences, 7): named cube, named plate, turn
+        objects = full[:, :full.shape[1] - len(PLAN_NAMES)].reshape(len(full), -1, 3)
         episodes.append({
             "seed": seed, "success": result.success, "steps": result.steps,
             "cube_xy_err_mm": round(float(np.linalg.norm(err[:, :2], axis=1).mean()) * 1e3, 1),
             "plate_xy_err_mm": round(float(np.linalg.norm(err[:, 3:5], axis=1).mean()) * 1e3, 1),
+            "objects_xy_err_mm": round(float(np.linalg.norm(objects[..., :2], axis=-1).mean())
+                                       * 1e3, 1) if objects.size else None,
             "failure": None if result.success else failure_kind(env.unwrapped.privileged()),
         })
         print(json.dumps(episodes[-1]), flush=True)
@@ -84,6 +91,8 @@ def main() -> None:
         "success_rate": sum(e["success"] for e in episodes) / len(episodes),
         "cube_xy_err_mm_median": float(np.median([e["cube_xy_err_mm"] for e in episodes])),
         "plate_xy_err_mm_median": float(np.median([e["plate_xy_err_mm"] for e in episodes])),
+        "objects_xy_err_mm_median": None if episodes[0]["objects_xy_err_mm"] is None else
+        float(np.median([e["objects_xy_err_mm"] for e in episodes])),
         "failures": kinds, "torch_threads": torch.get_num_threads()}))
 
 

@@ -84,16 +84,35 @@ class AuxNormalizer:
 # each action reads them through one embedding instead of re-deriving them from pixels.
 PLAN_NAMES = ("cube_dx", "cube_dy", "cube_dz", "plate_dx", "plate_dy", "plate_dz",
               "grasp_dyaw")
+# The goal part is always the plan's last len(PLAN_NAMES) values, with or without objects.
+PLAN_GOAL = slice(-len(PLAN_NAMES), None)
 
 
-def plan_targets(env_state: np.ndarray, state: np.ndarray) -> np.ndarray:
-    """(B, E) environment state and (B, Ds) proprioception -> (B, 7) float32: goal cube and goal
-    plate xyz minus the tool's, and the turn (rad, in [-pi, pi)) from the fingers' heading to the
-    nearest grasp of the cube (its yaw folded into [-pi/4, pi/4], policies.scripted's aim)."""
+def plan_dim(env_state_dim: int, objects: bool) -> int:
+    """Width of plan_targets for an environment state of `env_state_dim` dims."""
+    n_objects = aux_dim(env_state_dim) and env_state_dim // POSE - N_GOAL_SLOTS
+    return len(PLAN_NAMES) + (3 * n_objects if objects else 0)
+
+
+def plan_targets(env_state: np.ndarray, state: np.ndarray, objects: bool = False) -> np.ndarray:
+    """(B, E) environment state and (B, Ds) proprioception -> (B, plan_dim) float32.
+
+    With `objects`, first every object's xyz minus the tool's, in the task's object order
+    (pick_place: red, green, blue cube, yellow, purple plate). Then always (PLAN_GOAL): the goal
+    cube and goal plate xyz minus the tool's, and the turn (rad, in [-pi, pi)) from the fingers'
+    heading to the nearest grasp of the cube (its yaw folded into [-pi/4, pi/4], policies.
+    scripted's aim).
+
+    Why objects first: issue 5's goal-only plan followed a cube the instruction did not name
+    (bench/plan.py). Written object by object, "where is each cube" is vision alone, supervised
+    per colour, and "which one is named" becomes copying one earlier plan entry picked by a
+    word of the instruction, which attention does in one step.
+    """
     B = len(env_state)
     poses = env_state.reshape(B, -1, POSE)  # (B, slots, 7)
     ee = state[:, EE_POS]  # (B, 3)
     grasp = (_yaw(poses[:, 0, 3:]) + np.pi / 4) % (np.pi / 2) - np.pi / 4
     turn = (grasp - _gripper_yaw(state[:, EE_QUAT]) + np.pi) % (2 * np.pi) - np.pi
-    return np.concatenate([(poses[:, :N_GOAL_SLOTS, :3] - ee[:, None]).reshape(B, -1),
-                           turn[:, None]], axis=1).astype(np.float32)
+    parts = [(poses[:, N_GOAL_SLOTS:, :3] - ee[:, None]).reshape(B, -1)] if objects else []
+    parts += [(poses[:, :N_GOAL_SLOTS, :3] - ee[:, None]).reshape(B, -1), turn[:, None]]
+    return np.concatenate(parts, axis=1).astype(np.float32)

@@ -45,6 +45,7 @@ class PolicyConfig:
     text_len: int = 12  # instruction tokens (BPE), padded; a longer instruction is an error
     decode: str = "median"  # how each action token is picked (policies.engines.DECODE_RULES)
     plan_dim: int = 0  # plan tokens written before the actions (0: none)
+    plan_objects: bool = False  # the plan starts with every object's position (policies.aux)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "cameras": list(self.cameras)}

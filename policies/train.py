@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.vocab import VocabLayout, VocabSizes
-from policies.aux import PLAN_NAMES, AuxNormalizer, aux_dim, plan_targets
+from policies.aux import AuxNormalizer, aux_dim, plan_targets
 from policies.data import Batch, ChunkSampler, DemoEpisode
 from policies.text import InstructionTokenizer
 from policies.token_policy import PolicyConfig, TokenPolicy
@@ -55,6 +55,9 @@ class TrainConfig:
     # where the named cube and plate are before its actions), used when every episode has an
     # environment state; 0: no plan tokens.
     plan_weight: float = 1.0
+    # The plan starts with every object's position relative to the tool, then the named ones
+    # (policies.aux.plan_targets); False: the named cube and plate only.
+    plan_objects: bool = True
     # FiLM (policies.transformer.TransformerConfig.film): the instruction modulates the CNN, so
     # the keypoints can follow the named cube and plate instead of whichever cube is salient.
     film: bool = False
@@ -83,7 +86,8 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     env = env_dims.pop() if len(env_dims) == 1 and None not in env_dims else None
     plan_codec = None
     if env is not None and cfg.plan_weight > 0:
-        targets = plan_targets(np.concatenate([d.env_state for d in demos]), states)
+        targets = plan_targets(np.concatenate([d.env_state for d in demos]), states,
+                               objects=cfg.plan_objects)
         # Uniform bins (0.5-99.5th percentile): every bin the same few mm wherever the tool is;
         # quantile bins would spend them on the held-cube point mass at offset zero.
         plan_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins,
@@ -99,7 +103,8 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                          "film": cfg.film or mcfg.film})
     pcfg = PolicyConfig(cameras=cameras, state_dim=states.shape[1],
                         action_dim=actions.shape[1], chunk=cfg.chunk, execute=cfg.execute,
-                        plan_dim=0 if plan_codec is None else len(PLAN_NAMES))
+                        plan_dim=0 if plan_codec is None else targets.shape[1],
+                        plan_objects=plan_codec is not None and cfg.plan_objects)
     return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
                        plan_codec)
 
@@ -168,7 +173,8 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         if batch.env_state is None:
             raise ValueError("this policy writes plan tokens, which are trained from "
                              "observation.environment_state; the batch has none")
-        plan = torch.from_numpy(policy.plan_ids(plan_targets(batch.env_state, batch.state)))
+        plan = torch.from_numpy(policy.plan_ids(plan_targets(batch.env_state, batch.state,
+                                                         policy.config.plan_objects)))
         plan = plan.to(device)  # (B, Dp + 1): the plan, then begin_actions
         tail = torch.cat([plan, tail], dim=1)
     x = torch.cat([x, core.embed(tail)], dim=1)  # (B, P + [Dp + 1] + n - 1, D)

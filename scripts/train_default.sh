@@ -29,6 +29,8 @@ mkdir -p policies/default
 for f in model.safetensors config.json vocab.json text_tokenizer.json; do
   cp "$RUN/$f" policies/default/
 done
-rm -rf policies/default/state_codec policies/default/action_codec
-cp -r "$RUN/state_codec" "$RUN/action_codec" policies/default/
+rm -rf policies/default/state_codec policies/default/action_codec policies/default/plan_codec
+for d in state_codec action_codec plan_codec; do
+  if [ -d "$RUN/$d" ]; then cp -r "$RUN/$d" policies/default/; fi
+done
 echo "default policy updated from $RUN"

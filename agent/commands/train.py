@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight of the plan tokens (the policy writes where the named cube and "
                         "plate are before its actions), used when the data recorded "
                         "observation.environment_state (0: no plan tokens)")
+    p.add_argument("--plan-objects", action=argparse.BooleanOptionalAction,
+                   default=d.plan_objects,
+                   help="the plan starts with every object's position, then the named cube and "
+                        "plate (--no-plan-objects: the named ones only)")
     p.add_argument("--film", action="store_true",
                    help="condition the image encoder on the instruction (FiLM)")
     p.add_argument("--value-weight", type=float, default=d.value_weight,
@@ -68,7 +72,8 @@ def _train_config(args: argparse.Namespace):
              "lr": args.lr, "chunk": args.chunk, "execute": args.execute, "seed": args.seed,
              "shift_px": args.shift_px, "label_sigma": args.label_sigma,
              "aux_weight": args.aux_weight, "value_weight": args.value_weight,
-             "plan_weight": args.plan_weight, "film": args.film}
+             "plan_weight": args.plan_weight, "plan_objects": args.plan_objects,
+             "film": args.film}
     return TrainConfig(**{k: v for k, v in given.items() if k in names})
 
 
