@@ -5,8 +5,9 @@
                         [--json-out PART.json]
     python bench/rtc.py --merge A.json B.json [--out bench/results/rtc.png]
 
-`--merge` joins runs over disjoint mode sets (e.g. two processes side by side, each with its
-own modes) into one JSON and one plot; the runs must agree on policy, seeds and delays.
+`--merge` joins runs over disjoint (mode, delay) cells (e.g. two processes side by side, one
+with the short delays, one with the long) into one JSON and one plot; the runs must agree on
+policy and seeds, and together cover every delay of every mode.
 
 Every cell runs the same held-out seeds (agent eval's, from 1_000_000) of `mujoco:pick_place`
 with rendering, the loop paced at 20 Hz, and `--simulate-latency DELAY` added to every
@@ -131,19 +132,29 @@ def main() -> None:
 
 
 def merge(parts: list[Path], out: Path) -> None:
+    """Join runs cell by cell: every (mode, delay) from exactly one run, the grid complete."""
     runs = [json.loads(p.read_text()) for p in parts]
-    same = ("policy", "seeds_per_cell", "first_seed", "delays_ms", "chunk")
-    for r in runs[1:]:
+    same = ("policy", "seeds_per_cell", "first_seed", "chunk")
+    modes: dict[str, dict] = {}
+    for part, r in zip(parts, runs):
         diff = [k for k in same if r[k] != runs[0][k]]
         if diff:
-            raise SystemExit(f"error: cannot merge runs that differ in {diff}")
-        clash = set(r["modes"]) & set(runs[0]["modes"])
-        if clash:
-            raise SystemExit(f"error: modes {sorted(clash)} appear in more than one run")
-    merged = {**runs[0], "modes": {m: c for r in runs for m, c in r["modes"].items()},
+            raise SystemExit(f"error: cannot merge runs that differ in {diff} ({part})")
+        for mode, cells in r["modes"].items():
+            clash = set(cells) & set(modes.get(mode, {}))
+            if clash:
+                raise SystemExit(f"error: {mode} at delays {sorted(map(int, clash))} ms appears in more "
+                                 f"than one run ({part})")
+            modes.setdefault(mode, {}).update(cells)
+    delays = sorted({int(d) for cells in modes.values() for d in cells})
+    missing = [f"{m}@{d}" for m, cells in modes.items() for d in delays if str(d) not in cells]
+    if missing:
+        raise SystemExit(f"error: the merged grid lacks {missing}; every mode needs every delay")
+    merged = {**runs[0], "delays_ms": delays,
+              "modes": {m: {str(d): modes[m][str(d)] for d in delays} for m in modes},
               "plot": str(out), "wall_s": max(r["wall_s"] for r in runs),
               "merged_from": [str(p) for p in parts]}
-    plot(merged["modes"], merged["delays_ms"], out, merged["seeds_per_cell"])
+    plot(merged["modes"], delays, out, merged["seeds_per_cell"])
     print(json.dumps(merged))
 
 
