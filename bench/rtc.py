@@ -136,15 +136,15 @@ def merge(parts: list[Path], out: Path) -> None:
     runs = [json.loads(p.read_text()) for p in parts]
     same = ("policy", "seeds_per_cell", "first_seed", "chunk")
     modes: dict[str, dict] = {}
-    for part, r in zip(parts, runs):
+    for part, r in zip(parts, runs, strict=True):
         diff = [k for k in same if r[k] != runs[0][k]]
         if diff:
             raise SystemExit(f"error: cannot merge runs that differ in {diff} ({part})")
         for mode, cells in r["modes"].items():
             clash = set(cells) & set(modes.get(mode, {}))
             if clash:
-                raise SystemExit(f"error: {mode} at delays {sorted(map(int, clash))} ms appears in more "
-                                 f"than one run ({part})")
+                raise SystemExit(f"error: {mode} at delays {sorted(map(int, clash))} ms appears "
+                                 f"in more than one run ({part})")
             modes.setdefault(mode, {}).update(cells)
     delays = sorted({int(d) for cells in modes.values() for d in cells})
     missing = [f"{m}@{d}" for m, cells in modes.items() for d in delays if str(d) not in cells]

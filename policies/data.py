@@ -44,6 +44,9 @@ class Batch:
     actions: np.ndarray  # (B, H, Da) float32
     pad: np.ndarray  # (B, H) bool: True where the step is past the episode's end
     env_state: np.ndarray | None = None  # (B, E) float32 at the observed frame, if recorded
+    # (B, 2) int64 (episode, frame) rows the batch was gathered from: targets that live
+    # further along the episode (policies.video_train's future frames) are looked up by it.
+    index: np.ndarray | None = None
 
 
 class ChunkSampler:
@@ -84,7 +87,8 @@ class ChunkSampler:
         has_env = all(e is not None for e in env)
         return Batch(texts, np.stack(frames), np.stack(states).astype(np.float32),
                      np.stack(actions).astype(np.float32), np.stack(pads),
-                     np.stack(env).astype(np.float32) if has_env else None)
+                     np.stack(env).astype(np.float32) if has_env else None,
+                     np.asarray(rows, np.int64).reshape(len(rows), 2))
 
 
 def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scripted",

@@ -5,17 +5,38 @@ observation and K candidate chunks it builds the K trunk contexts [prefix + chun
 the head once over the batch and decodes the predicted state bins with the policy's state
 codec. With a tokenizer it also decodes the predicted frames (for side-by-side videos).
 `video_targets` turns real future frames and states into the head's training targets.
+
+A run trained with `agent train --tokenizer TOK` keeps its head in RUN/video_head/
+(model.safetensors + config.json, which names the tokenizer and the SHA-256 of its weights);
+`load_imagination(RUN)` gives back (policy, head, tokenizer) and refuses a tokenizer whose
+weights are not the ones the head was trained against: its codes would mean other pictures.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from envs.types import Observation
 from policies.token_policy import TokenPolicy
-from policies.video_head import VideoHead, VideoHeadError
-from policies.vq import VQTokenizer
+from policies.video_head import VideoHead, VideoHeadConfig, VideoHeadError
+from policies.vq import VQConfig, VQTokenizer
+
+HEAD_DIR = "video_head"
+HEAD_FORMAT = "motoken.video_head"
+HEAD_VERSION = 1
+
+
+class NoVideoHeadError(VideoHeadError):
+    """A run directory without a (readable) video head."""
+
+
+class TokenizerMismatchError(VideoHeadError):
+    """A tokenizer other than the one the head was trained against."""
 
 
 class FuturePredictor:
@@ -61,23 +82,34 @@ class FuturePredictor:
         return torch.cat([prefix.expand(K, -1, -1), model.embed(ids)], dim=1)  # (K, S, D)
 
     @torch.no_grad()
-    def predict(self, obs: Observation, chunks: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-        """Most likely future codes (K, G, G) int64 and states (K, state_dim) float32."""
-        codes, bins = self.head.predict(self.policy.model, self.context(obs, chunks))
+    def predict(self, obs: Observation, chunks: np.ndarray,
+                horizon: int | torch.Tensor | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """Most likely future codes (K, G, G) int64 and states (K, state_dim) float32,
+        `horizon` steps ahead (default the head's cfg.horizon; a (K,) tensor: one per row)."""
+        codes, bins = self.head.predict(self.policy.model, self.context(obs, chunks), horizon)
         states = self.policy.state_codec.decode(bins.cpu().numpy())  # (K, state_dim)
         return codes, states.astype(np.float32)
 
     def __call__(self, obs: Observation, chunks: np.ndarray) -> np.ndarray:
         return self.predict(obs, chunks)[1]  # (K, state_dim)
 
-    def frames(self, obs: Observation, chunks: np.ndarray) -> np.ndarray:
-        """Predicted frames of the head's camera, (K, H, W, 3) uint8."""
+    def _tokenizer(self) -> VQTokenizer:
         if self.tokenizer is None:
             raise VideoHeadError("FuturePredictor was built without a tokenizer; pass "
                                  "tokenizer=VQTokenizer.load(DIR) to decode predicted frames")
-        codes, _ = self.predict(obs, chunks)
+        return self.tokenizer
+
+    def decode(self, codes: torch.Tensor) -> np.ndarray:
+        """Predicted codes (K, G, G) -> frames of the head's camera, (K, H, W, 3) uint8."""
+        tok = self._tokenizer()
         with torch.no_grad():
-            return self.tokenizer.decode(codes.to(self.tokenizer.device)).cpu().numpy()
+            return tok.decode(codes.to(tok.device)).cpu().numpy()
+
+    def frames(self, obs: Observation, chunks: np.ndarray,
+               horizon: int | torch.Tensor | None = None) -> np.ndarray:
+        """Predicted frames of the head's camera, (K, H, W, 3) uint8."""
+        self._tokenizer()  # no tokenizer: the error before any work
+        return self.decode(self.predict(obs, chunks, horizon)[0])
 
 
 @torch.no_grad()
@@ -88,3 +120,94 @@ def video_targets(tokenizer: VQTokenizer, policy: TokenPolicy, future_frames: np
     codes = tokenizer.encode(future_frames).cpu()  # (B, G, G)
     bins = policy.state_codec.encode(np.asarray(future_states, np.float32))  # (B, state_dim)
     return codes, torch.as_tensor(bins, dtype=torch.int64)
+
+
+# -- the head in a run directory ----------------------------------------------------------------
+def tokenizer_sha256(tokenizer_dir: Path) -> str:
+    """SHA-256 of a tokenizer's weights file: what the head's codes are codes of."""
+    weights = Path(tokenizer_dir) / "model.safetensors"
+    if not weights.is_file():
+        raise TokenizerMismatchError(f"{tokenizer_dir} has no model.safetensors; a tokenizer "
+                                     f"is a directory written by `agent train-tokenizer`")
+    h = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tokenizer_record(tokenizer_dir: Path, tokenizer: VQTokenizer) -> dict:
+    """What RUN/video_head/config.json says about the tokenizer: path, config, weights hash."""
+    return {"path": str(Path(tokenizer_dir).resolve()), "config": tokenizer.cfg.to_dict(),
+            "weights_sha256": tokenizer_sha256(tokenizer_dir)}
+
+
+def save_video_head(head: VideoHead, tokenizer: dict, run: Path) -> None:
+    """Write RUN/video_head/: the head's weights and config, and `tokenizer_record`."""
+    from safetensors.torch import save_file
+
+    out = Path(run) / HEAD_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"))
+    meta = {"format": HEAD_FORMAT, "version": HEAD_VERSION, "head": head.cfg.to_dict(),
+            "tokenizer": tokenizer}
+    (out / "config.json").write_text(json.dumps(meta, indent=2))
+
+
+def has_video_head(run: Path) -> bool:
+    return (Path(run) / HEAD_DIR / "config.json").is_file()
+
+
+def load_video_head(run: Path, d_model: int) -> tuple[VideoHead, dict]:
+    """The head saved in RUN/video_head/ and its tokenizer record {path, config, sha256}."""
+    from safetensors.torch import load_file
+
+    d = Path(run) / HEAD_DIR
+    if not has_video_head(run):
+        raise NoVideoHeadError(f"{run} has no video head ({d}/config.json missing); train one "
+                               f"with `agent train ... --tokenizer TOK`")
+    meta = json.loads((d / "config.json").read_text())
+    if meta.get("format") != HEAD_FORMAT or meta.get("version") != HEAD_VERSION:
+        raise NoVideoHeadError(f"{d} holds format={meta.get('format')!r} version="
+                               f"{meta.get('version')!r}; this code reads {HEAD_FORMAT!r} "
+                               f"version {HEAD_VERSION}")
+    head = VideoHead(VideoHeadConfig(**meta["head"]), d_model)
+    head.load_state_dict(load_file(str(d / "model.safetensors")))
+    return head.eval(), meta["tokenizer"]
+
+
+def check_tokenizer(record: dict, tokenizer_dir: Path) -> VQTokenizer:
+    """Load the tokenizer at `tokenizer_dir` if it is the one `record` names, else an error."""
+    got = tokenizer_sha256(tokenizer_dir)
+    if got != record["weights_sha256"]:
+        raise TokenizerMismatchError(
+            f"tokenizer {tokenizer_dir} (weights sha256 {got[:12]}) is not the one the video "
+            f"head was trained against ({record['path']}, sha256 "
+            f"{record['weights_sha256'][:12]}); its codes would mean other images. Use that "
+            f"tokenizer, or train the head again with this one")
+    tok = VQTokenizer.load(tokenizer_dir)
+    if tok.cfg != VQConfig.from_dict(record["config"]):
+        raise TokenizerMismatchError(f"tokenizer {tokenizer_dir} config {tok.cfg.to_dict()} != "
+                                     f"the recorded {record['config']}")
+    return tok
+
+
+def load_imagination(run: Path, tokenizer_dir: Path | None = None
+                     ) -> tuple[TokenPolicy, VideoHead, VQTokenizer]:
+    """(policy, head, tokenizer) of a run trained with a video head.
+
+    Args:
+        run: the `agent train --tokenizer` output directory.
+        tokenizer_dir: where the tokenizer is now (default: the path recorded at training).
+
+    Raises:
+        NoVideoHeadError: the run has no video head.
+        TokenizerMismatchError: the tokenizer's weights are not the ones recorded.
+        VideoHeadError: the head does not fit the policy.
+    """
+    policy = TokenPolicy.load(Path(run))
+    head, record = load_video_head(run, policy.model.cfg.d_model)
+    tok = check_tokenizer(record, Path(tokenizer_dir or record["path"]))
+    FuturePredictor(policy, head, tok)  # raises if the parts do not fit together
+    return policy, head, tok

@@ -3,7 +3,8 @@
 AdamW with linear warm-up and a cosine decay; random-shift image augmentation (DrQ), which
 is what keeps a small behaviour-cloning policy from memorising pixel positions. Runs on CPU,
 on one GPU (bf16 autocast), or on several under `torchrun` (DistributedDataParallel; each
-rank samples its own batches, rank 0 writes).
+rank samples its own batches, rank 0 writes). With a video head (policies.video_train) its
+loss joins the action loss in the same step; that runs in one process only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +29,13 @@ from policies.data import Batch, ChunkSampler, DemoEpisode
 from policies.text import InstructionTokenizer
 from policies.token_policy import PolicyConfig, TokenPolicy
 from policies.transformer import CONFIGS, TokenTransformer
+
+if TYPE_CHECKING:
+    from policies.video_head import VideoLoss
+    from policies.video_train import VideoTraining
+
+#: (trunk, (B, S, D) [prefix + plan + whole chunk] embeddings, batch) -> the video loss.
+VideoLossFn = Callable[[torch.nn.Module, torch.Tensor, Batch], "VideoLoss"]
 
 
 @dataclass(frozen=True)
@@ -125,11 +134,14 @@ class Losses:
     value: torch.Tensor  # mean |expected bin value - target| of the action tokens, half ranges
     aux: torch.Tensor | None  # mean squared error of the standardised object poses
     plan: torch.Tensor | None = None  # mean cross-entropy of the plan tokens
+    video: VideoLoss | None = None  # the video head's (its weights are in its own config)
 
     def total(self, cfg: TrainConfig) -> torch.Tensor:
         out = self.action + cfg.value_weight * self.value
         if self.plan is not None:
             out = out + cfg.plan_weight * self.plan
+        if self.video is not None:
+            out = out + self.video.total
         return out if self.aux is None else out + cfg.aux_weight * self.aux
 
 
@@ -152,14 +164,16 @@ def smoothed_ce(logp: torch.Tensor, target: torch.Tensor, sigma: float) -> torch
 
 def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
                frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0,
-               aux_norm: AuxNormalizer | None = None) -> Losses:
+               aux_norm: AuxNormalizer | None = None, video: VideoLossFn | None = None
+               ) -> Losses:
     """Mean cross-entropy of the action tokens given the prefix, padded steps masked; and,
     with `aux_norm` and a model with an auxiliary head, the object-pose regression read at
     end_state (the last position before the action segment that no token loss uses).
 
     The softmax is over the action segment (decoding is constrained to it), smoothed over
     neighbouring bins with label_sigma (smoothed_ce). A policy with plan tokens is teacher-forced
-    on the true plan (from the environment state) and also trained to write it.
+    on the true plan (from the environment state) and also trained to write it. With `video`
+    the video head reads the same embeddings, with the chunk's last action id included.
     """
     text = torch.from_numpy(policy.text_ids(batch.instructions)).to(device)
     state = torch.from_numpy(policy.state_ids(batch.state)).to(device)
@@ -167,7 +181,7 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     core = model.module if hasattr(model, "module") else model
     x = core.prefix_embeddings(text, frames.to(device), state)  # (B, P, D)
     P, Dp = x.shape[1], policy.config.plan_dim
-    tail = act[:, :-1]  # (B, n - 1): every action id but the last is also an input
+    seq = act  # (B, n)
     plan = None
     if Dp:
         if batch.env_state is None:
@@ -176,8 +190,9 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         plan = torch.from_numpy(policy.plan_ids(plan_targets(batch.env_state, batch.state,
                                                          policy.config.plan_objects)))
         plan = plan.to(device)  # (B, Dp + 1): the plan, then begin_actions
-        tail = torch.cat([plan, tail], dim=1)
-    x = torch.cat([x, core.embed(tail)], dim=1)  # (B, P + [Dp + 1] + n - 1, D)
+        seq = torch.cat([plan, seq], dim=1)
+    x_full = torch.cat([x, core.embed(seq)], dim=1)  # (B, P + [Dp + 1] + n, D)
+    x = x_full[:, :-1]  # every id but the chunk's last action is also an input
     # Hidden states from end_state (P-2) on: end_state feeds the auxiliary head (not
     # begin_actions: there the regression would crowd out the first action token, which that
     # position alone predicts); begin_plan .. the plan's second to last id predict the plan;
@@ -212,7 +227,7 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         want = torch.from_numpy(aux_norm(batch.env_state, batch.state)).to(device)  # (B, aux_dim)
         aux = F.mse_loss(core.aux_head(h[:, 0]).float(), want)
     return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux,
-                  plan_loss)
+                  plan_loss, None if video is None else video(core, x_full, batch))
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -241,6 +256,9 @@ class TrainLog:
     aux_loss: float | None = None
     value_loss: float | None = None
     plan_loss: float | None = None
+    video_loss: float | None = None  # weighted total; the parts below
+    video_codes_loss: float | None = None
+    video_state_loss: float | None = None
 
 
 EvalFn = Callable[[TokenPolicy], float]
@@ -249,9 +267,15 @@ EvalFn = Callable[[TokenPolicy], float]
 def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainConfig,
           start_step: int = 0, optimizer_state: dict | None = None,
           on_log: Callable[[TrainLog], None] | None = None, eval_fn: EvalFn | None = None,
-          eval_every: int = 0) -> list[TrainLog]:
-    """Train in place, checkpointing to `out` (rank 0 only under torchrun)."""
+          eval_every: int = 0, video: VideoTraining | None = None) -> list[TrainLog]:
+    """Train in place, checkpointing to `out` (rank 0 only under torchrun); with `video`, the
+    video head too (saved in out/video_head/ at every checkpoint)."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if video is not None and world > 1:
+        # The head runs the trunk's blocks outside DDP's forward, so DDP would not reduce
+        # those gradients consistently; refusing is better than ranks drifting apart.
+        raise ValueError(f"joint video training runs in one process, got WORLD_SIZE {world}; "
+                         f"run `agent train --tokenizer` without torchrun")
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
                           if torch.cuda.is_available() else "cpu")
     model = policy.model.to(device).train()
@@ -259,7 +283,10 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = make_optimizer(model, cfg)
+    params: torch.nn.Module = model
+    if video is not None:
+        params = torch.nn.ModuleList([model, video.head.to(device).train()])
+    opt = make_optimizer(params, cfg)
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
     sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank)
@@ -275,10 +302,11 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         batch = sampler.sample(cfg.batch_size)
         frames = random_shift(torch.from_numpy(batch.frames), cfg.shift_px, gen)
         with autocast:
-            losses = batch_loss(policy, ddp, batch, frames, device, cfg.label_sigma, aux_norm)
+            losses = batch_loss(policy, ddp, batch, frames, device, cfg.label_sigma, aux_norm,
+                                None if video is None else video.loss)
         opt.zero_grad(set_to_none=True)
         losses.total(cfg).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
         opt.step()
         n_since += cfg.batch_size * world
         last = step + 1 == cfg.steps
@@ -289,6 +317,10 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
                            value_loss=losses.value.item(),
                            aux_loss=None if losses.aux is None else losses.aux.item(),
                            plan_loss=None if losses.plan is None else losses.plan.item())
+            if losses.video is not None:
+                log.video_loss = losses.video.total.item()
+                log.video_codes_loss = losses.video.codes.item()
+                log.video_state_loss = losses.video.state.item()
             t_last, n_since = now, 0
             if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or last):
                 model.eval()
@@ -298,8 +330,12 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
             if on_log:
                 on_log(log)
         if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or last):
+            if video is not None:
+                video.save(out)  # before save_run: its step marker vouches for both
             save_run(policy, opt, out, step + 1, cfg)
     model.eval()
+    if video is not None:
+        video.head.eval()
     return logs
 
 

@@ -5,8 +5,13 @@ frames next to actions and finds it helps manipulation. Here the trunk (policies
 has read [prefix + candidate action-chunk tokens]; we append G*G + D_s learned query
 embeddings and run them through the SAME trunk blocks with causal attention (one forward
 pass, no second transformer). Each image query's output is projected to logits over the VQ
-codebook (policies.vq) of the chosen camera's frame `horizon` steps ahead; each state query's
+codebook (policies.vq) of the chosen camera's frame k steps ahead; each state query's
 output to logits over that state dimension's bins (the state codec, action_codec.binning).
+
+Horizon conditioning: one head predicts any k in 1..max_horizon. A learned embedding of k is
+added to every query, so the same queries ask "the frame k steps after the chunk starts";
+training draws k per sample (policies.video_train), and lookahead or bench/video.py pick the k
+they need without one head per horizon.
 
 Why the future state is a classification over the state codec's bins and not a regression:
 the bins are the tokens the trunk already reads as input, so prediction and input share one
@@ -47,7 +52,8 @@ class VideoHeadShapeError(VideoHeadError):
 
 @dataclass(frozen=True)
 class VideoHeadConfig:
-    horizon: int = 4  # predict the frame this many control steps after the chunk starts
+    horizon: int = 4  # default k: the frame this many control steps after the chunk starts
+    max_horizon: int = 8  # the head is conditioned on any k in 1..max_horizon
     camera: int = 0  # index into the policy's cameras (0 = front)
     grid: int = 16  # VQ code grid side (policies.vq.VQConfig.grid)
     codebook_size: int = 2048  # policies.vq.VQConfig.codebook_size
@@ -57,10 +63,14 @@ class VideoHeadConfig:
     state_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("horizon", "grid", "codebook_size", "state_dim", "state_bins"):
+        for name in ("horizon", "max_horizon", "grid", "codebook_size", "state_dim",
+                     "state_bins"):
             if getattr(self, name) < 1:
                 raise ValueError(f"VideoHeadConfig.{name} must be >= 1, got "
                                  f"{getattr(self, name)}")
+        if self.horizon > self.max_horizon:
+            raise ValueError(f"VideoHeadConfig.horizon {self.horizon} must be in 1..max_horizon "
+                             f"{self.max_horizon}")
         if self.camera < 0:
             raise ValueError(f"VideoHeadConfig.camera must be >= 0, got {self.camera}")
         if self.visual_weight < 0 or self.state_weight < 0:
@@ -126,18 +136,40 @@ class VideoHead(nn.Module):
         self.cfg = cfg
         # One query per code cell (its 2D position is in the query itself) and per state dim.
         self.queries = nn.Parameter(torch.randn(1, cfg.n_queries, d_model) * 0.02)  # (1, Q, D)
+        self.horizon_embed = nn.Embedding(cfg.max_horizon, d_model)  # row k-1: horizon k
+        nn.init.normal_(self.horizon_embed.weight, std=0.02)
         self.code_head = nn.Linear(d_model, cfg.codebook_size, bias=False)
         self.state_head = nn.Linear(d_model, cfg.state_bins, bias=False)
         nn.init.normal_(self.code_head.weight, std=0.02)
         nn.init.normal_(self.state_head.weight, std=0.02)
 
-    def forward(self, model: TokenTransformer, x_context: torch.Tensor) -> VideoPrediction:
-        """x_context (B, S, D): trunk input embeddings of [prefix + action-chunk tokens]."""
+    def horizons(self, horizon: int | torch.Tensor | None, batch: int,
+                 device: torch.device) -> torch.Tensor:
+        """(B,) int64 horizons in 1..max_horizon: None is cfg.horizon, an int is the same k for
+        every row, a (B,) tensor one k per row."""
+        if horizon is None:
+            horizon = self.cfg.horizon
+        k = torch.as_tensor(horizon, dtype=torch.int64, device=device)
+        k = k.expand(batch) if k.dim() == 0 else k
+        if k.shape != (batch,):
+            raise VideoHeadShapeError(f"horizon must be an int or a ({batch},) tensor, got "
+                                      f"shape {tuple(k.shape)}")
+        if k.numel() and (int(k.min()) < 1 or int(k.max()) > self.cfg.max_horizon):
+            raise VideoHeadShapeError(f"horizon must lie in 1..max_horizon "
+                                      f"{self.cfg.max_horizon}, got values in "
+                                      f"[{int(k.min())}, {int(k.max())}]")
+        return k
+
+    def forward(self, model: TokenTransformer, x_context: torch.Tensor,
+                horizon: int | torch.Tensor | None = None) -> VideoPrediction:
+        """x_context (B, S, D): trunk input embeddings of [prefix + action-chunk tokens];
+        horizon: k (see `horizons`), default cfg.horizon."""
         if model.cfg.d_model != self.queries.shape[-1]:
             raise VideoHeadShapeError(f"head was built for d_model {self.queries.shape[-1]}, "
                                       f"trunk has d_model {model.cfg.d_model}")
         B, G = x_context.shape[0], self.cfg.grid
-        queries = self.queries.expand(B, -1, -1)  # (B, Q, D)
+        k = self.horizons(horizon, B, x_context.device)  # (B,)
+        queries = self.queries + self.horizon_embed(k - 1)[:, None]  # (B, Q, D)
         h = future_hidden(model, x_context, queries)  # (B, Q, D)
         h_img, h_state = h[:, :self.cfg.n_codes], h[:, self.cfg.n_codes:]  # (B, G*G, D), (B, Ds, D)
         code_logits = self.code_head(h_img).view(B, G, G, -1)  # (B, G, G, codebook_size)
@@ -145,11 +177,11 @@ class VideoHead(nn.Module):
         return VideoPrediction(code_logits, state_logits)
 
     @torch.no_grad()
-    def predict(self, model: TokenTransformer, x_context: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, model: TokenTransformer, x_context: torch.Tensor,
+                horizon: int | torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Most likely (codes (B, G, G) int64, state bins (B, Ds) int64), both local ids:
         decode the codes with VQTokenizer.decode and the bins with the state codec."""
-        pred = self(model, x_context)
+        pred = self(model, x_context, horizon)
         return pred.code_logits.argmax(-1), pred.state_logits.argmax(-1)  # (B, G, G), (B, Ds)
 
     def num_params(self) -> int:
@@ -157,7 +189,7 @@ class VideoHead(nn.Module):
 
 
 def video_loss(pred: VideoPrediction, codes: torch.Tensor, state_bins: torch.Tensor,
-               cfg: VideoHeadConfig) -> VideoLoss:
+               cfg: VideoHeadConfig, keep: torch.Tensor | None = None) -> VideoLoss:
     """Weighted cross-entropy of the predicted future frame codes and state bins.
 
     Args:
@@ -166,6 +198,9 @@ def video_loss(pred: VideoPrediction, codes: torch.Tensor, state_bins: torch.Ten
         state_bins: (B, Ds) int64 state-codec tokens (local, [0, state_bins)) of the real
             future state.
         cfg: supplies visual_weight and state_weight.
+        keep: (B,) bool, the samples that count (a sample without a real future is left
+            out, its target is a placeholder); None: all. With none kept the loss is 0 and
+            still part of the graph.
 
     Returns:
         VideoLoss(total, codes, state); add `total` to the action loss for joint training.
@@ -173,10 +208,18 @@ def video_loss(pred: VideoPrediction, codes: torch.Tensor, state_bins: torch.Ten
     B, G = pred.code_logits.shape[0], cfg.grid
     _check_target("codes", codes, (B, G, G), cfg.codebook_size)
     _check_target("state_bins", state_bins, (B, cfg.state_dim), cfg.state_bins)
-    ce_codes = F.cross_entropy(pred.code_logits.flatten(0, 2),  # (B*G*G, codebook_size)
-                               codes.flatten())  # (B*G*G,)
-    ce_state = F.cross_entropy(pred.state_logits.flatten(0, 1),  # (B*Ds, state_bins)
-                               state_bins.flatten())  # (B*Ds,)
+    if keep is None:
+        keep = torch.ones(B, dtype=torch.bool, device=codes.device)
+    if keep.shape != (B,) or keep.dtype != torch.bool:
+        raise VideoHeadShapeError(f"keep must be bool of shape ({B},), got {keep.dtype} "
+                                  f"{tuple(keep.shape)}")
+    w = keep.to(pred.code_logits.device, torch.float32)  # (B,)
+    n = w.sum().clamp_min(1.0)  # ()
+    ce_codes = F.cross_entropy(pred.code_logits.flatten(0, 2).float(),  # (B*G*G, codebook_size)
+                               codes.flatten(), reduction="none").view(B, -1).mean(1)  # (B,)
+    ce_state = F.cross_entropy(pred.state_logits.flatten(0, 1).float(),  # (B*Ds, state_bins)
+                               state_bins.flatten(), reduction="none").view(B, -1).mean(1)
+    ce_codes, ce_state = (ce_codes * w).sum() / n, (ce_state * w).sum() / n  # (), ()
     total = cfg.visual_weight * ce_codes + cfg.state_weight * ce_state  # ()
     return VideoLoss(total, ce_codes, ce_state)
 

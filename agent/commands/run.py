@@ -24,6 +24,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run a policy for N episodes; one line per episode, then a "
                                    "summary (or one JSON object with --json).")
     add_run_arguments(p)
+    p.add_argument("--lookahead", type=int, default=None, metavar="K",
+                   help="sample K >= 2 candidate chunks per decision, predict each one's future "
+                        "with the run's video head, execute the best (agent/lookahead.py); "
+                        "needs --policy RUN trained with --tokenizer")
+    p.add_argument("--lookahead-horizon", type=int, default=None, metavar="STEPS",
+                   help="score the state this many steps ahead (default: the head's horizon)")
+    p.add_argument("--lookahead-temperature", type=float, default=1.0, metavar="T",
+                   help="sampling temperature of the candidates after the greedy one")
+    p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
+                   help="the video head's tokenizer, if it moved (default: the recorded path)")
     p.set_defaults(func=main)
 
 
@@ -103,6 +113,48 @@ def make_agent(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
         raise SystemExit(f"error: {e}") from None
 
 
+def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
+    """The FuturePredictor --lookahead needs (None without it); loaded before the env."""
+    from policies.imagine import FuturePredictor, check_tokenizer, load_video_head
+    from policies.token_policy import TokenPolicy
+    from policies.video_head import VideoHeadError
+
+    extra = [f for f, v in (("--lookahead-horizon", args.lookahead_horizon),
+                            ("--tokenizer", args.tokenizer)) if v is not None]
+    if args.lookahead is None:
+        if extra:
+            raise SystemExit(f"error: {' and '.join(extra)} apply to --lookahead K only")
+        return None
+    if args.lookahead < 2:
+        raise SystemExit(f"error: --lookahead K needs K >= 2 candidates, got {args.lookahead}")
+    if not isinstance(policy, TokenPolicy) or not args.policy:
+        raise SystemExit(f"error: --lookahead needs --policy RUN, a token policy trained with "
+                         f"a video head (agent train --tokenizer); got {policy.name!r}")
+    if args.exec_mode == "rtc":
+        raise SystemExit("error: --lookahead chooses among freshly sampled chunks, which "
+                         "cannot continue committed actions; use --exec sync, naive or ensemble")
+    try:
+        head, record = load_video_head(Path(args.policy), policy.model.cfg.d_model)
+        tok = check_tokenizer(record, args.tokenizer or Path(record["path"]))
+        return FuturePredictor(policy, head, tok)
+    except VideoHeadError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def make_lookahead(args: argparse.Namespace, policy: Any, predictor: Any, env: Any) -> Any:
+    """Wrap the token policy in lookahead over the env's robot (its joint limits)."""
+    from agent.lookahead import LookaheadPolicy, robot_spec
+
+    try:
+        return LookaheadPolicy(policy, predictor, robot_spec(env), args.lookahead,
+                               args.lookahead_horizon, seed=args.seed,
+                               temperature=args.lookahead_temperature,
+                               keep_frames=args.record is not None)
+    except ValueError as e:
+        env.close()
+        raise SystemExit(f"error: {e}") from None
+
+
 def wilson_ci95(successes: int, n: int) -> tuple[float, float]:
     """95% Wilson score interval for a success rate (sane at 0% and 100%, unlike Wald)."""
     if n == 0:
@@ -139,9 +191,10 @@ def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
 
 def main(args: argparse.Namespace) -> int:
     import envs
-    from agent.record import EpisodeVideo
+    from agent.record import EpisodeVideo, PredictionVideo
     from agent.runtime import run_episode
     from agent.timing import StageTimer
+    from policies.lookahead import LookaheadError
     from policies.registry import UnknownPolicyError, default_policy_spec, load_policy
 
     if args.episodes < 1:
@@ -155,8 +208,15 @@ def main(args: argparse.Namespace) -> int:
     except (envs.UnknownEnvError, UnknownPolicyError) as e:
         raise SystemExit(f"error: {e}") from None
     backend = setup_backend(args, policy, log=lambda m: print(m, file=sys.stderr))
-    agent, latency = make_agent(args, policy)
-    env = envs.make(args.env)
+    predictor = load_predictor(args, policy)
+    look = None
+    if predictor is None:
+        agent, latency = make_agent(args, policy)
+        env = envs.make(args.env)
+    else:  # lookahead reads the joint limits off the env's robot, so the env comes first
+        env = envs.make(args.env)
+        look = make_lookahead(args, policy, predictor, env)
+        agent, latency = make_agent(args, look)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate
     hooks, closers = [], []
     if args.viewer:
@@ -170,10 +230,17 @@ def main(args: argparse.Namespace) -> int:
         video = None
         if args.record:
             fps = rate or env.unwrapped.control_hz
-            video = EpisodeVideo(args.record / f"episode_{seed:04d}.mp4", fps)
+            path = args.record / f"episode_{seed:04d}.mp4"
+            video = (EpisodeVideo(path, fps) if look is None else PredictionVideo(
+                path, fps, policy.config.cameras[predictor.head.cfg.camera],
+                look.latest_prediction))
         on_step = _chain(hooks + ([video.add] if video else []))
         try:
             r = run_episode(env, agent, seed, timer, rate_hz=rate, on_step=on_step)
+        except LookaheadError as e:  # every candidate rejected: stop, never run one of them
+            env.close()
+            agent.close()
+            raise SystemExit(f"error: episode seed={seed}: {e}") from None
         finally:
             if video:
                 video.close()
@@ -194,6 +261,7 @@ def main(args: argparse.Namespace) -> int:
                    simulate_latency_ms=None if latency is None else
                    {"mean": latency.mean_ms, "jitter": latency.jitter_ms},
                    **agent.stats.summary())
+    summary["lookahead"] = None if look is None else look.summary(summary["loop_hz"])
     if args.policy is None:
         summary["policy"] = f"{default_policy_spec()} (default)"
     if args.json:

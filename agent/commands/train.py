@@ -1,11 +1,15 @@
 """`agent train`: fit codecs and train the token policy on recorded datasets.
 
     agent train --data DIR [--data DIR2 ...] --out RUN [--config small] [--steps N] [--resume]
+                [--tokenizer TOK [--video-weight 0.5] [--video-horizon 8]]
 
 Writes RUN/ (safetensors weights, config.json, vocab.json, codecs, train_state.pt for
 --resume, metrics.jsonl, loss.png). Under `torchrun --nproc_per_node K agent train ...` it
 trains with DistributedDataParallel. Closed-loop evaluation in simulation every --eval-every
-steps on held-out seeds (`agent eval`'s), when --eval-env is given.
+steps on held-out seeds (`agent eval`'s), when --eval-env is given. With --tokenizer (a
+directory from `agent train-tokenizer`) a video head learns, in the same steps, the front
+camera's frame and the state k in 1..--video-horizon steps after each chunk starts; it is saved
+in RUN/video_head/ (policies.video_train, policies.imagine.load_imagination).
 """
 
 from __future__ import annotations
@@ -55,6 +59,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="condition the image encoder on the instruction (FiLM)")
     p.add_argument("--value-weight", type=float, default=d.value_weight,
                    help="weight of the expected-value loss on action tokens (0: off)")
+    p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
+                   help="train a video-prediction head on this VQ tokenizer's codes of future "
+                        "frames, jointly with the actions (written to RUN/video_head/)")
+    p.add_argument("--video-weight", type=float, default=None, metavar="W",
+                   help="weight of the predicted frame's codes in the loss (default 0.5, "
+                        "Emu3's; the future state weighs 1); needs --tokenizer")
+    p.add_argument("--video-horizon", type=int, default=None, metavar="K",
+                   help="the head predicts 1..K steps ahead, K <= --chunk (default 8); "
+                        "needs --tokenizer")
     p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
     p.add_argument("--eval-env", default=None, metavar="SPEC")
     p.add_argument("--eval-every", type=int, default=0, metavar="STEPS")
@@ -105,6 +118,7 @@ def main(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: {args.out} exists and is not empty; use --resume to "
                              "continue it, or another --out")
         policy = build_policy(demos, cfg)
+    video = make_video_training(args, policy, demos, cfg.seed)  # errors before --out is written
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank checked --out before rank 0 writes into it
     rank0 = int(os.environ.get("RANK", 0)) == 0
@@ -124,6 +138,12 @@ def main(args: argparse.Namespace) -> int:
             print(f"{' and '.join(off)}: off ({missing} of {len(demos)} episodes have "
                   f"no observation.environment_state; datasets recorded before it existed, "
                   f"or from a real arm)", file=sys.stderr)
+    if rank0 and video is not None:
+        (args.out / "video_config.json").write_text(json.dumps(video.cfg.to_dict(), indent=2))
+        print(f"video head: {video.head.num_params() / 1e6:.2f}M params, "
+              f"{video.head.cfg.grid}x{video.head.cfg.grid} codes of camera "
+              f"{policy.config.cameras[video.head.cfg.camera]!r}, horizons 1.."
+              f"{video.head.cfg.max_horizon}", file=sys.stderr)
     eval_fn = make_eval_fn(args.eval_env, args.eval_episodes) if args.eval_env else None
     tokens = policy.config.chunk * policy.config.action_dim
     bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", file=sys.stderr,
@@ -140,6 +160,7 @@ def main(args: argparse.Namespace) -> int:
             aux = "" if log.aux_loss is None else f" aux {log.aux_loss:.3f}"
             aux += "" if log.value_loss is None else f" value {log.value_loss:.3f}"
             aux += "" if log.plan_loss is None else f" plan {log.plan_loss:.3f}"
+            aux += "" if log.video_loss is None else f" video {log.video_loss:.3f}"
             print(f"step {log.step}/{cfg.steps} loss {log.loss:.3f}{aux} "
                   f"{log.samples_per_s * tokens:.0f} tok/s eta {eta / 60:.1f} min",
                   file=sys.stderr, flush=True)
@@ -149,18 +170,67 @@ def main(args: argparse.Namespace) -> int:
             post["aux"] = f"{log.aux_loss:.3f}"
         if log.plan_loss is not None:
             post["plan"] = f"{log.plan_loss:.3f}"
+        if log.video_loss is not None:
+            post["video"] = f"{log.video_loss:.3f}"
         if log.eval_success is not None:
             post["eval"] = f"{log.eval_success:.0%}"
             tqdm.write(f"step {log.step}: eval success {log.eval_success:.0%}", file=sys.stderr)
         bar.set_postfix(post)
 
     train(policy, demos, args.out, cfg, start_step=start, optimizer_state=opt_state,
-                 on_log=on_log, eval_fn=eval_fn, eval_every=args.eval_every)
+          on_log=on_log, eval_fn=eval_fn, eval_every=args.eval_every, video=video)
     bar.close()
     if rank0:
         plot_loss(args.out)
         print(f"saved {args.out}", file=sys.stderr)
     return 0
+
+
+def make_video_training(args: argparse.Namespace, policy, demos, seed: int):
+    """The VideoTraining --tokenizer asks for (None without it); on --resume, the run's own
+    head, which must have been trained against the same tokenizer."""
+    import torch
+
+    from policies.imagine import check_tokenizer, has_video_head, load_video_head
+    from policies.video_head import VideoHeadError
+    from policies.video_train import VideoTrainConfig, VideoTraining
+    from policies.vq import TokenizerError, VQTokenizer
+
+    given = {"visual_weight": args.video_weight, "max_horizon": args.video_horizon}
+    given = {k: v for k, v in given.items() if v is not None}
+    resumed_head = args.resume and has_video_head(args.out)
+    if args.tokenizer is None:
+        if given:
+            raise SystemExit("error: --video-weight and --video-horizon need --tokenizer TOK")
+        if resumed_head:
+            raise SystemExit(f"error: {args.out} was trained with a video head; pass the "
+                             f"--tokenizer it was trained with to resume it")
+        return None
+    if world_size() > 1:
+        raise SystemExit(f"error: --tokenizer (joint video training) runs in one process, got "
+                         f"WORLD_SIZE {world_size()}; run it without torchrun")
+    if args.resume and not resumed_head:
+        raise SystemExit(f"error: {args.out} was trained without a video head, so its "
+                         f"optimizer state has none; start a new run to add --tokenizer")
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # encodes the targets once
+    try:
+        head = None
+        if resumed_head:
+            head, record = load_video_head(args.out, policy.model.cfg.d_model)
+            tok = check_tokenizer(record, args.tokenizer).to(device)
+            saved = {"visual_weight": head.cfg.visual_weight,
+                     "max_horizon": head.cfg.max_horizon}
+            changed = {k: (v, saved[k]) for k, v in given.items() if v != saved[k]}
+            if changed:
+                raise SystemExit(f"error: --resume keeps the run's video head; these differ "
+                                 f"from it (given, saved): {changed}")
+            given = saved
+        else:
+            tok = VQTokenizer.load(args.tokenizer, device=device)
+        cfg = VideoTrainConfig(tokenizer=args.tokenizer, **given)
+        return VideoTraining(policy, demos, tok, cfg, head=head, seed=seed)
+    except (TokenizerError, VideoHeadError, ValueError) as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def world_size() -> int:

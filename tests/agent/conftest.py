@@ -23,3 +23,29 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ds") / "pp3"
     assert collect(out, "--episodes-per-file", "2") == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def video_run(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tokenizer and a nano run trained through `agent train --tokenizer` (a few steps), with
+    the trained policy and video head as they were in memory (to compare with what loads)."""
+    import policies.train
+
+    root = tmp_path_factory.mktemp("video")
+    tok, run = root / "tok", root / "run"
+    assert main(["train-tokenizer", "--data", str(small_dataset), "--out", str(tok), "--config",
+                 "tiny", "--steps", "3", "--batch-size", "2", "--frame-stride", "20",
+                 "--cameras", "front"]) == 0
+    seen: dict = {}
+    real_train = policies.train.train
+
+    def capture(policy, demos, out, cfg, **kw):
+        seen.update(policy=policy, video=kw.get("video"), demos=demos)
+        return real_train(policy, demos, out, cfg, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(policies.train, "train", capture)
+        assert main(["train", "--data", str(small_dataset), "--out", str(run), "--config",
+                     "nano", "--batch-size", "4", "--steps", "4", "--tokenizer", str(tok),
+                     "--video-horizon", "4"]) == 0
+    return {"tok": tok, "run": run, **seen}

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "rtc.py"
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_rtc", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.bench.conftest import load_bench
 
 
 def _part(tmp_path: Path, name: str, cells: dict[str, list[int]]) -> Path:
@@ -30,7 +22,7 @@ def _part(tmp_path: Path, name: str, cells: dict[str, list[int]]) -> Path:
 
 
 def test_merge_joins_cells_split_by_delay(tmp_path, capsys):
-    rtc = _load_bench()
+    rtc = load_bench("rtc")
     parts = [_part(tmp_path, "a.json", {"sync": [0, 50, 100, 200], "rtc": [0, 50]}),
              _part(tmp_path, "b.json", {"rtc": [100, 200]})]
     rtc.merge(parts, tmp_path / "rtc.png")
@@ -42,7 +34,7 @@ def test_merge_joins_cells_split_by_delay(tmp_path, capsys):
 
 
 def test_merge_refuses_overlapping_or_incomplete_grids(tmp_path):
-    rtc = _load_bench()
+    rtc = load_bench("rtc")
     a = _part(tmp_path, "a.json", {"rtc": [0, 50]})
     with pytest.raises(SystemExit, match="rtc at delays \\[50\\] ms appears in more than one"):
         rtc.merge([a, _part(tmp_path, "b.json", {"rtc": [50, 100]})], tmp_path / "x.png")

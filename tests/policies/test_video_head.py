@@ -96,3 +96,48 @@ def test_bad_targets_and_overlong_sequences_are_errors():
         head(model, long)
     with pytest.raises(ValueError, match="horizon must be >= 1"):
         VideoHeadConfig(horizon=0)
+
+
+def test_one_head_predicts_every_horizon_and_says_which():
+    model, head, x = _setup(max_horizon=8)
+    model.eval()
+    c = head.cfg
+    with torch.no_grad():
+        per_k = [head(model, x, k) for k in (1, 4, 8)]
+        mixed = head(model, x, torch.tensor([4, 8]))  # one horizon per row
+        default = head(model, x)
+    for pred in per_k:
+        assert pred.code_logits.shape == (2, c.grid, c.grid, c.codebook_size)
+        assert pred.state_logits.shape == (2, c.state_dim, c.state_bins)
+    # The horizon embedding changes the queries, so the predictions differ by horizon ...
+    assert not torch.allclose(per_k[0].code_logits, per_k[2].code_logits)
+    # ... and a row's prediction depends on its own horizon only.
+    torch.testing.assert_close(mixed.code_logits[0], per_k[1].code_logits[0])
+    torch.testing.assert_close(mixed.state_logits[1], per_k[2].state_logits[1])
+    torch.testing.assert_close(default.code_logits, per_k[1].code_logits)  # cfg.horizon = 4
+
+
+def test_horizon_outside_the_trained_range_is_an_error():
+    model, head, x = _setup(max_horizon=6, horizon=6)
+    with pytest.raises(VideoHeadShapeError, match=r"horizon must lie in 1..max_horizon 6, got "
+                                                  r"values in \[1, 7\]"):
+        head(model, x, torch.tensor([1, 7]))
+    with pytest.raises(VideoHeadShapeError, match=r"an int or a \(2,\) tensor"):
+        head(model, x, torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match="horizon 9 must be in 1..max_horizon 8"):
+        VideoHeadConfig(horizon=9)
+
+
+def test_keep_mask_leaves_samples_out_of_the_loss():
+    model, head, x = _setup()
+    codes, bins = _targets(head.cfg)
+    with torch.no_grad():
+        pred = head(model, x, torch.tensor([2, 3]))
+        both = video_loss(pred, codes, bins, head.cfg)
+        first = video_loss(pred, codes, bins, head.cfg, keep=torch.tensor([True, False]))
+        alone = video_loss(type(pred)(pred.code_logits[:1], pred.state_logits[:1]), codes[:1],
+                           bins[:1], head.cfg)
+        none = video_loss(pred, codes, bins, head.cfg, keep=torch.tensor([False, False]))
+    torch.testing.assert_close(first.total, alone.total)
+    assert not torch.isclose(first.total, both.total)
+    assert none.total == 0

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,18 +9,9 @@ import torch.nn.functional as F
 
 from agent.cli import main
 from policies.vq import VQTokenizer, get_config
+from tests.bench.conftest import load_bench
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "video.py"
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_video", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-video = _load_bench()
+video = load_bench("video")
 
 
 def _ssim_conv2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:

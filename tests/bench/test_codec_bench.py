@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "codec.py"
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_codec", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.bench.conftest import load_bench
 
 
 def test_bench_prints_one_json_line_labelled_synthetic(capsys):
-    bench = _load_bench()
+    bench = load_bench("codec")
     report = bench.main(["--synthetic", "--episodes", "16", "--vectors", "20000",
                          "--sweep", "50"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
@@ -35,7 +26,7 @@ def test_bench_prints_one_json_line_labelled_synthetic(capsys):
 
 
 def test_bench_reads_npz_episodes(tmp_path):
-    bench = _load_bench()
+    bench = load_bench("codec")
     episodes = bench.synthetic_episodes(3, seed=4)
     path = tmp_path / "actions.npz"
     np.savez(path, actions=np.concatenate(episodes),

@@ -1,0 +1,66 @@
+"""`agent train --tokenizer`: the video head trains with the policy and loads back as it was."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from agent.cli import main
+from envs.types import Observation
+from policies.imagine import FuturePredictor, load_imagination
+from policies.vq import VQTokenizer, get_config
+
+
+def test_train_writes_the_head_and_it_loads_back_with_identical_predictions(video_run):
+    run = video_run["run"]
+    for name in ("model.safetensors", "config.json"):
+        assert (run / "video_head" / name).is_file(), name
+    meta = json.loads((run / "video_head" / "config.json").read_text())
+    assert meta["head"]["max_horizon"] == 4 and meta["head"]["visual_weight"] == 0.5
+    assert meta["tokenizer"]["path"] == str(video_run["tok"].resolve())
+    assert len(meta["tokenizer"]["weights_sha256"]) == 64
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 4 and rows[-1]["video_loss"] > 0
+    policy, head, tok = load_imagination(run)
+    d = video_run["demos"][0]
+    obs = Observation({c: d.frames[c][2] for c in policy.config.cameras}, d.state[2], d.task)
+    chunks = np.stack([d.action[2:2 + policy.config.chunk]] * 3)
+    chunks = chunks + np.arange(3)[:, None, None] * 0.01  # three distinct candidates
+    trained = FuturePredictor(video_run["policy"], video_run["video"].head, tok)
+    loaded = FuturePredictor(policy, head, tok)
+    for k in (1, 4):
+        want_codes, want_states = trained.predict(obs, chunks, k)
+        got_codes, got_states = loaded.predict(obs, chunks, k)
+        assert torch.equal(got_codes, want_codes)
+        np.testing.assert_array_equal(got_states, want_states)
+
+
+def test_resume_keeps_the_head_and_checks_the_tokenizer(video_run, small_dataset, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(video_run["run"], run)
+    base = ["train", "--data", str(small_dataset), "--out", str(run), "--config", "nano",
+            "--batch-size", "4", "--steps", "6", "--resume"]
+    with pytest.raises(SystemExit, match="trained with a video head; pass the --tokenizer"):
+        main(base)
+    torch.manual_seed(3)
+    VQTokenizer(get_config("tiny")).save(tmp_path / "other")
+    with pytest.raises(SystemExit, match="is not the one the video head was trained against"):
+        main([*base, "--tokenizer", str(tmp_path / "other")])
+    with pytest.raises(SystemExit, match=r"differ from it \(given, saved\): \{'max_horizon'"):
+        main([*base, "--tokenizer", str(video_run["tok"]), "--video-horizon", "8"])
+    assert main([*base, "--tokenizer", str(video_run["tok"])]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 6 and rows[-1]["video_loss"] is not None
+
+
+def test_video_options_without_a_tokenizer_or_too_far_are_errors(small_dataset, video_run,
+                                                                tmp_path):
+    base = ["train", "--data", str(small_dataset), "--out", str(tmp_path / "r"), "--config",
+            "nano", "--steps", "2"]
+    with pytest.raises(SystemExit, match="--video-weight and --video-horizon need --tokenizer"):
+        main([*base, "--video-horizon", "4"])
+    with pytest.raises(SystemExit, match="video horizon 9 exceeds the chunk of 8 actions"):
+        main([*base, "--tokenizer", str(video_run["tok"]), "--video-horizon", "9"])
+    assert not (tmp_path / "r").exists()  # refused before anything was written
