@@ -2,7 +2,8 @@
 # Rebuild the shipped default policy (policies/default/) from scratch with the project's own
 # commands: collect scripted demonstrations, train the token policy, copy the checkpoint.
 #   bash scripts/train_default.sh            (about 60-65 min on a 2-core CPU)
-# Environment overrides: EPISODES, NOISE, STEPS, CONFIG, DATA, RUN, TRAIN_ARGS (extra flags).
+# Environment overrides: EPISODES, NOISE, STEPS, CONFIG, DATA, RUN, TRAIN_ARGS (extra flags;
+# default --film, as runs/obj1 was trained; TRAIN_ARGS= for none).
 #
 # The demonstrations are collected DART-style (Laskey et al. 2017): the expert's actions are
 # executed with Gaussian noise (1 cm, 0.05 rad per step) and each frame is labelled with what
@@ -24,7 +25,7 @@ if [ ! -f "$DATA/meta/info.json" ]; then
 fi
 "$AGENT" train --data "$DATA" --out "$RUN" --config "$CONFIG" --steps "$STEPS" \
   --chunk 8 --execute 4 --eval-env mujoco:pick_place --eval-every 1100 --eval-episodes 10 \
-  --threads 2 ${TRAIN_ARGS:-}
+  --threads 2 ${TRAIN_ARGS---film}
 mkdir -p policies/default
 for f in model.safetensors config.json vocab.json text_tokenizer.json; do
   cp "$RUN/$f" policies/default/
