@@ -90,7 +90,8 @@ PLAN_GOAL = slice(-len(PLAN_NAMES), None)
 
 def plan_dim(env_state_dim: int, objects: bool) -> int:
     """Width of plan_targets for an environment state of `env_state_dim` dims."""
-    n_objects = aux_dim(env_state_dim) and env_state_dim // POSE - N_GOAL_SLOTS
+    aux_dim(env_state_dim)  # raises on a state that is not goal slots + object poses
+    n_objects = env_state_dim // POSE - N_GOAL_SLOTS
     return len(PLAN_NAMES) + (3 * n_objects if objects else 0)
 
 
