@@ -8,6 +8,7 @@ out of the loss, as LeRobot's `action_is_pad` does.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,11 @@ class Batch:
     # (B, 2) int64 (episode, frame) rows the batch was gathered from: targets that live
     # further along the episode (policies.video_train's future frames) are looked up by it.
     index: np.ndarray | None = None
+    # Real-time chunking's training side (stale_prefix): action values fed as the decoder's
+    # inputs where they differ from `actions`, and how many leading steps of each row are
+    # such a forced prefix (their own predictions are not scored; inference forces them).
+    input_actions: np.ndarray | None = None  # (B, H, Da) float32
+    prefix_steps: np.ndarray | None = None  # (B,) int64
 
 
 class ChunkSampler:
@@ -183,3 +189,30 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
     if not demos:
         raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
     return demos
+
+
+def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps: int,
+                 noise: tuple[float, float] = (0.01, 0.05)) -> Batch:
+    """The batch with a perturbed, committed-looking prefix on a `prob` share of its rows.
+
+    Under real-time chunking (agent.execution, rtc) the chunk's first d steps are forced to the
+    actions an older chunk committed, planned from an older observation. Teacher forcing only
+    ever shows the expert's own consistent first steps, so the model learns to continue
+    whatever prefix it is given, and with a stale one it extrapolates the old plan instead of
+    reading the scene (bench/rtc_emulated.py). Here a row gets d ~ U{1..max_steps} leading
+    steps perturbed by Gaussian noise (position m, rotation rad; the gripper is kept), fed as
+    inputs only: the targets after them stay the expert's, so the model learns to return to
+    what the observation calls for.
+    """
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"stale-prefix probability must be in [0, 1], got {prob}")
+    B, H, Da = batch.actions.shape
+    if not 1 <= max_steps < H:
+        raise ValueError(f"stale-prefix steps must be in 1..{H - 1} (the chunk is {H}), "
+                         f"got {max_steps}")
+    steps = np.where(rng.random(B) < prob, rng.integers(1, max_steps + 1, size=B), 0)
+    sigma = np.array([noise[0]] * 3 + [noise[1]] * 3 + [0.0] * (Da - 6), np.float32)
+    jitter = rng.normal(size=(B, H, Da)).astype(np.float32) * sigma
+    jitter *= (np.arange(H)[None, :] < steps[:, None])[..., None]  # only inside the prefix
+    return dataclasses.replace(batch, input_actions=batch.actions + jitter,
+                               prefix_steps=steps.astype(np.int64))

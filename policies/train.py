@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.vocab import VocabLayout, VocabSizes
 from policies.aux import AuxNormalizer, aux_dim, plan_targets
-from policies.data import Batch, ChunkSampler, DemoEpisode
+from policies.data import Batch, ChunkSampler, DemoEpisode, stale_prefix
 from policies.text import InstructionTokenizer
 from policies.token_policy import PolicyConfig, TokenPolicy
 from policies.transformer import CONFIGS, TokenTransformer
@@ -70,6 +70,10 @@ class TrainConfig:
     # FiLM (policies.transformer.TransformerConfig.film): the instruction modulates the CNN, so
     # the keypoints can follow the named cube and plate instead of whichever cube is salient.
     film: bool = False
+    # Share of samples whose first 1..stale_prefix_steps actions are fed perturbed, as a
+    # stale committed prefix (policies.data.stale_prefix; what --exec rtc forces); 0: off.
+    stale_prefix: float = 0.0
+    stale_prefix_steps: int = 3
     checkpoint_every: int = 500
     seed: int = 0
 
@@ -78,6 +82,12 @@ class TrainConfig:
             raise ValueError(f"unknown model config {self.model!r}; known: {sorted(CONFIGS)}")
         if not 1 <= self.execute <= self.chunk:
             raise ValueError(f"execute must be in 1..chunk={self.chunk}, got {self.execute}")
+        if not 0.0 <= self.stale_prefix <= 1.0:
+            raise ValueError(f"stale_prefix is a share of samples in [0, 1], got "
+                             f"{self.stale_prefix}")
+        if not 1 <= self.stale_prefix_steps < self.chunk:
+            raise ValueError(f"stale_prefix_steps must be in 1..{self.chunk - 1}, got "
+                             f"{self.stale_prefix_steps}")
 
 
 def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
@@ -177,11 +187,13 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     """
     text = torch.from_numpy(policy.text_ids(batch.instructions)).to(device)
     state = torch.from_numpy(policy.state_ids(batch.state)).to(device)
-    act = torch.from_numpy(policy.action_ids(batch.actions)).to(device)  # (B, n)
+    act = torch.from_numpy(policy.action_ids(batch.actions)).to(device)  # (B, n) targets
+    act_in = act if batch.input_actions is None else (  # the decoder's inputs (stale_prefix)
+        torch.from_numpy(policy.action_ids(batch.input_actions)).to(device))
     core = model.module if hasattr(model, "module") else model
     x = core.prefix_embeddings(text, frames.to(device), state)  # (B, P, D)
     P, Dp = x.shape[1], policy.config.plan_dim
-    seq = act  # (B, n)
+    seq = act_in  # (B, n)
     plan = None
     if Dp:
         if batch.env_state is None:
@@ -220,7 +232,10 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     expected = (logp.exp() * vals).sum(-1)  # (B, n)
     want = vals.gather(-1, target.T).T  # (B, n)
     value_err = (expected - want).abs() / half_range[dim]  # (B, n)
-    keep = torch.from_numpy(~batch.pad).to(device)
+    scored = ~batch.pad
+    if batch.prefix_steps is not None:  # a forced prefix is not the model's to predict
+        scored = scored & (np.arange(scored.shape[1])[None, :] >= batch.prefix_steps[:, None])
+    keep = torch.from_numpy(scored).to(device)
     keep = keep.repeat_interleave(Da, dim=1).float()  # (B, n)
     aux = None
     if aux_norm is not None and core.aux_head is not None and batch.env_state is not None:
@@ -291,6 +306,7 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         opt.load_state_dict(optimizer_state)
     sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
+    prefix_rng = np.random.default_rng(cfg.seed + rank)
     aux_norm = (AuxNormalizer([d.env_state for d in demos], [d.state for d in demos])
                 if model.aux_head is not None else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -300,6 +316,8 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = sampler.sample(cfg.batch_size)
+        if cfg.stale_prefix > 0:
+            batch = stale_prefix(batch, prefix_rng, cfg.stale_prefix, cfg.stale_prefix_steps)
         frames = random_shift(torch.from_numpy(batch.frames), cfg.shift_px, gen)
         with autocast:
             losses = batch_loss(policy, ddp, batch, frames, device, cfg.label_sigma, aux_norm,

@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "plate (--no-plan-objects: the named ones only)")
     p.add_argument("--film", action="store_true",
                    help="condition the image encoder on the instruction (FiLM)")
+    p.add_argument("--stale-prefix", type=float, default=d.stale_prefix, metavar="P",
+                   help="share of samples whose first actions are fed perturbed, as the stale "
+                        "prefix --exec rtc forces (policies.data.stale_prefix); 0: off")
+    p.add_argument("--stale-prefix-steps", type=int, default=d.stale_prefix_steps, metavar="D",
+                   help="longest such prefix, in steps (1..chunk-1)")
     p.add_argument("--value-weight", type=float, default=d.value_weight,
                    help="weight of the expected-value loss on action tokens (0: off)")
     p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
@@ -86,7 +91,8 @@ def _train_config(args: argparse.Namespace):
              "shift_px": args.shift_px, "label_sigma": args.label_sigma,
              "aux_weight": args.aux_weight, "value_weight": args.value_weight,
              "plan_weight": args.plan_weight, "plan_objects": args.plan_objects,
-             "film": args.film}
+             "film": args.film, "stale_prefix": args.stale_prefix,
+             "stale_prefix_steps": args.stale_prefix_steps}
     return TrainConfig(**{k: v for k, v in given.items() if k in names})
 
 
