@@ -85,7 +85,7 @@ class TrainConfig:
         if not 0.0 <= self.stale_prefix <= 1.0:
             raise ValueError(f"stale_prefix is a share of samples in [0, 1], got "
                              f"{self.stale_prefix}")
-        if not 1 <= self.stale_prefix_steps < self.chunk:
+        if self.stale_prefix > 0 and not 1 <= self.stale_prefix_steps < self.chunk:
             raise ValueError(f"stale_prefix_steps must be in 1..{self.chunk - 1}, got "
                              f"{self.stale_prefix_steps}")
 
