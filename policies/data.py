@@ -199,7 +199,7 @@ def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps:
     actions an older chunk committed, planned from an older observation. Teacher forcing only
     ever shows the expert's own consistent first steps, so the model learns to continue
     whatever prefix it is given, and with a stale one it extrapolates the old plan instead of
-    reading the scene (bench/rtc_emulated.py). Here a row gets d ~ U{1..max_steps} leading
+    reading the scene (bench/prefix_copy.py). Here a row gets d ~ U{1..max_steps} leading
     steps perturbed by Gaussian noise (position m, rotation rad; the gripper is kept), fed as
     inputs only: the targets after them stay the expert's, so the model learns to return to
     what the observation calls for.
