@@ -21,12 +21,13 @@ from envs.errors import UnknownEnvError
 # task name -> registered Gymnasium id. Every id takes `backend=` as a keyword.
 TASK_IDS: dict[str, str] = {
     "pick_place": "motoken/PickPlace-v0",
+    "pick_place_hard": "motoken/PickPlaceHard-v0",
     "push": "motoken/Push-v0",
     "reach": "motoken/Reach-v0",
 }
 # backend -> tasks it supports.
 SIM_BACKENDS: dict[str, tuple[str, ...]] = {
-    "mujoco": ("pick_place", "push", "reach"),
+    "mujoco": ("pick_place", "pick_place_hard", "push", "reach"),
     "pybullet": ("pick_place",),
 }
 # scheme backends: the rest of the spec is an address, handed to the factory as is.

@@ -162,7 +162,8 @@ class ReachScript:
         return _servo(priv, _Plan(np.asarray(ball, dtype=np.float64), 0.0, 0.0))
 
 
-SCRIPTS = {"pick_place": PickPlaceScript, "push": PushScript, "reach": ReachScript}
+SCRIPTS = {"pick_place": PickPlaceScript, "pick_place_hard": PickPlaceScript, "push": PushScript,
+           "reach": ReachScript}
 
 
 class ScriptedExpert:

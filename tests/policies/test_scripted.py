@@ -10,6 +10,7 @@ from policies.scripted import NoPrivilegedStateError, ScriptedExpert
 
 
 @pytest.mark.parametrize("spec, seeds", [("mujoco:pick_place", range(100, 105)),
+                                         ("mujoco:pick_place_hard", range(100, 105)),
                                          ("mujoco:reach", range(3))])
 def test_scripted_expert_succeeds(spec, seeds):
     env = envs.make(spec)
