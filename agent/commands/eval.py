@@ -23,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"first seed (default {EVAL_SEED_BASE}: disjoint from collection seeds)")
     p.add_argument("--json", action="store_true")
     run.add_backend_arguments(p)
+    run.add_lookahead_arguments(p)
     p.set_defaults(func=main, rate=0.0, record=None, viewer=False, exec_mode="sync",
-                   simulate_latency=None, lookahead=None, lookahead_horizon=None,
-                   lookahead_temperature=1.0, tokenizer=None)
+                   simulate_latency=None)
 
 
 def main(args: argparse.Namespace) -> int:

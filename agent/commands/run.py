@@ -24,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run a policy for N episodes; one line per episode, then a "
                                    "summary (or one JSON object with --json).")
     add_run_arguments(p)
+    add_lookahead_arguments(p)
+    p.set_defaults(func=main)
+
+
+def add_lookahead_arguments(p: argparse.ArgumentParser) -> None:
+    """--lookahead and its options (shared with eval)."""
     p.add_argument("--lookahead", type=int, default=None, metavar="K",
                    help="sample K >= 2 candidate chunks per decision, predict each one's future "
                         "with the run's video head, execute the best (agent/lookahead.py); "
@@ -34,7 +40,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sampling temperature of the candidates after the greedy one")
     p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
                    help="the video head's tokenizer, if it moved (default: the recorded path)")
-    p.set_defaults(func=main)
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

@@ -187,3 +187,11 @@ def test_run_with_lookahead_reports_its_cost_and_records(video_run, tmp_path):
     assert look["loop_hz"] == summary["loop_hz"] > 0
     with av.open(str(tmp_path / "episode_0000.mp4")) as c:
         assert next(iter(c.decode(video=0))).width == 256
+
+
+def test_eval_takes_lookahead_and_reports_it(video_run, capsys):
+    assert main(["eval", "--env", "mujoco:pick_place_hard", "--policy", str(video_run["run"]),
+                 "--episodes", "1", "--backend", "torch", "--lookahead", "2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["episodes"] == 1 and summary["lookahead"]["k"] == 2
+    assert summary["lookahead"]["decisions"] > 0
