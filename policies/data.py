@@ -97,6 +97,17 @@ class ChunkSampler:
                      np.asarray(rows, np.int64).reshape(len(rows), 2))
 
 
+    def lagged(self, rows: np.ndarray, lags: np.ndarray) -> np.ndarray:
+        """(B, 2) (episode, frame) rows, (B,) lags -> (B, H, Da) float32: each row's chunk as
+        it stood `lag` steps earlier (frame t - lag on; the episode's first action before 0)."""
+        out = []
+        for (e, t), lag in zip(rows, lags, strict=True):
+            ep = self.episodes[e]
+            steps = np.clip(np.arange(t - lag, t - lag + self.chunk), 0, len(ep.action) - 1)
+            out.append(ep.action[steps])
+        return np.stack(out).astype(np.float32)
+
+
 def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scripted",
                   successful_only: bool = True) -> list[DemoEpisode]:
     """Record episodes in memory by running a policy (tests and quick experiments), with the
@@ -192,7 +203,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
 
 
 def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps: int,
-                 noise: tuple[float, float] = (0.01, 0.05)) -> Batch:
+                 noise: tuple[float, float] = (0.01, 0.05), lagged: np.ndarray | None = None
+                 ) -> Batch:
     """The batch with a perturbed, committed-looking prefix on a `prob` share of its rows.
 
     Under real-time chunking (agent.execution, rtc) the chunk's first d steps are forced to the
@@ -203,6 +215,10 @@ def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps:
     steps perturbed by Gaussian noise (position m, rotation rad; the gripper is kept), fed as
     inputs only: the targets after them stay the expert's, so the model learns to return to
     what the observation calls for.
+
+    With `lagged` (B, H, Da) the prefix is taken from it instead of `actions` (noise still
+    added): ChunkSampler.lagged gives the expert's own actions from a few steps earlier, a
+    plausible plan that is out of date, as a chunk planned from an older frame is.
     """
     if not 0.0 <= prob <= 1.0:
         raise ValueError(f"stale-prefix probability must be in [0, 1], got {prob}")
@@ -210,9 +226,14 @@ def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps:
     if not 1 <= max_steps < H:
         raise ValueError(f"stale-prefix steps must be in 1..{H - 1} (the chunk is {H}), "
                          f"got {max_steps}")
+    if lagged is not None and lagged.shape != batch.actions.shape:
+        raise ValueError(f"lagged actions {lagged.shape} must match the batch's "
+                         f"{batch.actions.shape}")
     steps = np.where(rng.random(B) < prob, rng.integers(1, max_steps + 1, size=B), 0)
     sigma = np.array([noise[0]] * 3 + [noise[1]] * 3 + [0.0] * (Da - 6), np.float32)
     jitter = rng.normal(size=(B, H, Da)).astype(np.float32) * sigma
+    if lagged is not None:
+        jitter += lagged - batch.actions
     jitter *= (np.arange(H)[None, :] < steps[:, None])[..., None]  # only inside the prefix
     return dataclasses.replace(batch, input_actions=batch.actions + jitter,
                                prefix_steps=steps.astype(np.int64))

@@ -74,6 +74,9 @@ class TrainConfig:
     # stale committed prefix (policies.data.stale_prefix; what --exec rtc forces); 0: off.
     stale_prefix: float = 0.0
     stale_prefix_steps: int = 3
+    # >0: the prefix is the expert's own chunk from 1..stale_prefix_lag steps earlier, without
+    # noise (ChunkSampler.lagged: an out-of-date plan); 0: the current chunk plus noise.
+    stale_prefix_lag: int = 0
     checkpoint_every: int = 500
     seed: int = 0
 
@@ -85,6 +88,8 @@ class TrainConfig:
         if not 0.0 <= self.stale_prefix <= 1.0:
             raise ValueError(f"stale_prefix is a share of samples in [0, 1], got "
                              f"{self.stale_prefix}")
+        if self.stale_prefix_lag < 0:
+            raise ValueError(f"stale_prefix_lag must be >= 0 steps, got {self.stale_prefix_lag}")
         if self.stale_prefix > 0 and not 1 <= self.stale_prefix_steps < self.chunk:
             raise ValueError(f"stale_prefix_steps must be in 1..{self.chunk - 1}, got "
                              f"{self.stale_prefix_steps}")
@@ -316,7 +321,11 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = sampler.sample(cfg.batch_size)
-        if cfg.stale_prefix > 0:
+        if cfg.stale_prefix > 0 and cfg.stale_prefix_lag > 0:
+            lags = prefix_rng.integers(1, cfg.stale_prefix_lag + 1, size=len(batch.actions))
+            batch = stale_prefix(batch, prefix_rng, cfg.stale_prefix, cfg.stale_prefix_steps,
+                                 noise=(0.0, 0.0), lagged=sampler.lagged(batch.index, lags))
+        elif cfg.stale_prefix > 0:
             batch = stale_prefix(batch, prefix_rng, cfg.stale_prefix, cfg.stale_prefix_steps)
         frames = random_shift(torch.from_numpy(batch.frames), cfg.shift_px, gen)
         with autocast:

@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "prefix --exec rtc forces (policies.data.stale_prefix); 0: off")
     p.add_argument("--stale-prefix-steps", type=int, default=d.stale_prefix_steps, metavar="D",
                    help="longest such prefix, in steps (1..chunk-1)")
+    p.add_argument("--stale-prefix-lag", type=int, default=d.stale_prefix_lag, metavar="L",
+                   help="take the prefix from the expert's chunk 1..L steps earlier (an "
+                        "out-of-date plan) instead of adding noise; 0: noise")
     p.add_argument("--value-weight", type=float, default=d.value_weight,
                    help="weight of the expected-value loss on action tokens (0: off)")
     p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
@@ -92,7 +95,8 @@ def _train_config(args: argparse.Namespace):
              "aux_weight": args.aux_weight, "value_weight": args.value_weight,
              "plan_weight": args.plan_weight, "plan_objects": args.plan_objects,
              "film": args.film, "stale_prefix": args.stale_prefix,
-             "stale_prefix_steps": args.stale_prefix_steps}
+             "stale_prefix_steps": args.stale_prefix_steps,
+             "stale_prefix_lag": args.stale_prefix_lag}
     return TrainConfig(**{k: v for k, v in given.items() if k in names})
 
 

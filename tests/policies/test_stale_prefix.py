@@ -29,6 +29,25 @@ def test_only_the_prefix_of_chosen_rows_is_perturbed_and_the_gripper_never() -> 
     assert 0.3 < chosen < 0.7  # prob 0.5 of 64 rows
 
 
+def test_a_lagged_prefix_is_the_expert_chunk_from_earlier_steps() -> None:
+    demos, batch = _batch()
+    sampler = ChunkSampler(demos, ("front", "wrist"), 4)
+    lags = np.full(len(batch.actions), 2)
+    lagged = sampler.lagged(batch.index, lags)
+    for row, (e, t) in enumerate(batch.index):
+        steps = np.clip(np.arange(t - 2, t + 2), 0, len(demos[e].action) - 1)
+        np.testing.assert_array_equal(lagged[row], demos[e].action[steps])
+    out = stale_prefix(batch, np.random.default_rng(0), prob=1.0, max_steps=3,
+                       noise=(0.0, 0.0), lagged=lagged)
+    for row, d in enumerate(out.prefix_steps):
+        np.testing.assert_array_equal(out.input_actions[row, :d], lagged[row, :d])
+        np.testing.assert_array_equal(out.input_actions[row, d:], batch.actions[row, d:])
+    with pytest.raises(ValueError, match="must match"):
+        stale_prefix(batch, np.random.default_rng(0), 1.0, 3, lagged=lagged[:, :2])
+    with pytest.raises(ValueError, match="stale_prefix_lag"):
+        TrainConfig(stale_prefix_lag=-1)
+
+
 def test_bad_settings_say_what_is_allowed() -> None:
     _, batch = _batch()
     with pytest.raises(ValueError, match=r"in 1\.\.3"):
