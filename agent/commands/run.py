@@ -295,5 +295,6 @@ def summarize(env_spec: str, policy: str, results: list, timer: Any) -> dict[str
         "deadline_misses": sum(r.deadline_misses for r in results),
         "latency_ms": {k: {"p50": v["p50"], "p99": v["p99"]} for k, v in latency.items()},
         "seeds": [r.seed for r in results],
+        "failed_seeds": [r.seed for r in results if not r.success],
         "failures": [r.failure for r in results if r.failure],
     }

@@ -1,0 +1,94 @@
+"""Does lookahead help? Success with and without it on held-out seeds, and what it costs.
+
+    python bench/lookahead.py --policy RUN [--k 4] [--episodes 50] [--jobs 2]
+                              [--envs mujoco:pick_place,mujoco:pick_place_hard]
+                              [--rate-episodes 2]
+
+RUN is an `agent train --tokenizer TOK` run. Each cell is one `agent eval` (held-out seeds from
+1,000,000, unpaced, sync execution) of the same policy with and without `--lookahead K`, so the
+two columns differ only in how the chunk is chosen; cells run `--jobs` at a time (success does
+not depend on timing: sync execution waits for every chunk). Then, alone on the machine, one
+paced `agent run` per setting on the first env measures the loop rate at the env's 20 Hz with
+lookahead on and off: that is its cost. The last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+def agent_json(args: list[str]) -> dict:
+    """Run `python -m agent ARGS --json`; its last stdout line, parsed."""
+    out = subprocess.run([sys.executable, "-m", "agent", *args, "--json"], capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"error: agent {' '.join(args)} failed ({out.returncode}):\n"
+                         f"{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cell(policy: Path, env: str, k: int | None, episodes: int, backend: str) -> dict:
+    """One eval: success rate, its 95% CI, the failed seeds and (with k) lookahead's record."""
+    look = [] if k is None else ["--lookahead", str(k)]
+    s = agent_json(["eval", "--env", env, "--policy", str(policy), "--episodes", str(episodes),
+                    "--backend", backend, *look])
+    row = {"success_rate": s["success_rate"], "success_ci95": s["success_ci95"],
+           "episodes": s["episodes"], "mean_steps": round(s["mean_steps"], 1),
+           "failed_seeds": s["failed_seeds"]}
+    if k is not None:
+        la = s["lookahead"]
+        row["lookahead"] = {key: la[key] for key in ("latency_ms", "predict_ms_p50",
+                                                     "rejected", "greedy_chosen")}
+    return row
+
+
+def loop_rate(policy: Path, env: str, k: int | None, episodes: int, backend: str) -> dict:
+    """A paced run at the env's rate: achieved Hz, deadline misses, inference p50/p99 (ms)."""
+    look = [] if k is None else ["--lookahead", str(k)]
+    s = agent_json(["run", "--env", env, "--policy", str(policy), "--episodes", str(episodes),
+                    "--seed", "1000000", "--backend", backend, *look])
+    return {"loop_hz": s["loop_hz"], "deadline_misses": s["deadline_misses"],
+            "policy_ms": s["latency_ms"]["policy"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--policy", type=Path, required=True, metavar="RUN")
+    p.add_argument("--k", type=int, default=4, help="candidates per decision (>= 2)")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--envs", default="mujoco:pick_place,mujoco:pick_place_hard")
+    p.add_argument("--jobs", type=int, default=2, help="evals run side by side")
+    p.add_argument("--backend", default="torch", help="the policy's engine in every cell")
+    p.add_argument("--rate-episodes", type=int, default=2,
+                   help="paced episodes per loop-rate measurement (0: skip)")
+    args = p.parse_args(argv)
+    if args.k < 2 or args.episodes < 1 or args.jobs < 1:
+        raise SystemExit("error: --k must be >= 2, --episodes and --jobs >= 1")
+    envs = [e for e in args.envs.split(",") if e]
+    grid = [(env, k) for env in envs for k in (None, args.k)]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda c: cell(args.policy, c[0], c[1], args.episodes,
+                                            args.backend), grid))
+    cells: dict[str, dict] = {}
+    for (env, k), row in zip(grid, rows, strict=True):
+        cells.setdefault(env, {})["off" if k is None else f"k{k}"] = row
+    cost = None
+    if args.rate_episodes:
+        cost = {name: loop_rate(args.policy, envs[0], k, args.rate_episodes, args.backend)
+                for name, k in (("off", None), (f"k{args.k}", args.k))}
+    summary = {"policy": str(args.policy), "k": args.k, "backend": args.backend,
+               "episodes_per_cell": args.episodes, "cells": cells, "loop_cost": cost}
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""bench/lookahead.py end to end on the tiny video run: both columns, the cost, the errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bench.conftest import load_bench
+
+bench = load_bench("lookahead")
+
+
+@pytest.mark.slow
+def test_lookahead_bench_reports_both_columns_and_the_cost(video_run, capsys):
+    out = bench.main(["--policy", str(video_run["run"]), "--k", "2", "--episodes", "1",
+                      "--envs", "mujoco:pick_place_hard", "--rate-episodes", "1"])
+    hard = out["cells"]["mujoco:pick_place_hard"]
+    assert set(hard) == {"off", "k2"}
+    for row in hard.values():
+        assert row["episodes"] == 1 and 0.0 <= row["success_rate"] <= 1.0
+        assert len(row["failed_seeds"]) == round((1 - row["success_rate"]) * 1)
+    assert hard["k2"]["lookahead"]["latency_ms"]["p50"] > 0 and "lookahead" not in hard["off"]
+    assert out["loop_cost"]["k2"]["loop_hz"] > 0 and out["loop_cost"]["off"]["loop_hz"] > 0
+
+
+def test_lookahead_bench_rejects_bad_settings():
+    with pytest.raises(SystemExit, match="--k must be >= 2"):
+        bench.main(["--policy", "x", "--k", "1"])
