@@ -77,6 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the head predicts 1..K steps ahead, K <= --chunk (default 8); "
                         "needs --tokenizer")
     p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
+    p.add_argument("--init", type=Path, default=None, metavar="POLICY",
+                   help="start from this trained policy's weights and codecs instead of a fresh "
+                        "model (fine-tuning; e.g. with --tokenizer, add a video head to it); "
+                        "its chunk, execute, plan and FiLM settings are kept")
     p.add_argument("--eval-env", default=None, metavar="SPEC")
     p.add_argument("--eval-every", type=int, default=0, metavar="STEPS")
     p.add_argument("--eval-episodes", type=int, default=10)
@@ -115,6 +119,9 @@ def main(args: argparse.Namespace) -> int:
     cfg = _train_config(args)
     demos = load_demos(args.data)
     start, opt_state = 0, None
+    if args.resume and args.init is not None:
+        raise SystemExit("error: --resume continues RUN from its own checkpoint; --init starts "
+                         "a new run from another policy; give one of them")
     if args.resume:
         if not (args.out / "train_state.pt").is_file():
             raise SystemExit(f"error: --resume given but {args.out} holds no training state")
@@ -127,14 +134,20 @@ def main(args: argparse.Namespace) -> int:
         if args.out.exists() and any(args.out.iterdir()):
             raise SystemExit(f"error: {args.out} exists and is not empty; use --resume to "
                              "continue it, or another --out")
-        policy = build_policy(demos, cfg)
+        if args.init is None:
+            policy = build_policy(demos, cfg)
+        else:
+            policy, cfg = load_init(args.init, cfg)
+            check_demos_fit(policy, demos)
     video = make_video_training(args, policy, demos, cfg.seed)  # errors before --out is written
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank checked --out before rank 0 writes into it
     rank0 = int(os.environ.get("RANK", 0)) == 0
     if rank0:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        init = str(args.init) if args.init is not None else _recorded_init(args.out)
+        (args.out / "train_config.json").write_text(json.dumps({**asdict(cfg), "init": init},
+                                                               indent=2))
         frames = sum(len(d.action) for d in demos)
         print(f"training {cfg.model} ({policy.model.num_params() / 1e6:.2f}M params) on "
               f"{len(demos)} episodes / {frames} frames from {len(args.data)} dataset(s)",
@@ -241,6 +254,40 @@ def make_video_training(args: argparse.Namespace, policy, demos, seed: int):
         return VideoTraining(policy, demos, tok, cfg, head=head, seed=seed)
     except (TokenizerError, VideoHeadError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
+
+
+def _recorded_init(run: Path) -> str | None:
+    """The --init a resumed run started from (train_config.json), so resuming keeps it."""
+    try:
+        return json.loads((run / "train_config.json").read_text()).get("init")
+    except (OSError, ValueError):
+        return None
+
+
+def load_init(path: Path, cfg):
+    """The policy --init names and the TrainConfig with its chunk/plan/FiLM settings (a value
+    given on the command line that contradicts the checkpoint is an error, not overridden)."""
+    from dataclasses import replace
+
+    from policies.token_policy import CheckpointMismatchError, TokenPolicy, is_checkpoint
+    from policies.train import TrainConfig
+
+    if not is_checkpoint(path):
+        raise SystemExit(f"error: --init {path} is not a token-policy checkpoint (a directory "
+                         f"with config.json, e.g. policies/default or a training run)")
+    try:
+        policy = TokenPolicy.load(path)
+    except CheckpointMismatchError as e:
+        raise SystemExit(f"error: --init {path}: {e}") from None
+    pc, default = policy.config, TrainConfig()
+    kept = {"chunk": pc.chunk, "execute": pc.execute, "plan_objects": pc.plan_objects,
+            "film": policy.model.cfg.film}
+    clash = {k: (getattr(cfg, k), v) for k, v in kept.items()
+             if getattr(cfg, k) != v and getattr(cfg, k) != getattr(default, k)}
+    if clash:
+        raise SystemExit(f"error: --init {path} fixes these settings; drop the flags that "
+                         f"contradict it (given, checkpoint): {clash}")
+    return policy, replace(cfg, **kept)
 
 
 def world_size() -> int:

@@ -48,6 +48,33 @@ def test_resume_without_state_is_an_error(dataset, tmp_path):
         _train(dataset, tmp_path / "empty", "--steps", "2", "--resume")
 
 
+def test_init_fine_tunes_a_trained_policy_keeping_its_codecs(dataset, tmp_path):
+    base = tmp_path / "base"
+    assert _train(dataset, base, "--steps", "2", "--chunk", "4", "--execute", "2") == 0
+    tuned = tmp_path / "tuned"
+    assert _train(dataset, tuned, "--steps", "3", "--init", str(base), "--lr", "1e-4") == 0
+    a, b = TokenPolicy.load(base), TokenPolicy.load(tuned)
+    assert b.config == a.config and b.layout.hash == a.layout.hash  # chunk 4 kept from base
+    for codec in ("state_codec", "action_codec"):
+        for f in (base / codec).iterdir():
+            assert (tuned / codec / f.name).read_bytes() == f.read_bytes()
+    moved = [(pa - pb).abs().max().item() for pa, pb in
+             zip(a.model.parameters(), b.model.parameters(), strict=True)]
+    assert 0 < max(moved) < 0.01  # trained from the base's weights, a few small steps
+    assert json.loads((tuned / "train_config.json").read_text())["init"] == str(base)
+
+
+def test_init_errors_say_what_is_wrong(dataset, tmp_path):
+    base = tmp_path / "base"
+    assert _train(dataset, base, "--steps", "2", "--chunk", "4", "--execute", "2") == 0
+    with pytest.raises(SystemExit, match=r"contradict it.*'chunk': \(16, 4\)"):
+        _train(dataset, tmp_path / "a", "--steps", "2", "--init", str(base), "--chunk", "16")
+    with pytest.raises(SystemExit, match="is not a token-policy checkpoint"):
+        _train(dataset, tmp_path / "b", "--steps", "2", "--init", str(tmp_path))
+    with pytest.raises(SystemExit, match="give one of them"):
+        _train(dataset, base, "--steps", "4", "--init", str(base), "--resume")
+
+
 def test_eval_with_a_non_checkpoint_directory_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="not a policy checkpoint"):
         main(["eval", "--env", "mujoco:reach", "--policy", str(tmp_path), "--episodes", "1"])
