@@ -77,7 +77,8 @@ def episode_samples(pred: FuturePredictor, ep: DemoEpisode, horizons: list[int],
         x = pred.context(obs, ep.action[steps][None])  # (1, S, D)
         k = torch.as_tensor(horizons)
         with torch.no_grad():
-            codes, bins = head.predict(pol.model, x.expand(len(horizons), -1, -1), k)
+            codes, bins = head.predict(pol.model, x.expand(len(horizons), -1, -1),
+                                       pred.present(obs, len(horizons)), k)
         frames = pred.decode(codes)  # (nh, h, w, 3)
         states = pol.state_codec.decode(bins.cpu().numpy())  # (nh, Ds)
         real = real_all[t + np.asarray(horizons)]  # (nh, h, w, 3)

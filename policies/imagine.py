@@ -1,9 +1,10 @@
 """Glue between a TokenPolicy, its VideoHead and the VQ tokenizer: imagine a chunk's future.
 
-`FuturePredictor(policy, head)` is a lookahead `PredictFn` (policies.lookahead): for one
-observation and K candidate chunks it builds the K trunk contexts [prefix + chunk ids], runs
-the head once over the batch and decodes the predicted state bins with the policy's state
-codec. With a tokenizer it also decodes the predicted frames (for side-by-side videos).
+`FuturePredictor(policy, head, tokenizer)` is a lookahead `PredictFn` (policies.lookahead): for
+one observation and K candidate chunks it encodes the present (the head camera's frame with
+the tokenizer, the state with the state codec) once, builds the K trunk contexts [prefix +
+chunk ids], runs the head once over the batch and decodes the predicted state bins with the
+policy's state codec; `frames` decodes the predicted codes too (for side-by-side videos).
 `video_targets` turns real future frames and states into the head's training targets.
 
 A run trained with `agent train --tokenizer TOK` keeps its head in RUN/video_head/
@@ -23,12 +24,12 @@ import torch
 
 from envs.types import Observation
 from policies.token_policy import TokenPolicy
-from policies.video_head import VideoHead, VideoHeadConfig, VideoHeadError
+from policies.video_head import Present, VideoHead, VideoHeadConfig, VideoHeadError
 from policies.vq import VQConfig, VQTokenizer
 
 HEAD_DIR = "video_head"
 HEAD_FORMAT = "motoken.video_head"
-HEAD_VERSION = 1
+HEAD_VERSION = 2  # 2: conditioned on the present frame (policies.video_head)
 
 
 class NoVideoHeadError(VideoHeadError):
@@ -42,8 +43,7 @@ class TokenizerMismatchError(VideoHeadError):
 class FuturePredictor:
     """(obs, chunks (K, H, Da)) -> predicted states (K, state_dim) float32."""
 
-    def __init__(self, policy: TokenPolicy, head: VideoHead,
-                 tokenizer: VQTokenizer | None = None) -> None:
+    def __init__(self, policy: TokenPolicy, head: VideoHead, tokenizer: VQTokenizer) -> None:
         c, p = head.cfg, policy.config
         problems = []
         if c.state_dim != p.state_dim:
@@ -54,8 +54,7 @@ class FuturePredictor:
         if c.camera >= len(p.cameras):
             problems.append(f"head camera {c.camera} is not one of the policy's "
                             f"{len(p.cameras)} cameras {p.cameras}")
-        if tokenizer is not None and (tokenizer.cfg.grid, tokenizer.cfg.codebook_size) != (
-                c.grid, c.codebook_size):
+        if (tokenizer.cfg.grid, tokenizer.cfg.codebook_size) != (c.grid, c.codebook_size):
             problems.append(f"tokenizer grid/codebook ({tokenizer.cfg.grid}, "
                             f"{tokenizer.cfg.codebook_size}) != head's ({c.grid}, "
                             f"{c.codebook_size})")
@@ -82,33 +81,37 @@ class FuturePredictor:
         return torch.cat([prefix.expand(K, -1, -1), model.embed(ids)], dim=1)  # (K, S, D)
 
     @torch.no_grad()
+    def present(self, obs: Observation, rows: int = 1) -> Present:
+        """The observation as the head reads it, repeated for `rows` candidates: the head
+        camera's frame as VQ codes (rows, G, G) and the state as bins (rows, state_dim)."""
+        pol, dev = self.policy, self.policy.model.embed.weight.device
+        frame = obs.images[pol.config.cameras[self.head.cfg.camera]][None]  # (1, H, W, 3)
+        codes = self.tokenizer.encode(frame).to(dev)  # (1, G, G)
+        bins = torch.as_tensor(pol.state_codec.encode(obs.state[None].astype(np.float32)),
+                               dtype=torch.int64, device=dev)  # (1, state_dim)
+        return Present(codes.expand(rows, -1, -1), bins.expand(rows, -1))
+
+    @torch.no_grad()
     def predict(self, obs: Observation, chunks: np.ndarray,
                 horizon: int | torch.Tensor | None = None) -> tuple[torch.Tensor, np.ndarray]:
         """Most likely future codes (K, G, G) int64 and states (K, state_dim) float32,
         `horizon` steps ahead (default the head's cfg.horizon; a (K,) tensor: one per row)."""
-        codes, bins = self.head.predict(self.policy.model, self.context(obs, chunks), horizon)
+        x = self.context(obs, chunks)  # (K, S, D)
+        codes, bins = self.head.predict(self.policy.model, x, self.present(obs, len(x)), horizon)
         states = self.policy.state_codec.decode(bins.cpu().numpy())  # (K, state_dim)
         return codes, states.astype(np.float32)
 
     def __call__(self, obs: Observation, chunks: np.ndarray) -> np.ndarray:
         return self.predict(obs, chunks)[1]  # (K, state_dim)
 
-    def _tokenizer(self) -> VQTokenizer:
-        if self.tokenizer is None:
-            raise VideoHeadError("FuturePredictor was built without a tokenizer; pass "
-                                 "tokenizer=VQTokenizer.load(DIR) to decode predicted frames")
-        return self.tokenizer
-
     def decode(self, codes: torch.Tensor) -> np.ndarray:
         """Predicted codes (K, G, G) -> frames of the head's camera, (K, H, W, 3) uint8."""
-        tok = self._tokenizer()
         with torch.no_grad():
-            return tok.decode(codes.to(tok.device)).cpu().numpy()
+            return self.tokenizer.decode(codes.to(self.tokenizer.device)).cpu().numpy()
 
     def frames(self, obs: Observation, chunks: np.ndarray,
                horizon: int | torch.Tensor | None = None) -> np.ndarray:
         """Predicted frames of the head's camera, (K, H, W, 3) uint8."""
-        self._tokenizer()  # no tokenizer: the error before any work
         return self.decode(self.predict(obs, chunks, horizon)[0])
 
 
@@ -169,9 +172,11 @@ def load_video_head(run: Path, d_model: int) -> tuple[VideoHead, dict]:
                                f"with `agent train ... --tokenizer TOK`")
     meta = json.loads((d / "config.json").read_text())
     if meta.get("format") != HEAD_FORMAT or meta.get("version") != HEAD_VERSION:
+        old = " (version 1 heads do not read the present frame; train the head again)" \
+            if meta.get("version") == 1 else ""
         raise NoVideoHeadError(f"{d} holds format={meta.get('format')!r} version="
                                f"{meta.get('version')!r}; this code reads {HEAD_FORMAT!r} "
-                               f"version {HEAD_VERSION}")
+                               f"version {HEAD_VERSION}{old}")
     head = VideoHead(VideoHeadConfig(**meta["head"]), d_model)
     head.load_state_dict(load_file(str(d / "model.safetensors")))
     return head.eval(), meta["tokenizer"]

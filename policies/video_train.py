@@ -26,7 +26,14 @@ import torch
 from policies.data import Batch, DemoEpisode
 from policies.imagine import save_video_head, tokenizer_record
 from policies.token_policy import TokenPolicy
-from policies.video_head import VideoHead, VideoHeadConfig, VideoHeadError, VideoLoss, video_loss
+from policies.video_head import (
+    Present,
+    VideoHead,
+    VideoHeadConfig,
+    VideoHeadError,
+    VideoLoss,
+    video_loss,
+)
 from policies.vq import VQTokenizer
 
 ENCODE_BATCH = 64  # frames per tokenizer call while precomputing the targets
@@ -110,10 +117,11 @@ class VideoTraining:
         return torch.cat([self.tokenizer.encode(frames[i:i + ENCODE_BATCH]).cpu()
                           for i in range(0, len(frames), ENCODE_BATCH)])  # (T, G, G)
 
-    def targets(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                  torch.Tensor]:
-        """(B, 2) (episode, frame) rows -> horizons (B,), codes (B, G, G), state bins (B, Ds)
-        and keep (B,) bool: False where frame + k is past the episode (module doc)."""
+    def targets(self, index: np.ndarray) -> tuple[torch.Tensor, Present, torch.Tensor,
+                                                  torch.Tensor, torch.Tensor]:
+        """(B, 2) (episode, frame) rows -> horizons (B,), the present (frame t), the target
+        codes (B, G, G) and state bins (B, Ds) at t + k, and keep (B,) bool: False where
+        t + k is past the episode (module doc)."""
         k = self.rng.integers(1, self.head.cfg.max_horizon + 1, size=len(index))  # (B,)
         codes, bins, keep = [], [], []
         for (e, t), kk in zip(index, k, strict=True):
@@ -122,17 +130,20 @@ class VideoTraining:
             f = min(t + kk, last)  # a placeholder where skipped: keep masks it out
             codes.append(self.codes[e][f])
             bins.append(self.bins[e][f])
-        return (torch.as_tensor(k, dtype=torch.int64), torch.stack(codes), torch.stack(bins),
-                torch.as_tensor(keep, dtype=torch.bool))
+        present = Present(torch.stack([self.codes[e][t] for e, t in index]),
+                          torch.stack([self.bins[e][t] for e, t in index]))
+        return (torch.as_tensor(k, dtype=torch.int64), present, torch.stack(codes),
+                torch.stack(bins), torch.as_tensor(keep, dtype=torch.bool))
 
     def loss(self, model: torch.nn.Module, x_context: torch.Tensor, batch: Batch) -> VideoLoss:
         """The video loss of a batch; x_context (B, S, D) = [prefix + plan + whole chunk]."""
         if batch.index is None:
             raise VideoHeadError("the batch has no (episode, frame) index; video targets are "
                                  "looked up by it (policies.data.ChunkSampler sets it)")
-        k, codes, bins, keep = self.targets(batch.index)
+        k, present, codes, bins, keep = self.targets(batch.index)
         dev = x_context.device
-        pred = self.head(model, x_context, k.to(dev))
+        present = Present(present.codes.to(dev), present.bins.to(dev))
+        pred = self.head(model, x_context, present, k.to(dev))
         return video_loss(pred, codes.to(dev), bins.to(dev), self.head.cfg, keep.to(dev))
 
     def save(self, run: Path) -> None:

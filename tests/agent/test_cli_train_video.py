@@ -37,6 +37,18 @@ def test_train_writes_the_head_and_it_loads_back_with_identical_predictions(vide
         np.testing.assert_array_equal(got_states, want_states)
 
 
+def test_a_version_1_head_is_refused_with_the_reason(video_run, tmp_path):
+    from policies.imagine import NoVideoHeadError
+
+    run = tmp_path / "old"
+    shutil.copytree(video_run["run"], run)
+    meta_path = run / "video_head" / "config.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(NoVideoHeadError, match="version 1 heads do not read the present frame"):
+        load_imagination(run)
+
+
 def test_resume_keeps_the_head_and_checks_the_tokenizer(video_run, small_dataset, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(video_run["run"], run)

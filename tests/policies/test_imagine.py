@@ -34,19 +34,23 @@ def test_predictor_gives_states_and_frames_per_candidate(parts):
     assert np.isfinite(states).all()
     frames = pred.frames(obs, chunks)
     assert frames.shape == (3, 128, 128, 3) and frames.dtype == np.uint8
-    with pytest.raises(VideoHeadError, match="without a tokenizer"):
-        FuturePredictor(policy, head).frames(obs, chunks)
+    # The present it hands the head is the observation, encoded once for all candidates.
+    now = pred.present(obs, 3)
+    camera = policy.config.cameras[head.cfg.camera]
+    torch.testing.assert_close(now.codes[2], tok.encode(obs.images[camera][None])[0])
+    want = policy.state_codec.encode(obs.state[None].astype(np.float32))[0]
+    np.testing.assert_array_equal(now.bins[1].numpy(), want)
 
 
 def test_targets_from_real_future_train_the_head(parts):
     policy, head, tok, d, obs = parts
     H, k = policy.config.chunk, head.cfg.horizon
-    pred = FuturePredictor(policy, head)
+    pred = FuturePredictor(policy, head, tok)
     x = pred.context(obs, d.action[5:5 + H][None])  # (1, S, D)
     camera = policy.config.cameras[head.cfg.camera]
     codes, bins = video_targets(tok, policy, d.frames[camera][5 + k][None], d.state[5 + k][None])
     assert codes.shape == (1, 16, 16) and bins.shape == (1, policy.config.state_dim)
-    loss = video_loss(head(policy.model, x), codes, bins, head.cfg)
+    loss = video_loss(head(policy.model, x, pred.present(obs)), codes, bins, head.cfg)
     assert torch.isfinite(loss.total)
 
 
@@ -54,4 +58,4 @@ def test_mismatched_head_is_refused(parts):
     policy, _, tok, _, _ = parts
     bad = VideoHead(VideoHeadConfig(state_bins=7, camera=5), policy.model.cfg.d_model)
     with pytest.raises(VideoHeadError, match="state_bins 7 != state codec bins 256.*camera 5"):
-        FuturePredictor(policy, bad)
+        FuturePredictor(policy, bad, tok)

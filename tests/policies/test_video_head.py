@@ -3,6 +3,7 @@ import torch
 
 from policies.transformer import CONFIGS, TokenTransformer
 from policies.video_head import (
+    Present,
     VideoHead,
     VideoHeadConfig,
     VideoHeadShapeError,
@@ -24,7 +25,14 @@ def _setup(batch=2, chunk_ids=12, **head_kw):
     text, frames, state = cfg.fake_inputs(batch=batch)
     actions = torch.randint(0, cfg.vocab_size, (batch, chunk_ids))
     x = torch.cat([model.prefix_embeddings(text, frames, state), model.embed(actions)], dim=1)
-    return model, head, x
+    return model, head, x, _present(head_cfg, batch)
+
+
+def _present(head_cfg, batch=2, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    return Present(torch.randint(0, head_cfg.codebook_size, (batch, head_cfg.grid, head_cfg.grid),
+                                 generator=g),
+                   torch.randint(0, head_cfg.state_bins, (batch, head_cfg.state_dim), generator=g))
 
 
 def _targets(head_cfg, batch=2):
@@ -36,18 +44,18 @@ def _targets(head_cfg, batch=2):
 
 
 def test_output_shapes_on_nano_fake_inputs():
-    model, head, x = _setup()
+    model, head, x, now = _setup()
     c = head.cfg
-    pred = head(model, x)
+    pred = head(model, x, now)
     assert pred.code_logits.shape == (2, c.grid, c.grid, c.codebook_size)
     assert pred.state_logits.shape == (2, c.state_dim, c.state_bins)
-    codes, bins = head.predict(model, x)
+    codes, bins = head.predict(model, x, now)
     assert codes.shape == (2, c.grid, c.grid) and codes.dtype == torch.int64
     assert bins.shape == (2, c.state_dim) and int(codes.max()) < c.codebook_size
 
 
 def test_future_hidden_uses_the_trunk_causally():
-    model, head, x = _setup(batch=1)
+    model, head, x, now = _setup(batch=1)
     model.eval()
     q = head.queries.expand(1, -1, -1)
     with torch.no_grad():
@@ -60,21 +68,22 @@ def test_future_hidden_uses_the_trunk_causally():
 
 
 def test_loss_is_finite_and_reaches_head_and_trunk():
-    model, head, x = _setup()
+    model, head, x, now = _setup()
     codes, bins = _targets(head.cfg)
-    loss = video_loss(head(model, x), codes, bins, head.cfg)
+    loss = video_loss(head(model, x, now), codes, bins, head.cfg)
     assert torch.isfinite(loss.total) and loss.codes > 0 and loss.state > 0
     loss.total.backward()
-    for p in (head.queries, head.code_head.weight, head.state_head.weight,
+    for p in (head.queries, head.code_head.weight, head.state_head.weight, head.code_embed.weight,
+              head.bin_embed.weight, head.code_copy.weight, head.state_copy.bias,
               model.blocks[0].attn.qkv.weight, model.embed.weight, model.patches.grid.weight):
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
 def test_visual_weight_scales_the_visual_part():
-    model, head, x = _setup()
+    model, head, x, now = _setup()
     codes, bins = _targets(head.cfg)
     with torch.no_grad():
-        pred = head(model, x)
+        pred = head(model, x, now)
     parts = {w: video_loss(pred, codes, bins, VideoHeadConfig(
         grid=head.cfg.grid, codebook_size=head.cfg.codebook_size, state_bins=32,
         visual_weight=w)) for w in (0.0, 0.5, 1.0)}
@@ -84,28 +93,28 @@ def test_visual_weight_scales_the_visual_part():
 
 
 def test_bad_targets_and_overlong_sequences_are_errors():
-    model, head, x = _setup()
+    model, head, x, now = _setup()
     codes, bins = _targets(head.cfg)
-    pred = head(model, x)
+    pred = head(model, x, now)
     with pytest.raises(VideoHeadShapeError, match=r"codes must be int64 of shape \(2, 16, 16\)"):
         video_loss(pred, codes[:, :8], bins, head.cfg)
     with pytest.raises(VideoHeadShapeError, match=r"state_bins must lie in \[0, 32\)"):
         video_loss(pred, codes, bins + 32, head.cfg)
     long = torch.zeros(2, model.cfg.max_seq_len - 10, model.cfg.d_model)
     with pytest.raises(VideoHeadShapeError, match="exceeds the trunk's max_seq_len"):
-        head(model, long)
+        head(model, long, now)
     with pytest.raises(ValueError, match="horizon must be >= 1"):
         VideoHeadConfig(horizon=0)
 
 
 def test_one_head_predicts_every_horizon_and_says_which():
-    model, head, x = _setup(max_horizon=8)
+    model, head, x, now = _setup(max_horizon=8)
     model.eval()
     c = head.cfg
     with torch.no_grad():
-        per_k = [head(model, x, k) for k in (1, 4, 8)]
-        mixed = head(model, x, torch.tensor([4, 8]))  # one horizon per row
-        default = head(model, x)
+        per_k = [head(model, x, now, k) for k in (1, 4, 8)]
+        mixed = head(model, x, now, torch.tensor([4, 8]))  # one horizon per row
+        default = head(model, x, now)
     for pred in per_k:
         assert pred.code_logits.shape == (2, c.grid, c.grid, c.codebook_size)
         assert pred.state_logits.shape == (2, c.state_dim, c.state_bins)
@@ -118,21 +127,21 @@ def test_one_head_predicts_every_horizon_and_says_which():
 
 
 def test_horizon_outside_the_trained_range_is_an_error():
-    model, head, x = _setup(max_horizon=6, horizon=6)
+    model, head, x, now = _setup(max_horizon=6, horizon=6)
     with pytest.raises(VideoHeadShapeError, match=r"horizon must lie in 1..max_horizon 6, got "
                                                   r"values in \[1, 7\]"):
-        head(model, x, torch.tensor([1, 7]))
+        head(model, x, now, torch.tensor([1, 7]))
     with pytest.raises(VideoHeadShapeError, match=r"an int or a \(2,\) tensor"):
-        head(model, x, torch.tensor([1, 2, 3]))
+        head(model, x, now, torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="horizon 9 must be in 1..max_horizon 8"):
         VideoHeadConfig(horizon=9)
 
 
 def test_keep_mask_leaves_samples_out_of_the_loss():
-    model, head, x = _setup()
+    model, head, x, now = _setup()
     codes, bins = _targets(head.cfg)
     with torch.no_grad():
-        pred = head(model, x, torch.tensor([2, 3]))
+        pred = head(model, x, now, torch.tensor([2, 3]))
         both = video_loss(pred, codes, bins, head.cfg)
         first = video_loss(pred, codes, bins, head.cfg, keep=torch.tensor([True, False]))
         alone = video_loss(type(pred)(pred.code_logits[:1], pred.state_logits[:1]), codes[:1],
@@ -141,3 +150,29 @@ def test_keep_mask_leaves_samples_out_of_the_loss():
     torch.testing.assert_close(first.total, alone.total)
     assert not torch.isclose(first.total, both.total)
     assert none.total == 0
+
+
+def test_untrained_head_predicts_the_present_and_reads_it():
+    """The copy gates start the head at "nothing changes" (module doc): before any training
+    the most likely future is the present, code for code and bin for bin."""
+    model, head, x, now = _setup()
+    model.eval()
+    codes, bins = head.predict(model, x, now)
+    torch.testing.assert_close(codes, now.codes)
+    torch.testing.assert_close(bins, now.bins)
+    # The present enters the queries, not only the gate: another present, other hidden states.
+    other = _present(head.cfg, seed=3)
+    with torch.no_grad():
+        a, b = head(model, x, now), head(model, x, other)
+    a_rest = a.code_logits.scatter(-1, now.codes[..., None], 0.0)
+    b_rest = b.code_logits.scatter(-1, other.codes[..., None], 0.0)
+    assert not torch.allclose(a_rest, b_rest)
+
+
+def test_present_of_the_wrong_shape_or_range_is_an_error():
+    model, head, x, now = _setup()
+    with pytest.raises(VideoHeadShapeError, match=r"present.codes must be int64 of shape "
+                                                  r"\(2, 16, 16\)"):
+        head(model, x, Present(now.codes[:1], now.bins))
+    with pytest.raises(VideoHeadShapeError, match=r"present.bins must lie in \[0, 32\)"):
+        head(model, x, Present(now.codes, now.bins + 32))

@@ -37,7 +37,7 @@ def test_targets_are_the_frame_k_ahead_and_samples_past_the_end_are_skipped(demo
     policy, video = _video(demos, tokenizer_dir, max_horizon=8)
     d, T = demos[0], len(demos[0].action)
     index = np.array([[0, t] for t in range(T)] * 4)  # every frame, several draws of k
-    k, codes, bins, keep = video.targets(index)
+    k, now, codes, bins, keep = video.targets(index)
     assert 1 <= int(k.min()) and int(k.max()) <= 8
     t = index[:, 1]
     np.testing.assert_array_equal(keep.numpy(), t + k.numpy() <= T - 1)
@@ -45,6 +45,10 @@ def test_targets_are_the_frame_k_ahead_and_samples_past_the_end_are_skipped(demo
     f = slice(t[i] + int(k[i]), t[i] + int(k[i]) + 1)  # the one future frame
     np.testing.assert_array_equal(codes[i], video.tokenizer.encode(d.frames["front"][f])[0])
     np.testing.assert_array_equal(bins[i], policy.state_codec.encode(d.state[f])[0])
+    # The present is the observed frame t itself, not the target.
+    o = slice(t[i], t[i] + 1)  # the observed frame
+    np.testing.assert_array_equal(now.codes[i], video.tokenizer.encode(d.frames["front"][o])[0])
+    np.testing.assert_array_equal(now.bins[i], policy.state_codec.encode(d.state[o])[0])
     assert not keep[t == T - 1].any()  # the last frame has no future at all
 
 
@@ -71,8 +75,10 @@ def test_joint_training_lowers_the_video_loss_and_checkpoints_the_head(demos, to
     before = FuturePredictor(policy, video.head, video.tokenizer)
     after = FuturePredictor(loaded_policy, head, tok)
     with torch.no_grad():
-        want = before.head(policy.model, before.context(obs, chunks), 3)
-        got = after.head(loaded_policy.model, after.context(obs, chunks), 3)
+        want = before.head(policy.model, before.context(obs, chunks),
+                           before.present(obs, len(chunks)), 3)
+        got = after.head(loaded_policy.model, after.context(obs, chunks),
+                         after.present(obs, len(chunks)), 3)
     torch.testing.assert_close(got.code_logits, want.code_logits)
     torch.testing.assert_close(got.state_logits, want.state_logits)
 
