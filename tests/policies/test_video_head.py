@@ -157,9 +157,10 @@ def test_untrained_head_predicts_the_present_and_reads_it():
     the most likely future is the present, code for code and bin for bin."""
     model, head, x, now = _setup()
     model.eval()
-    codes, bins = head.predict(model, x, now)
+    codes, _ = head.predict(model, x, now)
     torch.testing.assert_close(codes, now.codes)
-    torch.testing.assert_close(bins, now.bins)
+    with torch.no_grad():
+        torch.testing.assert_close(head(model, x, now).state_logits.argmax(-1), now.bins)
     # The present enters the queries, not only the gate: another present, other hidden states.
     other = _present(head.cfg, seed=3)
     with torch.no_grad():
@@ -176,3 +177,18 @@ def test_present_of_the_wrong_shape_or_range_is_an_error():
         head(model, x, Present(now.codes[:1], now.bins))
     with pytest.raises(VideoHeadShapeError, match=r"present.bins must lie in \[0, 32\)"):
         head(model, x, Present(now.codes, now.bins + 32))
+
+
+def test_state_bins_are_the_median_bin_and_codes_the_most_likely():
+    model, head, x, now = _setup()
+    with torch.no_grad():  # a trained-looking head: state mass spread over many bins
+        head.state_copy.bias.fill_(0.0)
+        head.state_head.weight.normal_(0, 1.0)
+        pred = head(model, x, now)
+    codes, bins = head.predict(model, x, now)
+    cdf = pred.state_logits.softmax(-1).cumsum(-1)  # (B, Ds, bins)
+    below = cdf.gather(-1, (bins - 1).clamp_min(0)[..., None])[..., 0]
+    at = cdf.gather(-1, bins[..., None])[..., 0]
+    assert ((below < 0.5) | (bins == 0)).all() and (at >= 0.5 - 1e-6).all()
+    assert not torch.equal(bins, pred.state_logits.argmax(-1))  # the rules differ here
+    torch.testing.assert_close(codes, pred.code_logits.argmax(-1))
