@@ -5,7 +5,8 @@ Each decision (policies.lookahead.Lookahead): the token policy samples K chunks
 `horizon` steps after each chunk starts (policies.imagine.FuturePredictor), a predicted state
 outside the arm's joint limits or the workspace box is rejected (StateLimits from the robot's
 spec and the bridge's safety limits), the rest are scored by plan progress and the best chunk
-runs. Every candidate rejected is an error (AllCandidatesRejectedError), never a fallback.
+runs (the greedy one unless another beats it by more than `margin`, metres). Every candidate
+rejected is an error (AllCandidatesRejectedError), never a fallback.
 
 Plan progress: the runtime has no privileged state (a real arm has none), so the goal point
 comes from the policy's own plan tokens (policies.aux.PLAN_GOAL, the greedy chunk's plan):
@@ -68,7 +69,7 @@ class LookaheadPolicy:
 
     def __init__(self, policy: TokenPolicy, predictor: FuturePredictor, robot: RobotSpec,
                  k: int, horizon: int | None = None, seed: int = 0, temperature: float = 1.0,
-                 keep_frames: bool = False) -> None:
+                 keep_frames: bool = False, margin: float = 0.0) -> None:
         if k < 2:
             raise ValueError(f"--lookahead K needs K >= 2 candidates to choose among, got {k}")
         if not policy.config.plan_dim:
@@ -90,7 +91,7 @@ class LookaheadPolicy:
         self._obs: Observation | None = None
         self._codes = None
         self.lookahead = Lookahead(self._sample, self._predict, self._progress,
-                                   StateLimits.from_robot(robot), k)
+                                   StateLimits.from_robot(robot), k, margin)
 
     def _sample(self, obs: Observation, k: int) -> np.ndarray:
         return self.policy.sample_chunks(obs, k, self.rng, self.temperature)  # (K, H, Da)
@@ -138,7 +139,8 @@ class LookaheadPolicy:
             return round(float(np.percentile(values, q)), 2) if len(values) else None
 
         return {
-            "k": self.lookahead.k, "horizon": self.horizon, "decisions": len(self.records),
+            "k": self.lookahead.k, "horizon": self.horizon, "margin": self.lookahead.margin,
+            "decisions": len(self.records),
             "latency_ms": {"p50": pct(50), "p99": pct(99)},
             "predict_ms_p50": pct(50, np.array([r.predict_s for r in self.records]) * 1e3),
             "candidates": len(self.records) * self.lookahead.k,

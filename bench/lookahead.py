@@ -2,14 +2,16 @@
 
     python bench/lookahead.py --policy RUN [--k 4] [--episodes 50] [--jobs 2]
                               [--envs mujoco:pick_place,mujoco:pick_place_hard]
-                              [--rate-episodes 2]
+                              [--rate-episodes 2] [--margins 0,0.01]
 
 RUN is an `agent train --tokenizer TOK` run. Each cell is one `agent eval` (held-out seeds from
 1,000,000, unpaced, sync execution) of the same policy with and without `--lookahead K`, so the
-two columns differ only in how the chunk is chosen; cells run `--jobs` at a time (success does
-not depend on timing: sync execution waits for every chunk). Then, alone on the machine, one
-paced `agent run` per setting on the first env measures the loop rate at the env's 20 Hz with
-lookahead on and off: that is its cost. The last stdout line is one JSON object.
+columns differ only in how the chunk is chosen (one lookahead column per `--margins` entry:
+keep the greedy chunk unless a candidate beats it by more than M metres); cells run `--jobs`
+at a time (success does not depend on timing: sync execution waits for every chunk). Then,
+alone on the machine, one paced `agent run` per setting on the first env measures the loop
+rate at the env's 20 Hz with lookahead on and off: that is its cost.
+The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def agent_json(args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def cell(policy: Path, env: str, k: int | None, episodes: int, backend: str) -> dict:
+def cell(policy: Path, env: str, k: int | None, episodes: int, backend: str,
+         margin: float = 0.0) -> dict:
     """One eval: success rate, its 95% CI, the failed seeds and (with k) lookahead's record."""
-    look = [] if k is None else ["--lookahead", str(k)]
+    look = [] if k is None else ["--lookahead", str(k), "--lookahead-margin", str(margin)]
     s = agent_json(["eval", "--env", env, "--policy", str(policy), "--episodes", str(episodes),
                     "--backend", backend, *look])
     row = {"success_rate": s["success_rate"], "success_ci95": s["success_ci95"],
@@ -45,7 +48,7 @@ def cell(policy: Path, env: str, k: int | None, episodes: int, backend: str) -> 
            "failed_seeds": s["failed_seeds"]}
     if k is not None:
         la = s["lookahead"]
-        row["lookahead"] = {key: la[key] for key in ("latency_ms", "predict_ms_p50",
+        row["lookahead"] = {key: la[key] for key in ("margin", "latency_ms", "predict_ms_p50",
                                                      "rejected", "greedy_chosen")}
     return row
 
@@ -67,19 +70,31 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--envs", default="mujoco:pick_place,mujoco:pick_place_hard")
     p.add_argument("--jobs", type=int, default=2, help="evals run side by side")
     p.add_argument("--backend", default="torch", help="the policy's engine in every cell")
+    p.add_argument("--margins", default="0",
+                   help="comma-separated lookahead margins (m), one column each")
     p.add_argument("--rate-episodes", type=int, default=2,
                    help="paced episodes per loop-rate measurement (0: skip)")
     args = p.parse_args(argv)
     if args.k < 2 or args.episodes < 1 or args.jobs < 1:
         raise SystemExit("error: --k must be >= 2, --episodes and --jobs >= 1")
     envs = [e for e in args.envs.split(",") if e]
-    grid = [(env, k) for env in envs for k in (None, args.k)]
+    try:
+        margins = [float(m) for m in args.margins.split(",") if m]
+    except ValueError:
+        raise SystemExit(f"error: --margins takes numbers like 0,0.01, got "
+                         f"{args.margins!r}") from None
+    grid = [(env, None, 0.0) for env in envs] + [(env, args.k, m) for env in envs
+                                                   for m in margins]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda c: cell(args.policy, c[0], c[1], args.episodes,
-                                            args.backend), grid))
+                                            args.backend, c[2]), grid))
+
+    def name(k: int | None, m: float) -> str:
+        return "off" if k is None else f"k{k}" + (f"_m{m:g}" if m else "")
+
     cells: dict[str, dict] = {}
-    for (env, k), row in zip(grid, rows, strict=True):
-        cells.setdefault(env, {})["off" if k is None else f"k{k}"] = row
+    for (env, k, m), row in zip(grid, rows, strict=True):
+        cells.setdefault(env, {})[name(k, m)] = row
     cost = None
     if args.rate_episodes:
         cost = {name: loop_rate(args.policy, envs[0], k, args.rate_episodes, args.backend)

@@ -11,6 +11,8 @@ A run trained with `agent train --tokenizer TOK` keeps its head in RUN/video_hea
 (model.safetensors + config.json, which names the tokenizer and the SHA-256 of its weights);
 `load_imagination(RUN)` gives back (policy, head, tokenizer) and refuses a tokenizer whose
 weights are not the ones the head was trained against: its codes would mean other pictures.
+A run that travels (e.g. one committed to the repository) carries its tokenizer along in
+RUN/video_head/tokenizer/; `tokenizer_dir` prefers that copy to the recorded path.
 """
 
 from __future__ import annotations
@@ -198,13 +200,20 @@ def check_tokenizer(record: dict, tokenizer_dir: Path) -> VQTokenizer:
     return tok
 
 
-def load_imagination(run: Path, tokenizer_dir: Path | None = None
+def tokenizer_dir(run: Path, record: dict) -> Path:
+    """Where the head's tokenizer is: RUN/video_head/tokenizer/ if the run carries a copy (the
+    hash check still applies), else the path recorded at training."""
+    bundled = Path(run) / HEAD_DIR / "tokenizer"
+    return bundled if (bundled / "model.safetensors").is_file() else Path(record["path"])
+
+
+def load_imagination(run: Path, tokenizer: Path | None = None
                      ) -> tuple[TokenPolicy, VideoHead, VQTokenizer]:
     """(policy, head, tokenizer) of a run trained with a video head.
 
     Args:
         run: the `agent train --tokenizer` output directory.
-        tokenizer_dir: where the tokenizer is now (default: the path recorded at training).
+        tokenizer: where the tokenizer is now (default: `tokenizer_dir(run, record)`).
 
     Raises:
         NoVideoHeadError: the run has no video head.
@@ -213,6 +222,6 @@ def load_imagination(run: Path, tokenizer_dir: Path | None = None
     """
     policy = TokenPolicy.load(Path(run))
     head, record = load_video_head(run, policy.model.cfg.d_model)
-    tok = check_tokenizer(record, Path(tokenizer_dir or record["path"]))
+    tok = check_tokenizer(record, Path(tokenizer or tokenizer_dir(run, record)))
     FuturePredictor(policy, head, tok)  # raises if the parts do not fit together
     return policy, head, tok

@@ -4,7 +4,8 @@ The policy samples K chunks; a predictor (the video head's future-state output, 
 state codec) gives each chunk's predicted state `horizon` steps ahead; a predicted state with
 a joint outside the arm's joint limits (less the safety margin) or the tool centre point
 outside the workspace box is rejected (-inf), the rest are scored by predicted task progress
-(by default minus the EE's distance to a goal point). The best chunk is executed; if every
+(by default minus the EE's distance to a goal point). The best chunk is executed (the greedy
+row 0 unless another beats it by more than a margin: `pick_best`); if every
 candidate is rejected that is an error, never a silent fallback to a rejected chunk.
 
 The limits are the ones the robot side enforces (hw_bridge.safety.SafetyLimits, the arm's
@@ -116,17 +117,29 @@ def score_candidates(predicted_states: np.ndarray, goal: np.ndarray | ProgressFn
     return np.where(limits.accepted(s), scores, -np.inf)  # (K,)
 
 
-def pick_best(chunks: np.ndarray, scores: np.ndarray) -> tuple[int, np.ndarray]:
-    """The highest-scoring chunk (K, H, Da) -> (index, (H, Da)); error if all are rejected."""
+def pick_best(chunks: np.ndarray, scores: np.ndarray, margin: float = 0.0
+              ) -> tuple[int, np.ndarray]:
+    """The chunk to execute (K, H, Da) -> (index, (H, Da)); error if all are rejected.
+
+    Row 0 is the incumbent (the policy's greedy chunk): another candidate replaces it only
+    when its score beats row 0's by more than `margin` (in score units; for the distance
+    progress, metres). A predicted future is a noisy estimate, so a difference smaller than
+    its error is no reason to leave the chunk the policy itself would have chosen. A rejected
+    row 0 never wins: then the best accepted candidate does.
+    """
     chunks, scores = np.asarray(chunks), np.asarray(scores, dtype=np.float64)
     if chunks.ndim != 3 or scores.shape != (len(chunks),) or not len(chunks):
         raise CandidateShapeError(f"chunks must be (K >= 1, H, Da) and scores (K,), got "
                                   f"{chunks.shape} and {scores.shape}")
+    if not margin >= 0:
+        raise ValueError(f"lookahead margin must be >= 0, got {margin}")
     if not np.isfinite(scores).any():
         raise AllCandidatesRejectedError(
             f"all {len(scores)} candidate chunks were rejected (predicted state outside the "
             f"joint limits or workspace, or no finite score); refusing to execute any of them")
     best = int(np.argmax(np.where(np.isfinite(scores), scores, -np.inf)))
+    if np.isfinite(scores[0]) and scores[best] <= scores[0] + margin:
+        best = 0
     return best, chunks[best]
 
 
@@ -150,11 +163,14 @@ class Lookahead:
     """Sample K chunks, predict, score, return the best chunk and a LookaheadRecord."""
 
     def __init__(self, sample: SampleFn, predict: PredictFn, goal: np.ndarray | ProgressFn,
-                 limits: StateLimits, k: int) -> None:
+                 limits: StateLimits, k: int, margin: float = 0.0) -> None:
         if k < 1:
             raise ValueError(f"lookahead k must be >= 1 candidates, got {k}")
+        if not margin >= 0:
+            raise ValueError(f"lookahead margin must be >= 0, got {margin}")
         self.sample, self.predict, self.goal, self.limits, self.k = (
             sample, predict, goal, limits, k)
+        self.margin = margin
 
     def __call__(self, obs: Observation) -> tuple[np.ndarray, LookaheadRecord]:
         """obs -> best chunk (H, Da), record. Raises AllCandidatesRejectedError."""
@@ -167,7 +183,7 @@ class Lookahead:
             raise CandidateShapeError(f"asked for {self.k} candidates, sampler gave "
                                       f"{len(chunks)} chunks and predictor {len(states)} states")
         scores = score_candidates(states, self.goal, self.limits)  # (K,)
-        best, chunk = pick_best(chunks, scores)
+        best, chunk = pick_best(chunks, scores, self.margin)
         record = LookaheadRecord(
             k=self.k, best=best,
             scores=tuple(float(s) if np.isfinite(s) else None for s in scores),

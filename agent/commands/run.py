@@ -38,8 +38,12 @@ def add_lookahead_arguments(p: argparse.ArgumentParser) -> None:
                    help="score the state this many steps ahead (default: the head's horizon)")
     p.add_argument("--lookahead-temperature", type=float, default=1.0, metavar="T",
                    help="sampling temperature of the candidates after the greedy one")
+    p.add_argument("--lookahead-margin", type=float, default=None, metavar="M",
+                   help="keep the greedy chunk unless a candidate's predicted progress beats "
+                        "it by more than M (metres of EE distance; default 0)")
     p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
-                   help="the video head's tokenizer, if it moved (default: the recorded path)")
+                   help="the video head's tokenizer, if it moved (default: RUN/video_head/"
+                        "tokenizer/ if present, else the recorded path)")
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -120,11 +124,12 @@ def make_agent(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
 
 def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
     """The FuturePredictor --lookahead needs (None without it); loaded before the env."""
-    from policies.imagine import FuturePredictor, check_tokenizer, load_video_head
+    from policies.imagine import FuturePredictor, check_tokenizer, load_video_head, tokenizer_dir
     from policies.token_policy import TokenPolicy
     from policies.video_head import VideoHeadError
 
     extra = [f for f, v in (("--lookahead-horizon", args.lookahead_horizon),
+                            ("--lookahead-margin", args.lookahead_margin),
                             ("--tokenizer", args.tokenizer)) if v is not None]
     if args.lookahead is None:
         if extra:
@@ -140,7 +145,7 @@ def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
                          "cannot continue committed actions; use --exec sync, naive or ensemble")
     try:
         head, record = load_video_head(Path(args.policy), policy.model.cfg.d_model)
-        tok = check_tokenizer(record, args.tokenizer or Path(record["path"]))
+        tok = check_tokenizer(record, args.tokenizer or tokenizer_dir(Path(args.policy), record))
         return FuturePredictor(policy, head, tok)
     except VideoHeadError as e:
         raise SystemExit(f"error: {e}") from None
@@ -154,6 +159,7 @@ def make_lookahead(args: argparse.Namespace, policy: Any, predictor: Any, env: A
         return LookaheadPolicy(policy, predictor, robot_spec(env), args.lookahead,
                                args.lookahead_horizon, seed=args.seed,
                                temperature=args.lookahead_temperature,
+                               margin=args.lookahead_margin or 0.0,
                                keep_frames=args.record is not None)
     except ValueError as e:
         env.close()

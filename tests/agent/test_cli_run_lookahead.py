@@ -166,6 +166,10 @@ def test_lookahead_needs_a_token_run_with_a_video_head(video_run, tmp_path):
         _run("--policy", run, "--lookahead", "2", "--exec", "rtc")
     with pytest.raises(SystemExit, match="--lookahead-horizon apply to --lookahead K only"):
         _run("--policy", run, "--lookahead-horizon", "2")
+    with pytest.raises(SystemExit, match="--lookahead-margin apply to --lookahead K only"):
+        _run("--policy", run, "--lookahead-margin", "0.01")
+    with pytest.raises(SystemExit, match="lookahead margin must be >= 0, got -0.01"):
+        _run("--policy", run, "--lookahead", "2", "--lookahead-margin", "-0.01")
     other = tmp_path / "other"
     shutil.copytree(video_run["tok"], other)
     (other / "model.safetensors").write_bytes(b"x" + (other / "model.safetensors").read_bytes())
@@ -194,4 +198,4 @@ def test_eval_takes_lookahead_and_reports_it(video_run, capsys):
                  "--episodes", "1", "--backend", "torch", "--lookahead", "2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["episodes"] == 1 and summary["lookahead"]["k"] == 2
-    assert summary["lookahead"]["decisions"] > 0
+    assert summary["lookahead"]["decisions"] > 0 and summary["lookahead"]["margin"] == 0.0

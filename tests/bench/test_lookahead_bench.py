@@ -12,9 +12,11 @@ bench = load_bench("lookahead")
 @pytest.mark.slow
 def test_lookahead_bench_reports_both_columns_and_the_cost(video_run, capsys):
     out = bench.main(["--policy", str(video_run["run"]), "--k", "2", "--episodes", "1",
-                      "--envs", "mujoco:pick_place_hard", "--rate-episodes", "1"])
+                      "--envs", "mujoco:pick_place_hard", "--rate-episodes", "1",
+                      "--margins", "0,0.01"])
     hard = out["cells"]["mujoco:pick_place_hard"]
-    assert set(hard) == {"off", "k2"}
+    assert set(hard) == {"off", "k2", "k2_m0.01"}
+    assert hard["k2_m0.01"]["lookahead"]["margin"] == 0.01
     for row in hard.values():
         assert row["episodes"] == 1 and 0.0 <= row["success_rate"] <= 1.0
         assert len(row["failed_seeds"]) == round((1 - row["success_rate"]) * 1)
@@ -25,3 +27,5 @@ def test_lookahead_bench_reports_both_columns_and_the_cost(video_run, capsys):
 def test_lookahead_bench_rejects_bad_settings():
     with pytest.raises(SystemExit, match="--k must be >= 2"):
         bench.main(["--policy", "x", "--k", "1"])
+    with pytest.raises(SystemExit, match="--margins takes numbers"):
+        bench.main(["--policy", "x", "--margins", "0,1cm"])

@@ -80,3 +80,20 @@ def test_lookahead_samples_predicts_and_records():
                     LIMITS, k=3)
     with pytest.raises(AllCandidatesRejectedError):
         bad(OBS)
+
+
+def test_margin_keeps_the_greedy_row_unless_a_candidate_clearly_beats_it():
+    # Row 0 (greedy) 30 mm from the goal, row 1 25 mm, row 2 rejected (outside the box).
+    states = np.stack([_state([0.45, 0.13, 0.05]), _state([0.45, 0.125, 0.05]),
+                       _state([0.95, 0.10, 0.05])])
+    scores = score_candidates(states, GOAL, LIMITS)
+    assert pick_best(CHUNKS, scores)[0] == 1  # no margin: the nearest wins
+    assert pick_best(CHUNKS, scores, margin=0.004)[0] == 1  # 5 mm better > 4 mm
+    assert pick_best(CHUNKS, scores, margin=0.01)[0] == 0  # 5 mm is within 10 mm: keep greedy
+    rejected_greedy = np.array([-np.inf, -0.2, -0.1])
+    assert pick_best(CHUNKS, rejected_greedy, margin=1.0)[0] == 2  # a rejected row 0 never wins
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        pick_best(CHUNKS, scores, margin=-0.01)
+    look = Lookahead(lambda obs, k: CHUNKS[:k], lambda obs, c: states, GOAL, LIMITS, k=3,
+                     margin=0.01)
+    assert look(OBS)[1].best == 0

@@ -96,3 +96,25 @@ def test_loading_refuses_a_run_without_a_head_and_another_tokenizer(demos, token
     with pytest.raises(TokenizerMismatchError, match="is not the one the video head was trained"):
         load_imagination(tmp_path / "run", tmp_path / "other")
     assert load_imagination(tmp_path / "run")[1].cfg.max_horizon == 2
+
+
+def test_a_run_carries_its_tokenizer_in_video_head_tokenizer(demos, tokenizer_dir, tmp_path):
+    import shutil
+
+    policy, video = _video(demos, tokenizer_dir, max_horizon=2)
+    policy.save(tmp_path / "run")
+    video.save(tmp_path / "run")
+    shutil.copytree(tokenizer_dir, tmp_path / "run" / "video_head" / "tokenizer")
+    # The recorded path is gone (the run was moved to another machine): the copy is used.
+    moved = tmp_path / "moved_run"
+    shutil.copytree(tmp_path / "run", moved)
+    record_path = tmp_path / "gone"
+    cfg = moved / "video_head" / "config.json"
+    cfg.write_text(cfg.read_text().replace(str(tokenizer_dir.resolve()), str(record_path)))
+    assert str(record_path) in cfg.read_text()
+    assert load_imagination(moved)[2].cfg == VQTokenizer.load(tokenizer_dir).cfg
+    # The copy is hash-checked like any tokenizer.
+    torch.manual_seed(2)
+    VQTokenizer(get_config("tiny")).save(moved / "video_head" / "tokenizer")
+    with pytest.raises(TokenizerMismatchError, match="is not the one the video head was trained"):
+        load_imagination(moved)
