@@ -59,3 +59,23 @@ def test_mismatched_head_is_refused(parts):
     bad = VideoHead(VideoHeadConfig(state_bins=7, camera=5), policy.model.cfg.d_model)
     with pytest.raises(VideoHeadError, match="state_bins 7 != state codec bins 256.*camera 5"):
         FuturePredictor(policy, bad, tok)
+
+
+def test_the_shipped_video_run_loads_with_its_own_tokenizer_and_imagines():
+    from pathlib import Path
+
+    from policies.imagine import load_imagination, tokenizer_dir
+
+    run = Path(__file__).resolve().parents[2] / "policies" / "video"
+    policy, head, tok = load_imagination(run)  # hash-checked against the bundled copy
+    assert tokenizer_dir(run, {"path": "/nowhere"}) == run / "video_head" / "tokenizer"
+    rng = np.random.default_rng(0)
+    obs = Observation({c: rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+                       for c in policy.config.cameras},
+                      np.zeros(policy.config.state_dim, np.float32),
+                      "put the red cube on the yellow plate")
+    chunks = policy.sample_chunks(obs, 3, rng)
+    pred = FuturePredictor(policy, head, tok)
+    codes, states = pred.predict(obs, chunks, 4)
+    assert codes.shape == (3, 16, 16) and states.shape == (3, policy.config.state_dim)
+    assert pred.decode(codes).shape == (3, 128, 128, 3)
