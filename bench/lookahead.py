@@ -3,6 +3,7 @@
     python bench/lookahead.py --policy RUN [--k 4] [--episodes 50] [--jobs 2]
                               [--envs mujoco:pick_place,mujoco:pick_place_hard]
                               [--rate-episodes 2] [--margins 0,0.01]
+                              [--horizon STEPS] [--temperature T]
 
 RUN is an `agent train --tokenizer TOK` run. Each cell is one `agent eval` (held-out seeds from
 1,000,000, unpaced, sync execution) of the same policy with and without `--lookahead K`, so the
@@ -38,9 +39,11 @@ def agent_json(args: list[str]) -> dict:
 
 
 def cell(policy: Path, env: str, k: int | None, episodes: int, backend: str,
-         margin: float = 0.0) -> dict:
-    """One eval: success rate, its 95% CI, the failed seeds and (with k) lookahead's record."""
-    look = [] if k is None else ["--lookahead", str(k), "--lookahead-margin", str(margin)]
+         margin: float = 0.0, extra: tuple[str, ...] = ()) -> dict:
+    """One eval: success rate, its 95% CI, the failed seeds and (with k) lookahead's record.
+    `extra`: more --lookahead-* options for the lookahead cells."""
+    look = [] if k is None else ["--lookahead", str(k), "--lookahead-margin", str(margin),
+                                 *extra]
     s = agent_json(["eval", "--env", env, "--policy", str(policy), "--episodes", str(episodes),
                     "--backend", backend, *look])
     row = {"success_rate": s["success_rate"], "success_ci95": s["success_ci95"],
@@ -48,7 +51,8 @@ def cell(policy: Path, env: str, k: int | None, episodes: int, backend: str,
            "failed_seeds": s["failed_seeds"]}
     if k is not None:
         la = s["lookahead"]
-        row["lookahead"] = {key: la[key] for key in ("margin", "latency_ms", "predict_ms_p50",
+        row["lookahead"] = {key: la[key] for key in ("margin", "horizon", "latency_ms",
+                                                     "predict_ms_p50",
                                                      "rejected", "greedy_chosen")}
     return row
 
@@ -72,6 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--backend", default="torch", help="the policy's engine in every cell")
     p.add_argument("--margins", default="0",
                    help="comma-separated lookahead margins (m), one column each")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="--lookahead-horizon of the lookahead cells (default: the head's)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="--lookahead-temperature of the lookahead cells (default 1)")
     p.add_argument("--rate-episodes", type=int, default=2,
                    help="paced episodes per loop-rate measurement (0: skip)")
     args = p.parse_args(argv)
@@ -85,9 +93,12 @@ def main(argv: list[str] | None = None) -> dict:
                          f"{args.margins!r}") from None
     grid = [(env, None, 0.0) for env in envs] + [(env, args.k, m) for env in envs
                                                    for m in margins]
+    extra = tuple(str(x) for flag, v in (("--lookahead-horizon", args.horizon),
+                                         ("--lookahead-temperature", args.temperature))
+                  if v is not None for x in (flag, v))
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda c: cell(args.policy, c[0], c[1], args.episodes,
-                                            args.backend, c[2]), grid))
+                                            args.backend, c[2], extra), grid))
 
     def name(k: int | None, m: float) -> str:
         return "off" if k is None else f"k{k}" + (f"_m{m:g}" if m else "")
@@ -100,6 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         cost = {name: loop_rate(args.policy, envs[0], k, args.rate_episodes, args.backend)
                 for name, k in (("off", None), (f"k{args.k}", args.k))}
     summary = {"policy": str(args.policy), "k": args.k, "backend": args.backend,
+               "horizon": args.horizon, "temperature": args.temperature,
                "episodes_per_cell": args.episodes, "cells": cells, "loop_cost": cost}
     print(json.dumps(summary))
     return summary

@@ -13,10 +13,11 @@ bench = load_bench("lookahead")
 def test_lookahead_bench_reports_both_columns_and_the_cost(video_run, capsys):
     out = bench.main(["--policy", str(video_run["run"]), "--k", "2", "--episodes", "1",
                       "--envs", "mujoco:pick_place_hard", "--rate-episodes", "1",
-                      "--margins", "0,0.01"])
+                      "--margins", "0,0.01", "--horizon", "2", "--temperature", "0.5"])
     hard = out["cells"]["mujoco:pick_place_hard"]
     assert set(hard) == {"off", "k2", "k2_m0.01"}
     assert hard["k2_m0.01"]["lookahead"]["margin"] == 0.01
+    assert hard["k2"]["lookahead"]["horizon"] == 2 and out["temperature"] == 0.5
     for row in hard.values():
         assert row["episodes"] == 1 and 0.0 <= row["success_rate"] <= 1.0
         assert len(row["failed_seeds"]) == round((1 - row["success_rate"]) * 1)
