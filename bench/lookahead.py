@@ -100,12 +100,12 @@ def main(argv: list[str] | None = None) -> dict:
         rows = list(pool.map(lambda c: cell(args.policy, c[0], c[1], args.episodes,
                                             args.backend, c[2], extra), grid))
 
-    def name(k: int | None, m: float) -> str:
+    def column(k: int | None, m: float) -> str:
         return "off" if k is None else f"k{k}" + (f"_m{m:g}" if m else "")
 
     cells: dict[str, dict] = {}
     for (env, k, m), row in zip(grid, rows, strict=True):
-        cells.setdefault(env, {})[name(k, m)] = row
+        cells.setdefault(env, {})[column(k, m)] = row
     cost = None
     if args.rate_episodes:
         cost = {name: loop_rate(args.policy, envs[0], k, args.rate_episodes, args.backend)

@@ -2,7 +2,7 @@
 # Rebuild the shipped video run (policies/video/): the default policy fine-tuned jointly with
 # a video-prediction head, and the VQ tokenizer whose codes the head predicts, bundled in
 # policies/video/video_head/tokenizer/ so the run works from any clone.
-#   bash scripts/train_video.sh      (about 70 min on a 2-core CPU: 23 min tokenizer, 40 train)
+#   bash scripts/train_video.sh      (about 65 min on a 2-core CPU: 2 collect, 23 tokenizer, 40 train)
 # Environment overrides: STEPS (joint training steps, default 1000), DATA, TOK, RUN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
