@@ -89,7 +89,7 @@ class LookaheadPolicy:
         self.records: list[LookaheadRecord] = []
         self.prediction: Prediction | None = None
         self._obs: Observation | None = None
-        self._codes = None
+        self._logits = None  # (K, G, G, codebook_size) of the last decision's candidates
         self.lookahead = Lookahead(self._sample, self._predict, self._progress,
                                    StateLimits.from_robot(robot), k, margin)
 
@@ -97,7 +97,7 @@ class LookaheadPolicy:
         return self.policy.sample_chunks(obs, k, self.rng, self.temperature)  # (K, H, Da)
 
     def _predict(self, obs: Observation, chunks: np.ndarray) -> np.ndarray:
-        self._codes, states = self.predictor.predict(obs, chunks, self.horizon)
+        self._logits, states = self.predictor.predict(obs, chunks, self.horizon)
         return states  # (K, Ds)
 
     def _progress(self, states: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ class LookaheadPolicy:
         chunk, record = self.lookahead(obs)
         self.records.append(record)
         if self.keep_frames:
-            frame = self.predictor.decode(self._codes[record.best:record.best + 1])[0]
+            frame = self.predictor.render(self._logits[record.best:record.best + 1])[0]
             serial = 0 if self.prediction is None else self.prediction.serial + 1
             self.prediction = Prediction(serial, frame, self.horizon)
         return ActionChunk(np.asarray(chunk, np.float32))

@@ -8,7 +8,10 @@ dataset the run was not trained on (e.g. `agent collect --seed 500 ...`); its la
 successful episodes are used. At every --stride-th frame t the head reads the observation at t
 and the episode's own next chunk of actions (so this measures the prediction given the actions
 that were taken, not the policy's choice) and predicts the head camera's frame at t+k for each
-horizon k. Per horizon: PSNR and SSIM of the predicted frame against the real one, of the
+horizon k. Per horizon: PSNR and SSIM of the predicted frame against the real one (drawn both
+ways policies.imagine.RENDERINGS names: `pred` from the most likely code of each cell,
+`pred_expected` from the expected code embedding; the head's own rendering is reported as
+`render`), of the
 copy-the-last-frame baseline (frame t as the guess for t+k: what a head must beat to have
 learned motion), and of the tokenizer's own reconstruction of the real frame (the ceiling: the
 head predicts codes, so it cannot beat what the codes can show); plus the predicted state's EE
@@ -29,6 +32,7 @@ import torch  # noqa: E402
 
 from envs.types import Observation  # noqa: E402
 from policies.data import DemoEpisode, load_demos  # noqa: E402
+from policies.engines import pick_torch  # noqa: E402
 from policies.imagine import FuturePredictor, load_imagination  # noqa: E402
 from policies.vq import psnr  # noqa: E402
 
@@ -37,6 +41,7 @@ from policies.vq import psnr  # noqa: E402
 SSIM_SIGMA, SSIM_TAPS = 1.5, 11
 SSIM_C1, SSIM_C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
+WAYS = ("pred", "pred_expected", "copy_last", "ceiling")  # the frames each horizon scores
 
 
 def _blur(x: np.ndarray) -> np.ndarray:
@@ -77,9 +82,11 @@ def episode_samples(pred: FuturePredictor, ep: DemoEpisode, horizons: list[int],
         x = pred.context(obs, ep.action[steps][None])  # (1, S, D)
         k = torch.as_tensor(horizons)
         with torch.no_grad():
-            codes, bins = head.predict(pol.model, x.expand(len(horizons), -1, -1),
-                                       pred.present(obs, len(horizons)), k)
-        frames = pred.decode(codes)  # (nh, h, w, 3)
+            guess = head(pol.model, x.expand(len(horizons), -1, -1),
+                       pred.present(obs, len(horizons)), k)
+        frames = pred.render(guess.code_logits, "argmax")  # (nh, h, w, 3)
+        expected = pred.render(guess.code_logits, "expected")  # (nh, h, w, 3)
+        bins = pick_torch(guess.state_logits, "median")  # as VideoHead.predict picks them
         states = pol.state_codec.decode(bins.cpu().numpy())  # (nh, Ds)
         real = real_all[t + np.asarray(horizons)]  # (nh, h, w, 3)
         last = np.repeat(real_all[t][None], len(horizons), 0)
@@ -87,8 +94,9 @@ def episode_samples(pred: FuturePredictor, ep: DemoEpisode, horizons: list[int],
         ceiling = tok.decode(tok.encode(real)).cpu().numpy()
         ee_err = np.linalg.norm(states[:, n:n + 3] - ep.state[t + np.asarray(horizons), n:n + 3],
                                 axis=1)
-        parts = {"psnr_pred": psnr(frames, real), "psnr_copy_last": psnr(last, real),
-                 "psnr_ceiling": psnr(ceiling, real), "ssim_pred": ssim(frames, real),
+        parts = {"psnr_pred": psnr(frames, real), "psnr_pred_expected": psnr(expected, real),
+                 "psnr_copy_last": psnr(last, real), "psnr_ceiling": psnr(ceiling, real),
+                 "ssim_pred": ssim(frames, real), "ssim_pred_expected": ssim(expected, real),
                  "ssim_copy_last": ssim(last, real), "ssim_ceiling": ssim(ceiling, real),
                  "ee_err_m": ee_err}
         for i, h in enumerate(horizons):
@@ -110,8 +118,8 @@ def summarize(per_episode: list[dict[int, dict[str, list[float]]]], horizons: li
         mean = {name: float(np.mean(v)) for name, v in merged.items()}
         result[str(h)] = {
             "n": len(merged["psnr_pred"]),
-            "psnr_db": {w: round(mean[f"psnr_{w}"], 2) for w in ("pred", "copy_last", "ceiling")},
-            "ssim": {w: round(mean[f"ssim_{w}"], 4) for w in ("pred", "copy_last", "ceiling")},
+            "psnr_db": {w: round(mean[f"psnr_{w}"], 2) for w in WAYS},
+            "ssim": {w: round(mean[f"ssim_{w}"], 4) for w in WAYS},
             "ee_err_mm": round(mean["ee_err_m"] * 1e3, 1),
         }
     return result
@@ -138,6 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     per_episode = [episode_samples(pred, ep, horizons, args.stride) for ep in demos]
     summary = {"policy": str(args.policy), "data": [str(d) for d in args.data],
                "episodes": len(demos), "camera": policy.config.cameras[head.cfg.camera],
+               "render": pred.render_mode,
                "horizons": summarize(per_episode, horizons)}
     print(json.dumps(summary))
     return summary

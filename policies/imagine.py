@@ -4,7 +4,8 @@
 one observation and K candidate chunks it encodes the present (the head camera's frame with
 the tokenizer, the state with the state codec) once, builds the K trunk contexts [prefix +
 chunk ids], runs the head once over the batch and decodes the predicted state bins with the
-policy's state codec; `frames` decodes the predicted codes too (for side-by-side videos).
+policy's state codec; `frames` renders the predicted frames too (for side-by-side videos),
+the way the head was trained to be rendered (RENDERINGS; policies.video_head, "Rendering").
 `video_targets` turns real future frames and states into the head's training targets.
 
 A run trained with `agent train --tokenizer TOK` keeps its head in RUN/video_head/
@@ -25,13 +26,21 @@ import numpy as np
 import torch
 
 from envs.types import Observation
+from policies.engines import pick_torch
 from policies.token_policy import TokenPolicy
-from policies.video_head import Present, VideoHead, VideoHeadConfig, VideoHeadError
-from policies.vq import VQConfig, VQTokenizer
+from policies.video_head import (
+    Present,
+    VideoHead,
+    VideoHeadConfig,
+    VideoHeadError,
+    expected_frames,
+)
+from policies.vq import VQConfig, VQTokenizer, to_uint8
 
 HEAD_DIR = "video_head"
 HEAD_FORMAT = "motoken.video_head"
 HEAD_VERSION = 2  # 2: conditioned on the present frame (policies.video_head)
+RENDERINGS = ("argmax", "expected")  # most likely code per cell; expected code embedding
 
 
 class NoVideoHeadError(VideoHeadError):
@@ -43,10 +52,18 @@ class TokenizerMismatchError(VideoHeadError):
 
 
 class FuturePredictor:
-    """(obs, chunks (K, H, Da)) -> predicted states (K, state_dim) float32."""
+    """(obs, chunks (K, H, Da)) -> predicted states (K, state_dim) float32.
 
-    def __init__(self, policy: TokenPolicy, head: VideoHead, tokenizer: VQTokenizer) -> None:
+    render: how predicted frames are drawn (RENDERINGS); default "expected" for a head trained
+    with a pixel loss (it learned to be drawn that way), else "argmax"."""
+
+    def __init__(self, policy: TokenPolicy, head: VideoHead, tokenizer: VQTokenizer,
+                 render: str | None = None) -> None:
         c, p = head.cfg, policy.config
+        render = render or ("expected" if c.pixel_weight > 0 else "argmax")
+        if render not in RENDERINGS:
+            raise VideoHeadError(f"unknown rendering {render!r}; choose one of {RENDERINGS}")
+        self.render_mode = render
         problems = []
         if c.state_dim != p.state_dim:
             problems.append(f"head state_dim {c.state_dim} != policy state_dim {p.state_dim}")
@@ -96,25 +113,39 @@ class FuturePredictor:
     @torch.no_grad()
     def predict(self, obs: Observation, chunks: np.ndarray,
                 horizon: int | torch.Tensor | None = None) -> tuple[torch.Tensor, np.ndarray]:
-        """Most likely future codes (K, G, G) int64 and states (K, state_dim) float32,
-        `horizon` steps ahead (default the head's cfg.horizon; a (K,) tensor: one per row)."""
+        """Future code logits (K, G, G, codebook_size) and states (K, state_dim) float32,
+        `horizon` steps ahead (default the head's cfg.horizon; a (K,) tensor: one per row).
+        `render` draws the logits; their argmax is the most likely code of each cell."""
         x = self.context(obs, chunks)  # (K, S, D)
-        codes, bins = self.head.predict(self.policy.model, x, self.present(obs, len(x)), horizon)
+        pred = self.head(self.policy.model, x, self.present(obs, len(x)), horizon)
+        bins = pick_torch(pred.state_logits, "median")  # as VideoHead.predict picks them
         states = self.policy.state_codec.decode(bins.cpu().numpy())  # (K, state_dim)
-        return codes, states.astype(np.float32)
+        return pred.code_logits, states.astype(np.float32)
 
     def __call__(self, obs: Observation, chunks: np.ndarray) -> np.ndarray:
         return self.predict(obs, chunks)[1]  # (K, state_dim)
 
     def decode(self, codes: torch.Tensor) -> np.ndarray:
-        """Predicted codes (K, G, G) -> frames of the head's camera, (K, H, W, 3) uint8."""
+        """Codes (K, G, G) -> frames of the head's camera, (K, H, W, 3) uint8."""
         with torch.no_grad():
             return self.tokenizer.decode(codes.to(self.tokenizer.device)).cpu().numpy()
+
+    @torch.no_grad()
+    def render(self, code_logits: torch.Tensor, how: str | None = None) -> np.ndarray:
+        """Code logits (K, G, G, codebook_size) -> frames (K, H, W, 3) uint8, drawn `how`
+        (RENDERINGS; default this predictor's render mode)."""
+        how = how or self.render_mode
+        if how not in RENDERINGS:
+            raise VideoHeadError(f"unknown rendering {how!r}; choose one of {RENDERINGS}")
+        logits = code_logits.to(self.tokenizer.device)
+        if how == "argmax":
+            return self.decode(logits.argmax(-1))
+        return to_uint8(expected_frames(logits, self.tokenizer)).cpu().numpy()
 
     def frames(self, obs: Observation, chunks: np.ndarray,
                horizon: int | torch.Tensor | None = None) -> np.ndarray:
         """Predicted frames of the head's camera, (K, H, W, 3) uint8."""
-        return self.decode(self.predict(obs, chunks, horizon)[0])
+        return self.render(self.predict(obs, chunks, horizon)[0])
 
 
 @torch.no_grad()

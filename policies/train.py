@@ -279,6 +279,7 @@ class TrainLog:
     video_loss: float | None = None  # weighted total; the parts below
     video_codes_loss: float | None = None
     video_state_loss: float | None = None
+    video_pixel_loss: float | None = None  # log-MSE of the rendered frame, with a pixel weight
 
 
 EvalFn = Callable[[TokenPolicy], float]
@@ -348,6 +349,8 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
                 log.video_loss = losses.video.total.item()
                 log.video_codes_loss = losses.video.codes.item()
                 log.video_state_loss = losses.video.state.item()
+                if losses.video.pixels is not None:
+                    log.video_pixel_loss = losses.video.pixels.item()
             t_last, n_since = now, 0
             if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or last):
                 model.eval()

@@ -19,6 +19,17 @@ frame). With the present in the query and the gate biased to copy (log codebook_
 is as likely as all other codes together at step 0), the head starts at copy-last and
 spends its training on what moves: the arm and the cube it carries.
 
+Rendering, and the pixel loss (head version 2 with pixel_weight > 0). A frame is drawn from
+the head's codes in one of two ways: `argmax` decodes the most likely code of each cell, and
+`expected` feeds the tokenizer's decoder the expectation of the code embedding under the
+head's distribution (softmax(logits) @ codebook). The codes alone are a hard target: the
+tokenizer gives 19% of the cells a new code one step ahead even where the picture barely moves
+(held-out pick_place), so a cross-entropy-trained head is right on only 1-8% of the cells that
+change and falls back to copying. With pixel_weight > 0 the expected rendering goes through
+the frozen decoder and its per-frame log-MSE against the real future frame is added to the
+loss: that is -PSNR up to constants, so training pushes the metric the head is judged by, and
+the log makes the term's scale independent of how much the scene moves.
+
 Horizon conditioning: one head predicts any k in 1..max_horizon. A learned embedding of k is
 added to every query, so the same queries ask "the frame k steps after the chunk starts";
 training draws k per sample (policies.video_train), and lookahead or bench/video.py pick the k
@@ -75,6 +86,7 @@ class VideoHeadConfig:
     state_bins: int = 256  # the state codec's n_bins
     visual_weight: float = 0.5  # Emu3 weights visual tokens 0.5 against the rest
     state_weight: float = 1.0
+    pixel_weight: float = 0.0  # weight of the rendered frame's log-MSE (module doc); 0: off
 
     def __post_init__(self) -> None:
         for name in ("horizon", "max_horizon", "grid", "codebook_size", "state_dim",
@@ -87,9 +99,10 @@ class VideoHeadConfig:
                              f"{self.max_horizon}")
         if self.camera < 0:
             raise ValueError(f"VideoHeadConfig.camera must be >= 0, got {self.camera}")
-        if self.visual_weight < 0 or self.state_weight < 0:
+        if min(self.visual_weight, self.state_weight, self.pixel_weight) < 0:
             raise ValueError(f"loss weights must be >= 0, got visual_weight "
-                             f"{self.visual_weight}, state_weight {self.state_weight}")
+                             f"{self.visual_weight}, state_weight {self.state_weight}, "
+                             f"pixel_weight {self.pixel_weight}")
 
     @property
     def n_codes(self) -> int:
@@ -116,9 +129,10 @@ class VideoPrediction(NamedTuple):
 
 
 class VideoLoss(NamedTuple):
-    total: torch.Tensor  # () visual_weight * codes + state_weight * state
+    total: torch.Tensor  # () visual_weight * codes + state_weight * state [+ pixel_weight * pixels]
     codes: torch.Tensor  # () cross-entropy over the future frame's VQ codes
     state: torch.Tensor  # () cross-entropy over the future state's bins
+    pixels: torch.Tensor | None = None  # () mean log-MSE of the rendered frame; None: not trained
 
 
 def future_hidden(model: TokenTransformer, x_context: torch.Tensor,
@@ -270,6 +284,29 @@ def video_loss(pred: VideoPrediction, codes: torch.Tensor, state_bins: torch.Ten
     ce_codes, ce_state = (ce_codes * w).sum() / n, (ce_state * w).sum() / n  # (), ()
     total = cfg.visual_weight * ce_codes + cfg.state_weight * ce_state  # ()
     return VideoLoss(total, ce_codes, ce_state)
+
+
+def expected_frames(code_logits: torch.Tensor, tokenizer: torch.nn.Module) -> torch.Tensor:
+    """code_logits (B, G, G, K) -> frames (B, 3, H, W) in [-1, 1], differentiable: the frozen
+    decoder applied to the expected code embedding (module doc, "Rendering")."""
+    codebook = tokenizer.quantizer.embed  # (K, Dc)
+    if code_logits.shape[-1] != codebook.shape[0]:
+        raise VideoHeadShapeError(f"code_logits have {code_logits.shape[-1]} codes, the "
+                                  f"tokenizer's codebook {codebook.shape[0]}")
+    z = torch.softmax(code_logits.float(), dim=-1) @ codebook  # (B, G, G, Dc)
+    return tokenizer.decoder(z.permute(0, 3, 1, 2))  # (B, 3, H, W)
+
+
+def pixel_loss(frames: torch.Tensor, target: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Mean over kept samples of log(per-frame MSE) of frames vs target, both (B, 3, H, W) in
+    [-1, 1]; keep (B,) bool. With none kept: 0, still part of the graph."""
+    if frames.shape != target.shape or keep.shape != frames.shape[:1]:
+        raise VideoHeadShapeError(f"frames {tuple(frames.shape)}, target {tuple(target.shape)} "
+                                  f"and keep {tuple(keep.shape)} do not match")
+    mse = (frames - target).square().flatten(1).mean(1)  # (B,)
+    w = keep.to(frames.dtype)
+    # 1e-6 (PSNR ~66 dB at this scale) keeps log finite for a perfect frame.
+    return (torch.log(mse + 1e-6) * w).sum() / w.sum().clamp_min(1.0)  # ()
 
 
 def _check_target(name: str, t: torch.Tensor, shape: tuple[int, ...], size: int) -> None:

@@ -12,6 +12,11 @@ actions. A sample with t + k past the episode's last frame is SKIPPED (masked ou
 loss), not clamped to the last frame: demonstrations end the moment the task succeeds, with
 the arm still moving, so the last frame is not what the scene looks like k steps later, and a
 clamped target would teach the head that motion stops at the end of every chunk.
+
+With pixel_weight > 0 (`--video-pixel-weight`) the first PIXEL_BATCH kept samples of each batch
+are also rendered through the frozen decoder and scored against the real future frame
+(policies.video_head, "Rendering"); only the first few, because that decoder pass costs about
+0.5 s per 32 frames on a 2-core CPU, a quarter of a training step.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ from policies.video_head import (
     VideoHeadConfig,
     VideoHeadError,
     VideoLoss,
+    expected_frames,
+    pixel_loss,
     video_loss,
 )
 from policies.vq import VQTokenizer
 
 ENCODE_BATCH = 64  # frames per tokenizer call while precomputing the targets
+PIXEL_BATCH = 16  # samples per batch whose rendered frame the pixel loss scores
 
 
 @dataclass(frozen=True)
@@ -46,15 +54,16 @@ class VideoTrainConfig:
     tokenizer: Path  # a directory written by `agent train-tokenizer`
     visual_weight: float = 0.5  # Emu3's weight of visual tokens; the state part weighs 1
     state_weight: float = 1.0
+    pixel_weight: float = 0.0  # the rendered frame's log-MSE (policies.video_head); 0: off
     max_horizon: int = 8  # k is drawn from 1..max_horizon per sample
     camera: int = 0  # index into the policy's cameras (0 = front)
 
     def __post_init__(self) -> None:
         if self.max_horizon < 1:
             raise ValueError(f"video horizon must be >= 1, got {self.max_horizon}")
-        if self.visual_weight < 0 or self.state_weight < 0:
+        if min(self.visual_weight, self.state_weight, self.pixel_weight) < 0:
             raise ValueError(f"video loss weights must be >= 0, got visual {self.visual_weight}, "
-                             f"state {self.state_weight}")
+                             f"state {self.state_weight}, pixel {self.pixel_weight}")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "tokenizer": str(self.tokenizer)}
@@ -68,7 +77,8 @@ def head_config(policy: TokenPolicy, tokenizer: VQTokenizer, cfg: VideoTrainConf
                            codebook_size=tokenizer.cfg.codebook_size,
                            state_dim=policy.config.state_dim,
                            state_bins=policy.state_codec.vocab_size,
-                           visual_weight=cfg.visual_weight, state_weight=cfg.state_weight)
+                           visual_weight=cfg.visual_weight, state_weight=cfg.state_weight,
+                           pixel_weight=cfg.pixel_weight)
 
 
 def check_fits(policy: TokenPolicy, tokenizer: VQTokenizer, head_cfg: VideoHeadConfig,
@@ -108,6 +118,8 @@ class VideoTraining:
         self.policy, self.tokenizer, self.cfg = policy, tokenizer, cfg
         self.head = head if head is not None else VideoHead(hcfg, policy.model.cfg.d_model)
         self.codes = [self._encode(d.frames[camera]) for d in demos]  # (T, G, G) int64 each
+        self.frames = [d.frames[camera] for d in demos]  # (T, H, W, 3) uint8 each
+        tokenizer.requires_grad_(False)  # frozen: the pixel loss trains the head through it
         self.bins = [torch.as_tensor(policy.state_codec.encode(d.state.astype(np.float32)),
                                      dtype=torch.int64) for d in demos]  # (T, Ds) each
         self.rng = np.random.default_rng(seed)
@@ -118,33 +130,44 @@ class VideoTraining:
                           for i in range(0, len(frames), ENCODE_BATCH)])  # (T, G, G)
 
     def targets(self, index: np.ndarray) -> tuple[torch.Tensor, Present, torch.Tensor,
-                                                  torch.Tensor, torch.Tensor]:
+                                                  torch.Tensor, torch.Tensor, np.ndarray]:
         """(B, 2) (episode, frame) rows -> horizons (B,), the present (frame t), the target
-        codes (B, G, G) and state bins (B, Ds) at t + k, and keep (B,) bool: False where
-        t + k is past the episode (module doc)."""
+        codes (B, G, G) and state bins (B, Ds) at t + k, keep (B,) bool: False where
+        t + k is past the episode (module doc), and the (episode, frame) of each target."""
         k = self.rng.integers(1, self.head.cfg.max_horizon + 1, size=len(index))  # (B,)
-        codes, bins, keep = [], [], []
+        codes, bins, keep, where = [], [], [], []
         for (e, t), kk in zip(index, k, strict=True):
             last = len(self.codes[e]) - 1
             keep.append(t + kk <= last)
             f = min(t + kk, last)  # a placeholder where skipped: keep masks it out
             codes.append(self.codes[e][f])
             bins.append(self.bins[e][f])
+            where.append((e, f))
         present = Present(torch.stack([self.codes[e][t] for e, t in index]),
                           torch.stack([self.bins[e][t] for e, t in index]))
         return (torch.as_tensor(k, dtype=torch.int64), present, torch.stack(codes),
-                torch.stack(bins), torch.as_tensor(keep, dtype=torch.bool))
+                torch.stack(bins), torch.as_tensor(keep, dtype=torch.bool), np.asarray(where))
 
     def loss(self, model: torch.nn.Module, x_context: torch.Tensor, batch: Batch) -> VideoLoss:
         """The video loss of a batch; x_context (B, S, D) = [prefix + plan + whole chunk]."""
         if batch.index is None:
             raise VideoHeadError("the batch has no (episode, frame) index; video targets are "
                                  "looked up by it (policies.data.ChunkSampler sets it)")
-        k, present, codes, bins, keep = self.targets(batch.index)
+        k, present, codes, bins, keep, where = self.targets(batch.index)
         dev = x_context.device
         present = Present(present.codes.to(dev), present.bins.to(dev))
         pred = self.head(model, x_context, present, k.to(dev))
-        return video_loss(pred, codes.to(dev), bins.to(dev), self.head.cfg, keep.to(dev))
+        loss = video_loss(pred, codes.to(dev), bins.to(dev), self.head.cfg, keep.to(dev))
+        w = self.head.cfg.pixel_weight
+        if w == 0:
+            return loss
+        rows = torch.nonzero(keep).flatten()[:PIXEL_BATCH].tolist()  # at least one, or 0 loss
+        rows = rows or [0]
+        real = np.stack([self.frames[e][f] for e, f in where[rows]])  # (n, H, W, 3) uint8
+        target = torch.as_tensor(real, device=dev).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        frames = expected_frames(pred.code_logits[rows], self.tokenizer)  # (n, 3, H, W)
+        pixels = pixel_loss(frames, target, keep[rows].to(dev))
+        return loss._replace(total=loss.total + w * pixels, pixels=pixels)
 
     def save(self, run: Path) -> None:
         save_video_head(self.head, self.record, run)

@@ -1,7 +1,8 @@
 """`agent train`: fit codecs and train the token policy on recorded datasets.
 
     agent train --data DIR [--data DIR2 ...] --out RUN [--config small] [--steps N] [--resume]
-                [--tokenizer TOK [--video-weight 0.5] [--video-horizon 8]]
+                [--tokenizer TOK [--video-weight 0.5] [--video-horizon 8]
+                 [--video-pixel-weight 0]]
 
 Writes RUN/ (safetensors weights, config.json, vocab.json, codecs, train_state.pt for
 --resume, metrics.jsonl, loss.png). Under `torchrun --nproc_per_node K agent train ...` it
@@ -9,7 +10,8 @@ trains with DistributedDataParallel. Closed-loop evaluation in simulation every 
 steps on held-out seeds (`agent eval`'s), when --eval-env is given. With --tokenizer (a
 directory from `agent train-tokenizer`) a video head learns, in the same steps, the front
 camera's frame and the state k in 1..--video-horizon steps after each chunk starts; it is saved
-in RUN/video_head/ (policies.video_train, policies.imagine.load_imagination).
+in RUN/video_head/ (policies.video_train, policies.imagine.load_imagination). `--init` a run
+that has a video head, with the same --tokenizer, and training continues that head too.
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video-horizon", type=int, default=None, metavar="K",
                    help="the head predicts 1..K steps ahead, K <= --chunk (default 8); "
                         "needs --tokenizer")
+    p.add_argument("--video-pixel-weight", type=float, default=None, metavar="W",
+                   help="also score the frame rendered from the head's expected code embedding "
+                        "against the real one (log-MSE, i.e. -PSNR), with this weight "
+                        "(default 0: codes only); needs --tokenizer")
     p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
     p.add_argument("--init", type=Path, default=None, metavar="POLICY",
                    help="start from this trained policy's weights and codecs instead of a fresh "
@@ -212,6 +218,8 @@ def main(args: argparse.Namespace) -> int:
 def make_video_training(args: argparse.Namespace, policy, demos, seed: int):
     """The VideoTraining --tokenizer asks for (None without it); on --resume, the run's own
     head, which must have been trained against the same tokenizer."""
+    from dataclasses import replace
+
     import torch
 
     from policies.imagine import check_tokenizer, has_video_head, load_video_head
@@ -219,12 +227,15 @@ def make_video_training(args: argparse.Namespace, policy, demos, seed: int):
     from policies.video_train import VideoTrainConfig, VideoTraining
     from policies.vq import TokenizerError, VQTokenizer
 
-    given = {"visual_weight": args.video_weight, "max_horizon": args.video_horizon}
+    given = {"visual_weight": args.video_weight, "max_horizon": args.video_horizon,
+             "pixel_weight": args.video_pixel_weight}
     given = {k: v for k, v in given.items() if v is not None}
     resumed_head = args.resume and has_video_head(args.out)
+    init_head = args.init is not None and has_video_head(args.init)
     if args.tokenizer is None:
         if given:
-            raise SystemExit("error: --video-weight and --video-horizon need --tokenizer TOK")
+            raise SystemExit("error: --video-weight, --video-horizon and --video-pixel-weight "
+                             "need --tokenizer TOK")
         if resumed_head:
             raise SystemExit(f"error: {args.out} was trained with a video head; pass the "
                              f"--tokenizer it was trained with to resume it")
@@ -242,12 +253,24 @@ def make_video_training(args: argparse.Namespace, policy, demos, seed: int):
             head, record = load_video_head(args.out, policy.model.cfg.d_model)
             tok = check_tokenizer(record, args.tokenizer).to(device)
             saved = {"visual_weight": head.cfg.visual_weight,
-                     "max_horizon": head.cfg.max_horizon}
+                     "max_horizon": head.cfg.max_horizon, "pixel_weight": head.cfg.pixel_weight}
             changed = {k: (v, saved[k]) for k, v in given.items() if v != saved[k]}
             if changed:
                 raise SystemExit(f"error: --resume keeps the run's video head; these differ "
                                  f"from it (given, saved): {changed}")
             given = saved
+        elif init_head:  # fine-tune the init run's head too; its horizons are its embedding's
+            head, record = load_video_head(args.init, policy.model.cfg.d_model)
+            tok = check_tokenizer(record, args.tokenizer).to(device)
+            if given.get("max_horizon", head.cfg.max_horizon) != head.cfg.max_horizon:
+                raise SystemExit(f"error: --init {args.init} has a video head of horizon "
+                                 f"{head.cfg.max_horizon}; --video-horizon must match it or "
+                                 f"be left out")
+            weights = {k: v for k, v in given.items() if k != "max_horizon"}
+            head.cfg = replace(head.cfg, **weights)
+            given = {"visual_weight": head.cfg.visual_weight, "state_weight":
+                     head.cfg.state_weight, "pixel_weight": head.cfg.pixel_weight,
+                     "max_horizon": head.cfg.max_horizon, "camera": head.cfg.camera}
         else:
             tok = VQTokenizer.load(args.tokenizer, device=device)
         cfg = VideoTrainConfig(tokenizer=args.tokenizer, **given)

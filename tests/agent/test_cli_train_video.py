@@ -31,9 +31,9 @@ def test_train_writes_the_head_and_it_loads_back_with_identical_predictions(vide
     trained = FuturePredictor(video_run["policy"], video_run["video"].head, tok)
     loaded = FuturePredictor(policy, head, tok)
     for k in (1, 4):
-        want_codes, want_states = trained.predict(obs, chunks, k)
-        got_codes, got_states = loaded.predict(obs, chunks, k)
-        assert torch.equal(got_codes, want_codes)
+        want_logits, want_states = trained.predict(obs, chunks, k)
+        got_logits, got_states = loaded.predict(obs, chunks, k)
+        torch.testing.assert_close(got_logits, want_logits, rtol=0, atol=1e-5)
         np.testing.assert_array_equal(got_states, want_states)
 
 
@@ -71,8 +71,41 @@ def test_video_options_without_a_tokenizer_or_too_far_are_errors(small_dataset, 
                                                                 tmp_path):
     base = ["train", "--data", str(small_dataset), "--out", str(tmp_path / "r"), "--config",
             "nano", "--steps", "2"]
-    with pytest.raises(SystemExit, match="--video-weight and --video-horizon need --tokenizer"):
-        main([*base, "--video-horizon", "4"])
+    for flag in ("--video-horizon", "--video-pixel-weight"):
+        with pytest.raises(SystemExit, match="--video-pixel-weight need --tokenizer"):
+            main([*base, flag, "4"])
     with pytest.raises(SystemExit, match="video horizon 9 exceeds the chunk of 8 actions"):
         main([*base, "--tokenizer", str(video_run["tok"]), "--video-horizon", "9"])
     assert not (tmp_path / "r").exists()  # refused before anything was written
+
+
+def test_init_from_a_video_run_continues_its_head_with_a_new_pixel_weight(video_run,
+                                                                          small_dataset,
+                                                                          tmp_path):
+    import policies.train
+
+    base = ["train", "--data", str(small_dataset), "--out", str(tmp_path / "ft"), "--init",
+            str(video_run["run"]), "--batch-size", "4", "--steps", "2",
+            "--tokenizer", str(video_run["tok"])]
+    with pytest.raises(SystemExit, match="has a video head of horizon 4; --video-horizon must"):
+        main([*base, "--video-horizon", "8"])
+    _, saved, _ = load_imagination(video_run["run"])
+    seen = {}
+    real_train = policies.train.train
+
+    def capture(policy, demos, out, cfg, **kw):  # the head as training receives it
+        head = kw["video"].head
+        seen.update(cfg=head.cfg, queries=head.queries.detach().clone())
+        return real_train(policy, demos, out, cfg, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(policies.train, "train", capture)
+        assert main([*base, "--video-pixel-weight", "0.5"]) == 0
+    torch.testing.assert_close(seen["queries"], saved.queries.detach())  # not a fresh head
+    assert seen["cfg"].pixel_weight == 0.5 and seen["cfg"].max_horizon == 4
+    rows = [json.loads(line) for line in (tmp_path / "ft" / "metrics.jsonl").read_text()
+            .splitlines()]
+    assert rows[-1]["video_pixel_loss"] is not None and rows[-1]["video_pixel_loss"] < 0
+    policy, head, tok = load_imagination(tmp_path / "ft")
+    assert head.cfg.pixel_weight == 0.5
+    assert FuturePredictor(policy, head, tok).render_mode == "expected"  # as it was trained

@@ -76,6 +76,8 @@ def test_the_shipped_video_run_loads_with_its_own_tokenizer_and_imagines():
                       "put the red cube on the yellow plate")
     chunks = policy.sample_chunks(obs, 3, rng)
     pred = FuturePredictor(policy, head, tok)
-    codes, states = pred.predict(obs, chunks, 4)
-    assert codes.shape == (3, 16, 16) and states.shape == (3, policy.config.state_dim)
-    assert pred.decode(codes).shape == (3, 128, 128, 3)
+    logits, states = pred.predict(obs, chunks, 4)
+    assert logits.shape == (3, 16, 16, 2048) and states.shape == (3, policy.config.state_dim)
+    assert pred.decode(logits.argmax(-1)).shape == (3, 128, 128, 3)
+    for how in ("argmax", "expected"):
+        assert pred.render(logits, how).shape == (3, 128, 128, 3)

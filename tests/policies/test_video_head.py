@@ -1,5 +1,8 @@
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from policies.transformer import CONFIGS, TokenTransformer
 from policies.video_head import (
@@ -7,10 +10,12 @@ from policies.video_head import (
     VideoHead,
     VideoHeadConfig,
     VideoHeadShapeError,
+    expected_frames,
     future_hidden,
+    pixel_loss,
     video_loss,
 )
-from policies.vq import get_config
+from policies.vq import VQTokenizer, get_config, to_uint8
 
 TOK = get_config("tiny")  # the tiny VQ's codebook; grid from its downsampling
 
@@ -192,3 +197,33 @@ def test_state_bins_are_the_median_bin_and_codes_the_most_likely():
     assert ((below < 0.5) | (bins == 0)).all() and (at >= 0.5 - 1e-6).all()
     assert not torch.equal(bins, pred.state_logits.argmax(-1))  # the rules differ here
     torch.testing.assert_close(codes, pred.code_logits.argmax(-1))
+
+
+def test_expected_rendering_of_a_certain_head_is_the_decoded_codes_and_has_gradients():
+    torch.manual_seed(0)
+    tok = VQTokenizer(TOK).eval()
+    codes = torch.randint(0, TOK.codebook_size, (2, TOK.grid, TOK.grid))
+    # A head sure of each cell's code (one-hot up to e^-60) renders exactly those codes.
+    logits = F.one_hot(codes, TOK.codebook_size).float() * 60.0
+    logits.requires_grad_(True)
+    frames = expected_frames(logits, tok)  # (2, 3, H, W) in [-1, 1]
+    assert frames.shape == (2, 3, TOK.image_size, TOK.image_size)
+    torch.testing.assert_close(to_uint8(frames.detach()), tok.decode(codes), atol=1, rtol=0)
+    frames.square().mean().backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    with pytest.raises(VideoHeadShapeError, match="codes, the tokenizer's codebook"):
+        expected_frames(logits[..., :-1], tok)
+
+
+def test_pixel_loss_is_the_mean_log_mse_of_the_kept_frames():
+    target = torch.zeros(3, 3, 8, 8)
+    frames = torch.stack([torch.full((3, 8, 8), 0.1), torch.full((3, 8, 8), 0.2),
+                          torch.full((3, 8, 8), 5.0)])  # MSE 0.01, 0.04, 25 (left out)
+    keep = torch.tensor([True, True, False])
+    want = (math.log(0.01 + 1e-6) + math.log(0.04 + 1e-6)) / 2
+    assert pixel_loss(frames, target, keep).item() == pytest.approx(want, rel=1e-5)
+    assert pixel_loss(frames, target, torch.zeros(3, dtype=torch.bool)).item() == 0.0
+    with pytest.raises(VideoHeadShapeError, match="do not match"):
+        pixel_loss(frames, target[:2], keep)
+    with pytest.raises(ValueError, match="pixel_weight -1"):
+        VideoHeadConfig(pixel_weight=-1)

@@ -37,7 +37,7 @@ def test_targets_are_the_frame_k_ahead_and_samples_past_the_end_are_skipped(demo
     policy, video = _video(demos, tokenizer_dir, max_horizon=8)
     d, T = demos[0], len(demos[0].action)
     index = np.array([[0, t] for t in range(T)] * 4)  # every frame, several draws of k
-    k, now, codes, bins, keep = video.targets(index)
+    k, now, codes, bins, keep, where = video.targets(index)
     assert 1 <= int(k.min()) and int(k.max()) <= 8
     t = index[:, 1]
     np.testing.assert_array_equal(keep.numpy(), t + k.numpy() <= T - 1)
@@ -45,6 +45,7 @@ def test_targets_are_the_frame_k_ahead_and_samples_past_the_end_are_skipped(demo
     f = slice(t[i] + int(k[i]), t[i] + int(k[i]) + 1)  # the one future frame
     np.testing.assert_array_equal(codes[i], video.tokenizer.encode(d.frames["front"][f])[0])
     np.testing.assert_array_equal(bins[i], policy.state_codec.encode(d.state[f])[0])
+    assert tuple(where[i]) == (0, f.start)  # the frame the pixel loss compares with
     # The present is the observed frame t itself, not the target.
     o = slice(t[i], t[i] + 1)  # the observed frame
     np.testing.assert_array_equal(now.codes[i], video.tokenizer.encode(d.frames["front"][o])[0])
@@ -118,3 +119,21 @@ def test_a_run_carries_its_tokenizer_in_video_head_tokenizer(demos, tokenizer_di
     VQTokenizer(get_config("tiny")).save(moved / "video_head" / "tokenizer")
     with pytest.raises(TokenizerMismatchError, match="is not the one the video head was trained"):
         load_imagination(moved)
+
+
+def test_pixel_weight_adds_the_rendered_frames_log_mse_and_training_lowers_it(demos,
+                                                                             tokenizer_dir,
+                                                                             tmp_path):
+    # The pixel term alone (codes and state weigh 0), so its fall is the pixel loss's doing.
+    policy, video = _video(demos, tokenizer_dir, max_horizon=4, pixel_weight=2.0,
+                           visual_weight=0.0, state_weight=0.0)
+    assert video.head.cfg.pixel_weight == 2.0
+    assert not any(p.requires_grad for p in video.tokenizer.parameters())  # frozen
+    cfg = TrainConfig(model="nano", steps=30, batch_size=8, lr=3e-3, warmup=5, shift_px=0,
+                      checkpoint_every=10_000)
+    logs = train(policy, demos, tmp_path, cfg, video=video)
+    first, last = logs[0], logs[-1]
+    assert first.video_pixel_loss is not None and last.video_pixel_loss < first.video_pixel_loss
+    for log in (first, last):  # total = 0 codes + 0 state + 2 pixels
+        assert log.video_loss == pytest.approx(2.0 * log.video_pixel_loss, rel=1e-4)
+    assert load_imagination(tmp_path)[1].cfg.pixel_weight == 2.0
