@@ -89,8 +89,10 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         margins = [float(m) for m in args.margins.split(",") if m]
     except ValueError:
-        raise SystemExit(f"error: --margins takes numbers like 0,0.01, got "
-                         f"{args.margins!r}") from None
+        margins = []
+    if not margins or not all(m >= 0 for m in margins):  # not m >= 0 also catches NaN
+        raise SystemExit(f"error: --margins takes one or more numbers >= 0 like 0,0.01, got "
+                         f"{args.margins!r}")
     grid = [(env, None, 0.0) for env in envs] + [(env, args.k, m) for env in envs
                                                    for m in margins]
     extra = tuple(str(x) for flag, v in (("--lookahead-horizon", args.horizon),

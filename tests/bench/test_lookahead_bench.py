@@ -28,5 +28,6 @@ def test_lookahead_bench_reports_both_columns_and_the_cost(video_run, capsys):
 def test_lookahead_bench_rejects_bad_settings():
     with pytest.raises(SystemExit, match="--k must be >= 2"):
         bench.main(["--policy", "x", "--k", "1"])
-    with pytest.raises(SystemExit, match="--margins takes numbers"):
-        bench.main(["--policy", "x", "--margins", "0,1cm"])
+    for bad in ("0,1cm", "", ",", "-0.01", "nan"):
+        with pytest.raises(SystemExit, match="--margins takes one or more numbers >= 0"):
+            bench.main(["--policy", "x", "--margins", bad])
