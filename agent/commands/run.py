@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "summary (or one JSON object with --json).")
     add_run_arguments(p)
     add_lookahead_arguments(p)
+    p.add_argument("--rerun", nargs="?", const="spawn", default=None, metavar="WHERE",
+                   help="log cameras, applied actions, state and (with --lookahead) predicted "
+                        "frames to Rerun: 'spawn' a viewer (the default), save to FILE.rrd, or "
+                        "a viewer URL (agent/rerun_view.py; needs motoken[viz])")
     p.set_defaults(func=main)
 
 
@@ -160,7 +164,8 @@ def make_lookahead(args: argparse.Namespace, policy: Any, predictor: Any, env: A
                                args.lookahead_horizon, seed=args.seed,
                                temperature=args.lookahead_temperature,
                                margin=args.lookahead_margin or 0.0,
-                               keep_frames=args.record is not None)
+                               keep_frames=args.record is not None
+                               or getattr(args, "rerun", None) is not None)
     except ValueError as e:
         env.close()
         raise SystemExit(f"error: {e}") from None
@@ -187,6 +192,25 @@ def _viewer_hook(env: Any) -> tuple[Callable[..., None], Callable[[], None]]:
 
     viewer = mujoco.viewer.launch_passive(sim.model, sim.data)
     return (lambda *_: viewer.sync()), viewer.close
+
+
+def _rerun_view(args: argparse.Namespace, env: Any, agent: Any, look: Any, policy: Any,
+                predictor: Any) -> Any:
+    """The --rerun logger (agent/rerun_view.py), or None without --rerun."""
+    if getattr(args, "rerun", None) is None:
+        return None
+    from agent.rerun_view import RerunError, RerunView, open_stream
+
+    try:
+        stream = open_stream(args.rerun)
+    except RerunError as e:
+        env.close()
+        agent.close()
+        raise SystemExit(f"error: {e}") from None
+    if look is None:
+        return RerunView(stream)
+    return RerunView(stream, look.latest_prediction,
+                     policy.config.cameras[predictor.head.cfg.camera])
 
 
 def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
@@ -234,6 +258,10 @@ def main(args: argparse.Namespace) -> int:
         hook, close = _viewer_hook(env)
         hooks.append(hook)
         closers.append(close)
+    view = _rerun_view(args, env, agent, look, policy, predictor)
+    if view is not None:
+        hooks.append(view.add)
+        closers.append(view.close)
     timer, results = StageTimer(), []
     bar = tqdm(total=args.episodes, desc="episodes", unit="ep", file=sys.stderr, disable=None)
     for i in range(args.episodes):
@@ -246,6 +274,8 @@ def main(args: argparse.Namespace) -> int:
                 path, fps, policy.config.cameras[predictor.head.cfg.camera],
                 look.latest_prediction))
         on_step = _chain(hooks + ([video.add] if video else []))
+        if view is not None:
+            view.start(seed)
         try:
             r = run_episode(env, agent, seed, timer, rate_hz=rate, on_step=on_step)
         except LookaheadError as e:  # every candidate rejected: stop, never run one of them
