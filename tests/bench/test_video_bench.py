@@ -57,9 +57,11 @@ def test_bench_reports_prediction_baseline_and_ceiling_per_horizon(tmp_path, cap
                           "--stride", "8"])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith('{"policy"')
     assert set(summary["horizons"]) == {"1", "4", "8"} and summary["camera"] == "front"
+    assert summary["render"] == "argmax"  # a codes-only head is drawn from its argmax codes
     for h in summary["horizons"].values():
         assert h["n"] > 0 and h["ee_err_mm"] >= 0
-        assert set(h["psnr_db"]) == set(h["ssim"]) == {"pred", "copy_last", "ceiling"}
+        assert set(h["psnr_db"]) == set(h["ssim"]) == {"pred", "pred_expected", "copy_last",
+                                                       "ceiling"}
         assert all(-1 <= v <= 1 for v in h["ssim"].values())
     one, eight = summary["horizons"]["1"], summary["horizons"]["8"]
     # The scene moves: copying the last frame gets worse the further ahead.
