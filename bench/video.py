@@ -32,7 +32,6 @@ import torch  # noqa: E402
 
 from envs.types import Observation  # noqa: E402
 from policies.data import DemoEpisode, load_demos  # noqa: E402
-from policies.engines import pick_torch  # noqa: E402
 from policies.imagine import FuturePredictor, load_imagination  # noqa: E402
 from policies.vq import psnr  # noqa: E402
 
@@ -79,15 +78,10 @@ def episode_samples(pred: FuturePredictor, ep: DemoEpisode, horizons: list[int],
     for t in range(0, len(ep.action) - max(horizons), stride):
         obs = Observation({c: ep.frames[c][t] for c in pol.config.cameras}, ep.state[t], ep.task)
         steps = np.minimum(np.arange(t, t + H), len(ep.action) - 1)  # padded as in training
-        x = pred.context(obs, ep.action[steps][None])  # (1, S, D)
-        k = torch.as_tensor(horizons)
-        with torch.no_grad():
-            guess = head(pol.model, x.expand(len(horizons), -1, -1),
-                       pred.present(obs, len(horizons)), k)
-        frames = pred.render(guess.code_logits, "argmax")  # (nh, h, w, 3)
-        expected = pred.render(guess.code_logits, "expected")  # (nh, h, w, 3)
-        bins = pick_torch(guess.state_logits, "median")  # as VideoHead.predict picks them
-        states = pol.state_codec.decode(bins.cpu().numpy())  # (nh, Ds)
+        chunks = np.repeat(ep.action[steps][None], len(horizons), 0)  # one row per horizon
+        logits, states = pred.predict(obs, chunks, torch.as_tensor(horizons))  # (nh, ...)
+        frames = pred.render(logits, "argmax")  # (nh, h, w, 3)
+        expected = pred.render(logits, "expected")  # (nh, h, w, 3)
         real = real_all[t + np.asarray(horizons)]  # (nh, h, w, 3)
         last = np.repeat(real_all[t][None], len(horizons), 0)
         tok = pred.tokenizer

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from envs.types import Observation
-from policies.engines import pick_torch
 from policies.token_policy import TokenPolicy
 from policies.video_head import (
     Present,
@@ -34,6 +33,7 @@ from policies.video_head import (
     VideoHeadConfig,
     VideoHeadError,
     expected_frames,
+    state_bins,
 )
 from policies.vq import VQConfig, VQTokenizer, to_uint8
 
@@ -118,7 +118,7 @@ class FuturePredictor:
         `render` draws the logits; their argmax is the most likely code of each cell."""
         x = self.context(obs, chunks)  # (K, S, D)
         pred = self.head(self.policy.model, x, self.present(obs, len(x)), horizon)
-        bins = pick_torch(pred.state_logits, "median")  # as VideoHead.predict picks them
+        bins = state_bins(pred.state_logits)  # (K, state_dim)
         states = self.policy.state_codec.decode(bins.cpu().numpy())  # (K, state_dim)
         return pred.code_logits, states.astype(np.float32)
 

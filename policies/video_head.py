@@ -238,11 +238,15 @@ class VideoHead(nn.Module):
         between near-equal neighbours (held-out EE error at k=4: 34 mm median, 48 mm argmax,
         step-500 checkpoint of runs/vid2)."""
         pred = self(model, x_context, present, horizon)
-        bins = pick_torch(pred.state_logits, "median")  # (B, Ds)
-        return pred.code_logits.argmax(-1), bins  # (B, G, G), (B, Ds)
+        return pred.code_logits.argmax(-1), state_bins(pred.state_logits)  # (B, G, G), (B, Ds)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def state_bins(state_logits: torch.Tensor) -> torch.Tensor:
+    """(B, Ds, state_bins) logits -> (B, Ds) the median bin (VideoHead.predict says why)."""
+    return pick_torch(state_logits, "median")
 
 
 def _with_copy(logits: torch.Tensor, gate: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
