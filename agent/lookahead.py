@@ -11,7 +11,16 @@ rejected is an error (AllCandidatesRejectedError), never a fallback.
 Plan progress: the runtime has no privileged state (a real arm has none), so the goal point
 comes from the policy's own plan tokens (policies.aux.PLAN_GOAL, the greedy chunk's plan):
 the current EE position plus the plan's named-cube offset while the cube is not held, plus its
-named-plate offset once it is. Progress = minus the predicted EE's distance to that point.
+named-plate offset once it is (held: the plan puts the cube at the tool and the fingers are
+closed on something, not all the way). Progress (`score`): "distance", minus the predicted EE's
+distance to that point; or "funnel", minus its distance to a point that rises above the goal
+with the EE's remaining xy error, as the scripted expert comes down onto cube and plate
+(policies.lookahead.funnel_progress).
+
+When (`when`): "always", every chunk; or "missed-grasp", the policy alone until its fingers
+close on nothing, then lookahead for the rest of the episode. The policy's failures on the
+hard variant are repeated grasps at a misperceived cube (bench/results, README); lookahead
+from the first step trades too many of its successes for the different chunks it tries.
 """
 
 from __future__ import annotations
@@ -23,7 +32,13 @@ import numpy as np
 from envs.types import ActionChunk, Observation
 from policies.aux import PLAN_GOAL
 from policies.imagine import FuturePredictor
-from policies.lookahead import Lookahead, LookaheadRecord, StateLimits, distance_progress
+from policies.lookahead import (
+    Lookahead,
+    LookaheadRecord,
+    StateLimits,
+    distance_progress,
+    funnel_progress,
+)
 from policies.token_policy import TokenPolicy
 from sims.base import RobotSpec
 
@@ -32,6 +47,14 @@ from sims.base import RobotSpec
 # 4 cm cube stops an 8 cm gripper at half).
 HOLD_RADIUS_M = 0.03
 HOLD_CLOSED_FRACTION = 0.9
+# Fingers closed past this fraction of fully open hold nothing (the 4 cm cube stops them at
+# half): a grasp that closes this far has missed.
+EMPTY_CLOSED_FRACTION = 0.25
+SCORES = {"distance": distance_progress, "funnel": funnel_progress}  # --lookahead-score
+# --lookahead-when: "always" chooses every chunk by lookahead; "missed-grasp" runs the policy
+# alone until the fingers close on nothing (EMPTY_CLOSED_FRACTION), then chooses by lookahead
+# for the rest of the episode.
+WHEN = ("always", "missed-grasp")
 
 
 class Prediction(NamedTuple):
@@ -47,8 +70,8 @@ def plan_goal(state: np.ndarray, plan: np.ndarray, n_joints: int, max_opening: f
     """(Ds,) state and (plan_dim,) decoded plan -> (3,) goal point for the EE (module doc)."""
     goal = plan[PLAN_GOAL]  # (7,) cube offset (3), plate offset (3), grasp turn (1)
     ee, opening = state[n_joints:n_joints + 3], float(state[n_joints + 7])
-    held = (np.linalg.norm(goal[:3]) < HOLD_RADIUS_M
-            and opening < HOLD_CLOSED_FRACTION * max_opening)
+    closed_on_cube = EMPTY_CLOSED_FRACTION < opening / max_opening < HOLD_CLOSED_FRACTION
+    held = np.linalg.norm(goal[:3]) < HOLD_RADIUS_M and closed_on_cube
     return ee + (goal[3:6] if held else goal[:3])  # (3,)
 
 
@@ -69,7 +92,12 @@ class LookaheadPolicy:
 
     def __init__(self, policy: TokenPolicy, predictor: FuturePredictor, robot: RobotSpec,
                  k: int, horizon: int | None = None, seed: int = 0, temperature: float = 1.0,
-                 keep_frames: bool = False, margin: float = 0.0) -> None:
+                 keep_frames: bool = False, margin: float = 0.0, score: str = "distance",
+                 when: str = "always") -> None:
+        if score not in SCORES:
+            raise ValueError(f"unknown lookahead score {score!r}; choose one of {sorted(SCORES)}")
+        if when not in WHEN:
+            raise ValueError(f"unknown lookahead trigger {when!r}; choose one of {list(WHEN)}")
         if k < 2:
             raise ValueError(f"--lookahead K needs K >= 2 candidates to choose among, got {k}")
         if not policy.config.plan_dim:
@@ -85,7 +113,8 @@ class LookaheadPolicy:
             raise ValueError(f"lookahead horizon must be in 1..{top} (the head's max_horizon), "
                              f"got {self.horizon}")
         self.rng = np.random.default_rng(seed)
-        self.temperature, self.keep_frames = temperature, keep_frames
+        self.temperature, self.keep_frames, self.score = temperature, keep_frames, score
+        self.when, self.engaged, self.engagements, self.passed = when, when == "always", 0, 0
         self.records: list[LookaheadRecord] = []
         self.prediction: Prediction | None = None
         self._obs: Observation | None = None
@@ -104,11 +133,20 @@ class LookaheadPolicy:
         plan = self.policy.last_plan  # (1, plan_dim): the greedy chunk's, set by _sample
         goal = plan_goal(self._obs.state, plan[0], self.robot.n_joints,
                          self.robot.max_gripper_opening)
-        return distance_progress(goal, self.robot.n_joints)(states)  # (K,)
+        return SCORES[self.score](goal, self.robot.n_joints)(states)  # (K,)
 
     def reset(self) -> None:
         self.policy.reset()
         self.prediction = None
+        self.engaged = self.when == "always"
+
+    def _engage(self, obs: Observation) -> bool:
+        """Whether this decision is lookahead's (`when`); a missed grasp engages it for good."""
+        if not self.engaged:
+            opening = float(obs.state[self.robot.n_joints + 7])
+            if opening < EMPTY_CLOSED_FRACTION * self.robot.max_gripper_opening:
+                self.engaged, self.engagements = True, self.engagements + 1
+        return self.engaged
 
     def infer(self, obs: Observation) -> ActionChunk:
         return ActionChunk(self.infer_chunk(obs).actions[: self.policy.config.execute])
@@ -119,6 +157,9 @@ class LookaheadPolicy:
             raise ValueError("lookahead chooses among freshly sampled chunks and cannot "
                              "continue committed actions (--exec rtc); use sync, naive or "
                              "ensemble")
+        if not self._engage(obs):
+            self.passed += 1
+            return self.policy.infer_chunk(obs)
         self._obs = obs
         chunk, record = self.lookahead(obs)
         self.records.append(record)
@@ -140,7 +181,9 @@ class LookaheadPolicy:
 
         return {
             "k": self.lookahead.k, "horizon": self.horizon, "margin": self.lookahead.margin,
-            "decisions": len(self.records),
+            "score": self.score, "when": self.when,
+            "decisions": len(self.records), "policy_alone_decisions": self.passed,
+            "engaged_episodes": self.engagements if self.when != "always" else None,
             "latency_ms": {"p50": pct(50), "p99": pct(99)},
             "predict_ms_p50": pct(50, np.array([r.predict_s for r in self.records]) * 1e3),
             "candidates": len(self.records) * self.lookahead.k,

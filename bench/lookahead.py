@@ -3,7 +3,8 @@
     python bench/lookahead.py --policy RUN [--k 4] [--episodes 50] [--jobs 2]
                               [--envs mujoco:pick_place,mujoco:pick_place_hard]
                               [--rate-episodes 2] [--margins 0,0.01]
-                              [--horizon STEPS] [--temperature T]
+                              [--horizon STEPS] [--temperature T] [--score funnel]
+                              [--when missed-grasp]
 
 RUN is an `agent train --tokenizer TOK` run. Each cell is one `agent eval` (held-out seeds from
 1,000,000, unpaced, sync execution) of the same policy with and without `--lookahead K`, so the
@@ -52,7 +53,10 @@ def cell(policy: Path, env: str, k: int | None, episodes: int, backend: str,
     if k is not None:
         la = s["lookahead"]
         row["lookahead"] = {key: la[key] for key in ("margin", "horizon", "latency_ms",
-                                                     "predict_ms_p50",
+                                                     "predict_ms_p50", "score",
+                                                     "when", "decisions",
+                                                     "policy_alone_decisions",
+                                                     "engaged_episodes",
                                                      "rejected", "greedy_chosen")}
     return row
 
@@ -80,6 +84,10 @@ def main(argv: list[str] | None = None) -> dict:
                    help="--lookahead-horizon of the lookahead cells (default: the head's)")
     p.add_argument("--temperature", type=float, default=None,
                    help="--lookahead-temperature of the lookahead cells (default 1)")
+    p.add_argument("--score", choices=("distance", "funnel"), default=None,
+                   help="--lookahead-score of the lookahead cells (default distance)")
+    p.add_argument("--when", choices=("always", "missed-grasp"), default=None,
+                   help="--lookahead-when of the lookahead cells (default always)")
     p.add_argument("--rate-episodes", type=int, default=2,
                    help="paced episodes per loop-rate measurement (0: skip)")
     args = p.parse_args(argv)
@@ -96,7 +104,9 @@ def main(argv: list[str] | None = None) -> dict:
     grid = [(env, None, 0.0) for env in envs] + [(env, args.k, m) for env in envs
                                                    for m in margins]
     extra = tuple(str(x) for flag, v in (("--lookahead-horizon", args.horizon),
-                                         ("--lookahead-temperature", args.temperature))
+                                         ("--lookahead-temperature", args.temperature),
+                                         ("--lookahead-score", args.score),
+                                         ("--lookahead-when", args.when))
                   if v is not None for x in (flag, v))
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda c: cell(args.policy, c[0], c[1], args.episodes,
@@ -114,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for name, k in (("off", None), (f"k{args.k}", args.k))}
     summary = {"policy": str(args.policy), "k": args.k, "backend": args.backend,
                "horizon": args.horizon, "temperature": args.temperature,
+               "score": args.score or "distance", "when": args.when or "always",
                "episodes_per_cell": args.episodes, "cells": cells, "loop_cost": cost}
     print(json.dumps(summary))
     return summary

@@ -2,7 +2,8 @@
 
     python bench/lookahead_oracle.py --policy RUN [--env mujoco:pick_place_hard]
                                      [--episodes 50] [--k 4] [--horizon 4] [--temperature 0.5]
-                                     [--margins 0,0.01] [--jobs 2]
+                                     [--margins 0,0.01] [--score distance] [--jobs 2]
+                                     [--when always] [--control random]
 
 The same decisions as `agent eval --lookahead K` (agent.lookahead.LookaheadPolicy: K sampled
 chunks, the greedy one first, scored by progress toward the plan's goal), except that each
@@ -61,7 +62,7 @@ class SimFutures:
         return None, np.stack(states).astype(np.float32)  # (K, state_dim)
 
 
-def cell(job: tuple[str, str, int | None, float, list[int], int, float, float]) -> list[bool]:
+def cell(job: tuple) -> list[bool]:
     """Successes of one (policy, env, k, margin) cell on `seeds`; k None: the policy alone."""
     import torch
 
@@ -72,16 +73,25 @@ def cell(job: tuple[str, str, int | None, float, list[int], int, float, float]) 
     from agent.timing import StageTimer
     from policies.registry import load_policy
 
-    policy_path, env_spec, k, margin, seeds, horizon, temperature, slack = job
+    policy_path, env_spec, k, margin, seeds, horizon, temperature, slack, score, when, \
+        control = job
     torch.set_num_threads(1)
     policy = load_policy(policy_path)
     env = envs.make(env_spec)
     robot = robot_spec(env)
     robot = replace(robot, joint_lower=tuple(q - slack for q in robot.joint_lower),
                     joint_upper=tuple(q + slack for q in robot.joint_upper))
-    agent = policy if k is None else LookaheadPolicy(
+
+    class RandomChoice(LookaheadPolicy):
+        """The control: the same candidates and rejections, a uniformly random score."""
+
+        def _progress(self, states: np.ndarray) -> np.ndarray:
+            return self.rng.random(len(states))  # (K,)
+
+    kind = RandomChoice if control == "random" else LookaheadPolicy
+    agent = policy if k is None else kind(
         policy, SimFutures(env, 8), robot, k, horizon, seed=seeds[0],
-        temperature=temperature, margin=margin)
+        temperature=temperature, margin=margin, score=score, when=when)
     broker = SyncBroker(agent)
     try:
         return [run_episode(env, broker, s, StageTimer()).success for s in seeds]
@@ -98,6 +108,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--horizon", type=int, default=4)
     p.add_argument("--temperature", type=float, default=0.5)
     p.add_argument("--margins", default="0,0.01")
+    p.add_argument("--score", choices=("distance", "funnel"), default="distance",
+                   help="the lookahead's progress score (agent.lookahead.SCORES)")
+    p.add_argument("--when", choices=("always", "missed-grasp"), default="always",
+                   help="when lookahead chooses (agent.lookahead.WHEN)")
+    p.add_argument("--control", choices=("none", "random"), default="none",
+                   help="'random': choose among the accepted candidates at random, to tell "
+                        "the score's effect from the effect of trying other chunks")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--joint-slack", type=float, default=0.05, metavar="RAD",
                    help="widen the joint limits the true futures are checked against")
@@ -107,13 +124,14 @@ def main(argv: list[str] | None = None) -> dict:
     halves = [seeds[i::args.jobs] for i in range(args.jobs)]
     cells = [("off", None, 0.0)] + [(f"k{args.k}_m{m:g}", args.k, m) for m in margins]
     jobs = [(str(args.policy), args.env, k, m, part, args.horizon, args.temperature,
-             args.joint_slack)
+             args.joint_slack, args.score, args.when, args.control)
             for _, k, m in cells for part in halves]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(cell, jobs))
     out: dict = {"policy": str(args.policy), "env": args.env, "k": args.k,
                  "horizon": args.horizon, "temperature": args.temperature,
-                 "joint_slack": args.joint_slack,
+                 "joint_slack": args.joint_slack, "score": args.score,
+                 "when": args.when, "control": args.control,
                  "futures": "simulated", "cells": {}}
     for i, (name, _, _) in enumerate(cells):
         ok = [s for part, res in zip(halves, results[i * args.jobs:(i + 1) * args.jobs],

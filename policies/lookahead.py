@@ -93,6 +93,31 @@ def distance_progress(goal_xyz: np.ndarray, n_joints: int) -> ProgressFn:
     return lambda s: -np.linalg.norm(s[:, n_joints:n_joints + 3] - goal, axis=1)  # (K,)
 
 
+def funnel_progress(target_xyz: np.ndarray, n_joints: int, slope: float = 2.0,
+                    rise: float = 0.08) -> ProgressFn:
+    """Progress = minus the EE's distance (m) to a goal that rises above `target_xyz` by
+    `slope` times the EE's remaining xy error (at most `rise`).
+
+    The scripted expert approaches a cube or a plate down such a funnel (policies.scripted).
+    Plain distance to the target rewards the candidate that cuts the corner: low and still
+    off to one side, where the fingers sweep the neighbouring cubes. On the funnel, getting
+    lower pays only once the EE is over the target.
+    """
+    target = np.asarray(target_xyz, dtype=np.float64)
+    if target.shape != (3,):
+        raise CandidateShapeError(f"target_xyz must have shape (3,), got {target.shape}")
+    if not (slope >= 0 and rise >= 0):
+        raise ValueError(f"funnel slope and rise must be >= 0, got {slope} and {rise}")
+
+    def progress(s: np.ndarray) -> np.ndarray:
+        ee = s[:, n_joints:n_joints + 3]  # (K, 3)
+        xy_err = np.linalg.norm(ee[:, :2] - target[:2], axis=1)  # (K,)
+        z_err = ee[:, 2] - (target[2] + np.minimum(slope * xy_err, rise))  # (K,)
+        return -np.hypot(xy_err, z_err)  # (K,)
+
+    return progress
+
+
 def score_candidates(predicted_states: np.ndarray, goal: np.ndarray | ProgressFn,
                      limits: StateLimits) -> np.ndarray:
     """(K, state_dim) predicted states -> (K,) float64 scores, -inf where rejected.

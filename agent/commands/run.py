@@ -45,6 +45,13 @@ def add_lookahead_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lookahead-margin", type=float, default=None, metavar="M",
                    help="keep the greedy chunk unless a candidate's predicted progress beats "
                         "it by more than M (metres of EE distance; default 0)")
+    p.add_argument("--lookahead-score", choices=("distance", "funnel"), default=None,
+                   help="progress: 'distance' to the plan's goal (the default) or 'funnel', "
+                        "the distance to a point above it that falls as the EE lines up")
+    p.add_argument("--lookahead-when", choices=("always", "missed-grasp"), default=None,
+                   help="'always' (the default) chooses every chunk by lookahead; "
+                        "'missed-grasp' runs the policy alone until the fingers close on "
+                        "nothing, then by lookahead for the rest of the episode")
     p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
                    help="the video head's tokenizer, if it moved (default: RUN/video_head/"
                         "tokenizer/ if present, else the recorded path)")
@@ -134,6 +141,8 @@ def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
 
     extra = [f for f, v in (("--lookahead-horizon", args.lookahead_horizon),
                             ("--lookahead-margin", args.lookahead_margin),
+                            ("--lookahead-score", args.lookahead_score),
+                            ("--lookahead-when", args.lookahead_when),
                             ("--tokenizer", args.tokenizer)) if v is not None]
     if args.lookahead is None:
         if extra:
@@ -164,6 +173,8 @@ def make_lookahead(args: argparse.Namespace, policy: Any, predictor: Any, env: A
                                args.lookahead_horizon, seed=args.seed,
                                temperature=args.lookahead_temperature,
                                margin=args.lookahead_margin or 0.0,
+                               score=args.lookahead_score or "distance",
+                               when=args.lookahead_when or "always",
                                keep_frames=args.record is not None
                                or getattr(args, "rerun", None) is not None)
     except ValueError as e:

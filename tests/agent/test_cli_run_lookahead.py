@@ -58,6 +58,9 @@ def test_goal_is_the_cube_until_it_is_held_then_the_plate(robot):
     held = _plan(22, cube=[0.0, 0.01, 0.0], plate=[0.0, 0.2, -0.1])
     np.testing.assert_allclose(plan_goal(_state(robot, ee, 0.5 * top), held, n, top),
                                [0.4, 0.2, 0.1], atol=1e-6)
+    # The plan says the cube is at the tool, but the fingers closed all the way on nothing.
+    np.testing.assert_allclose(plan_goal(_state(robot, ee, 0.0), held, n, top),
+                               [0.4, 0.01, 0.2], atol=1e-6)
 
 
 def test_lookahead_executes_the_candidate_predicted_nearest_the_plan_goal(parts, robot,
@@ -103,9 +106,37 @@ def test_lookahead_policy_errors(parts, robot):
         LookaheadPolicy(policy, predictor, robot, k=1)
     with pytest.raises(ValueError, match=r"horizon must be in 1..4 \(the head's max_horizon\)"):
         LookaheadPolicy(policy, predictor, robot, k=2, horizon=5)
+    with pytest.raises(ValueError, match=r"unknown lookahead score 'funel'; choose one of "
+                                         r"\['distance', 'funnel'\]"):
+        LookaheadPolicy(policy, predictor, robot, k=2, score="funel")
+    with pytest.raises(ValueError, match=r"unknown lookahead trigger 'missed'; choose one of "
+                                         r"\['always', 'missed-grasp'\]"):
+        LookaheadPolicy(policy, predictor, robot, k=2, when="missed")
     look = LookaheadPolicy(policy, predictor, robot, k=2)
     with pytest.raises(ValueError, match="cannot continue committed actions"):
         look.infer_chunk(None, committed=np.zeros((1, 7), np.float32))
+
+
+def test_missed_grasp_engages_lookahead_for_the_rest_of_the_episode(parts, robot, video_run):
+    policy, predictor = parts
+    look = LookaheadPolicy(policy, predictor, robot, k=2, when="missed-grasp")
+    d = video_run["demos"][0]
+    frames = {c: d.frames[c][0] for c in policy.config.cameras}
+    open_, empty = d.state[0].copy(), d.state[0].copy()
+    open_[robot.n_joints + 7] = robot.max_gripper_opening
+    empty[robot.n_joints + 7] = 0.0  # the fingers closed on nothing
+    greedy = policy.infer_chunk(Observation(frames, open_, d.task)).actions
+    chunk = look.infer_chunk(Observation(frames, open_, d.task))
+    np.testing.assert_array_equal(chunk.actions, greedy)  # the policy alone
+    assert look.records == [] and not look.engaged
+    look.infer_chunk(Observation(frames, empty, d.task))
+    look.infer_chunk(Observation(frames, open_, d.task))  # reopened: still engaged
+    assert len(look.records) == 2 and look.engaged
+    look.reset()
+    assert not look.engaged
+    s = look.summary(loop_hz=10.0)
+    assert s["when"] == "missed-grasp" and s["engaged_episodes"] == 1
+    assert s["decisions"] == 2 and s["policy_alone_decisions"] == 1
 
 
 def test_recording_shows_the_real_and_the_predicted_frame_side_by_side(parts, tmp_path):

@@ -9,6 +9,7 @@ from policies.lookahead import (
     AllCandidatesRejectedError,
     Lookahead,
     StateLimits,
+    funnel_progress,
     pick_best,
     score_candidates,
 )
@@ -97,3 +98,20 @@ def test_margin_keeps_the_greedy_row_unless_a_candidate_clearly_beats_it():
     look = Lookahead(lambda obs, k: CHUNKS[:k], lambda obs, c: states, GOAL, LIMITS, k=3,
                      margin=0.01)
     assert look(OBS)[1].best == 0
+
+
+def test_funnel_prefers_lining_up_over_cutting_the_corner():
+    # The cube at GOAL. Row 0 is 4 cm off to the side but already down at the cube's height
+    # (the corner cut that sweeps the neighbours); row 1 is right above the cube, 7 cm up.
+    states = np.stack([_state(GOAL + [0.0, 0.04, 0.0]), _state(GOAL + [0.0, 0.0, 0.07])])
+    assert pick_best(CHUNKS[:2], score_candidates(states, GOAL, LIMITS))[0] == 0
+    funnel = funnel_progress(GOAL, LIMITS.n_joints, slope=2.0, rise=0.08)
+    scores = score_candidates(states, funnel, LIMITS)
+    assert pick_best(CHUNKS[:2], scores)[0] == 1
+    # Row 0's goal point rises 8 cm above the cube (2 x 4 cm); row 1's is the cube itself.
+    np.testing.assert_allclose(scores, [-np.hypot(0.04, 0.08), -0.07], atol=1e-9)
+    # On the funnel's surface only the xy error counts: 2 cm off and 4 cm up scores -2 cm.
+    on_surface = _state(GOAL + [0.02, 0.0, 0.04])[None]
+    np.testing.assert_allclose(funnel(on_surface), [-0.02], atol=1e-9)
+    with pytest.raises(ValueError, match="slope and rise must be >= 0"):
+        funnel_progress(GOAL, 6, slope=-1.0)
