@@ -3,7 +3,7 @@
     python bench/lookahead_oracle.py --policy RUN [--env mujoco:pick_place_hard]
                                      [--episodes 50] [--k 4] [--horizon 4] [--temperature 0.5]
                                      [--margins 0,0.01] [--score distance] [--jobs 2]
-                                     [--when always] [--control random]
+                                     [--when always] [--control random] [--target true]
 
 The same decisions as `agent eval --lookahead K` (agent.lookahead.LookaheadPolicy: K sampled
 chunks, the greedy one first, scored by progress toward the plan's goal), except that each
@@ -14,8 +14,12 @@ the lookahead's joint limits (the robot's range less the bridge's margin) by a f
 of a radian where the head's binned prediction never does; --joint-slack widens the limits
 the oracle checks by that much, or every candidate near a limit is rejected. If lookahead
 does not raise success with true futures, a better head cannot make it: the score or the
-candidates are what to change. Held-out seeds from 1,000,000, as `agent eval` uses; one cell
-"off" (the policy alone) and one per margin. The last stdout line is one JSON object.
+candidates are what to change. --target true goes one step further and aims the score at the
+simulator's true cube and plate rather than the plan's (the policy's own reading of the
+frames): if that wins where the plan's target does not, perception is what fails; if it
+does not win either, the K candidates themselves are. Held-out seeds from 1,000,000, as
+`agent eval` uses; one cell "off" (the policy alone) and one per margin. The last stdout
+line is one JSON object.
 """
 
 from __future__ import annotations
@@ -68,13 +72,20 @@ def cell(job: tuple) -> list[bool]:
 
     import envs
     from agent.execution import SyncBroker
-    from agent.lookahead import LookaheadPolicy, robot_spec
+    from agent.lookahead import (
+        EMPTY_CLOSED_FRACTION,
+        HOLD_CLOSED_FRACTION,
+        HOLD_RADIUS_M,
+        SCORES,
+        LookaheadPolicy,
+        robot_spec,
+    )
     from agent.runtime import run_episode
     from agent.timing import StageTimer
     from policies.registry import load_policy
 
     policy_path, env_spec, k, margin, seeds, horizon, temperature, slack, score, when, \
-        control = job
+        control, target = job
     torch.set_num_threads(1)
     policy = load_policy(policy_path)
     env = envs.make(env_spec)
@@ -88,7 +99,21 @@ def cell(job: tuple) -> list[bool]:
         def _progress(self, states: np.ndarray) -> np.ndarray:
             return self.rng.random(len(states))  # (K,)
 
-    kind = RandomChoice if control == "random" else LookaheadPolicy
+    class TrueTarget(LookaheadPolicy):
+        """The diagnosis: the same score, aimed at the simulator's true cube and plate."""
+
+        def _progress(self, states: np.ndarray) -> np.ndarray:
+            priv = env.unwrapped.privileged()
+            cube = priv["objects"][priv["goal"]["object"]]["pos"]
+            plate = priv["objects"][priv["goal"]["target"]]["pos"]
+            opening = priv["gripper"] / self.robot.max_gripper_opening
+            held = (np.linalg.norm(cube - priv["ee_pos"]) < HOLD_RADIUS_M
+                    and EMPTY_CLOSED_FRACTION < opening < HOLD_CLOSED_FRACTION)
+            goal = plate if held else cube  # as plan_goal: the plan's offsets are to these
+            return SCORES[self.score](goal, self.robot.n_joints)(states)  # (K,)
+
+    kind = {"random": RandomChoice, "none": LookaheadPolicy}[control]
+    kind = TrueTarget if target == "true" else kind
     agent = policy if k is None else kind(
         policy, SimFutures(env, 8), robot, k, horizon, seed=seeds[0],
         temperature=temperature, margin=margin, score=score, when=when)
@@ -115,23 +140,29 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--control", choices=("none", "random"), default="none",
                    help="'random': choose among the accepted candidates at random, to tell "
                         "the score's effect from the effect of trying other chunks")
+    p.add_argument("--target", choices=("plan", "true"), default="plan",
+                   help="'true': aim the score at the simulator's true cube and plate instead "
+                        "of the plan's, to tell perception errors from the score's")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--joint-slack", type=float, default=0.05, metavar="RAD",
                    help="widen the joint limits the true futures are checked against")
     args = p.parse_args(argv)
+    if args.control == "random" and args.target == "true":
+        p.error("--control random chooses without a score, so --target true has nothing to aim; "
+                "use one or the other")
     margins = [float(m) for m in args.margins.split(",") if m]
     seeds = list(range(SEED0, SEED0 + args.episodes))
     halves = [seeds[i::args.jobs] for i in range(args.jobs)]
     cells = [("off", None, 0.0)] + [(f"k{args.k}_m{m:g}", args.k, m) for m in margins]
     jobs = [(str(args.policy), args.env, k, m, part, args.horizon, args.temperature,
-             args.joint_slack, args.score, args.when, args.control)
+             args.joint_slack, args.score, args.when, args.control, args.target)
             for _, k, m in cells for part in halves]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(cell, jobs))
     out: dict = {"policy": str(args.policy), "env": args.env, "k": args.k,
                  "horizon": args.horizon, "temperature": args.temperature,
                  "joint_slack": args.joint_slack, "score": args.score,
-                 "when": args.when, "control": args.control,
+                 "when": args.when, "control": args.control, "target": args.target,
                  "futures": "simulated", "cells": {}}
     for i, (name, _, _) in enumerate(cells):
         ok = [s for part, res in zip(halves, results[i * args.jobs:(i + 1) * args.jobs],

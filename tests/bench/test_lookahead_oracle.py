@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import envs
 from envs.types import Observation
@@ -28,3 +29,9 @@ def test_sim_futures_are_what_stepping_gives_and_leave_the_sim_as_it_was():
         np.testing.assert_allclose(obs["state"], states[1], atol=1e-3)
     finally:
         env.close()
+
+
+def test_random_control_with_true_target_is_refused_with_a_reason(capsys):
+    with pytest.raises(SystemExit):
+        oracle.main(["--policy", "unused", "--control", "random", "--target", "true"])
+    assert "--target true has nothing to aim" in capsys.readouterr().err
