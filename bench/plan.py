@@ -1,6 +1,6 @@
 """What a plan-token policy believes vs what is true, in closed loop on held-out seeds.
 
-    python bench/plan.py --policy RUN [--seeds 10] [--first 1000000]
+    python bench/plan.py --policy RUN [--seeds 10] [--first 1000000] [--env mujoco:pick_place]
 
 At every inference the policy's decoded plan (`TokenPolicy.last_plan`: named cube and plate
 relative to the tool, and with `plan_objects` every object first) is compared with the
@@ -50,11 +50,12 @@ def main() -> None:
     p.add_argument("--policy", type=Path, required=True)
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--first", type=int, default=EVAL_SEED_BASE)
+    p.add_argument("--env", default="mujoco:pick_place", help="a mujoco pick-and-place task")
     args = p.parse_args()
     policy = TokenPolicy.load(args.policy)
     if not policy.config.plan_dim:
         raise SystemExit(f"{args.policy} writes no plan tokens (plan_dim 0)")
-    env = envs.make("mujoco:pick_place")
+    env = envs.make(args.env)
     names = env_state_names(env)
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     infer = policy.infer
@@ -87,7 +88,7 @@ def main() -> None:
     fails = [e for e in episodes if not e["success"]]
     kinds = {k: sum(e["failure"] == k for e in fails) for k in ("other_cube_on_plate", "other")}
     print(json.dumps({
-        "policy": str(args.policy), "episodes": len(episodes),
+        "policy": str(args.policy), "env": args.env, "episodes": len(episodes),
         "success_rate": sum(e["success"] for e in episodes) / len(episodes),
         "cube_xy_err_mm_median": float(np.median([e["cube_xy_err_mm"] for e in episodes])),
         "plate_xy_err_mm_median": float(np.median([e["plate_xy_err_mm"] for e in episodes])),
