@@ -33,6 +33,9 @@ from policies.aux import PLAN_GOAL, PLAN_NAMES, plan_targets  # noqa: E402
 from policies.token_policy import TokenPolicy  # noqa: E402
 
 ON_PLATE_M = 0.03  # a cube whose centre is this close to a plate's in xy is on it
+# Tasks whose goal names a cube and a plate (the plan's named entries), with the simulator's
+# object poses to compare against.
+PICK_PLACE_ENVS = ("mujoco:pick_place", "mujoco:pick_place_hard")
 
 
 def failure_kind(priv: dict) -> str:
@@ -45,13 +48,14 @@ def failure_kind(priv: dict) -> str:
     return "other"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--policy", type=Path, required=True)
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--first", type=int, default=EVAL_SEED_BASE)
-    p.add_argument("--env", default="mujoco:pick_place", help="a mujoco pick-and-place task")
-    args = p.parse_args()
+    p.add_argument("--env", default="mujoco:pick_place", choices=PICK_PLACE_ENVS,
+                   help="a pick-and-place task: the plan names a cube and a plate")
+    args = p.parse_args(argv)
     policy = TokenPolicy.load(args.policy)
     if not policy.config.plan_dim:
         raise SystemExit(f"{args.policy} writes no plan tokens (plan_dim 0)")
@@ -87,14 +91,16 @@ def main() -> None:
     env.close()
     fails = [e for e in episodes if not e["success"]]
     kinds = {k: sum(e["failure"] == k for e in fails) for k in ("other_cube_on_plate", "other")}
-    print(json.dumps({
+    summary = {
         "policy": str(args.policy), "env": args.env, "episodes": len(episodes),
         "success_rate": sum(e["success"] for e in episodes) / len(episodes),
         "cube_xy_err_mm_median": float(np.median([e["cube_xy_err_mm"] for e in episodes])),
         "plate_xy_err_mm_median": float(np.median([e["plate_xy_err_mm"] for e in episodes])),
         "objects_xy_err_mm_median": None if episodes[0]["objects_xy_err_mm"] is None else
         float(np.median([e["objects_xy_err_mm"] for e in episodes])),
-        "failures": kinds, "torch_threads": torch.get_num_threads()}))
+        "failures": kinds, "torch_threads": torch.get_num_threads()}
+    print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

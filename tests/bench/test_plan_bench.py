@@ -1,0 +1,24 @@
+"""bench/plan.py: the plan against the truth on the env asked for, and only on pick-and-place."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bench.conftest import load_bench
+
+plan = load_bench("plan")
+
+
+def test_runs_on_the_hard_variant_and_says_so():
+    out = plan.main(["--policy", "policies/default", "--seeds", "1",
+                     "--env", "mujoco:pick_place_hard"])
+    assert out["env"] == "mujoco:pick_place_hard"
+    assert out["episodes"] == 1
+    assert out["cube_xy_err_mm_median"] >= 0 and out["plate_xy_err_mm_median"] >= 0
+
+
+def test_a_task_without_a_cube_and_plate_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit):
+        plan.main(["--policy", "policies/default", "--env", "mujoco:reach"])
+    err = capsys.readouterr().err
+    assert "mujoco:reach" in err and "mujoco:pick_place_hard" in err
