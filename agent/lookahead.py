@@ -32,13 +32,7 @@ import numpy as np
 from envs.types import ActionChunk, Observation
 from policies.aux import PLAN_GOAL
 from policies.imagine import FuturePredictor
-from policies.lookahead import (
-    Lookahead,
-    LookaheadRecord,
-    StateLimits,
-    distance_progress,
-    funnel_progress,
-)
+from policies.lookahead import SCORES, WHEN, Lookahead, LookaheadRecord, StateLimits
 from policies.token_policy import TokenPolicy
 from sims.base import RobotSpec
 
@@ -50,11 +44,6 @@ HOLD_CLOSED_FRACTION = 0.9
 # Fingers closed past this fraction of fully open hold nothing (the 4 cm cube stops them at
 # half): a grasp that closes this far has missed.
 EMPTY_CLOSED_FRACTION = 0.25
-SCORES = {"distance": distance_progress, "funnel": funnel_progress}  # --lookahead-score
-# --lookahead-when: "always" chooses every chunk by lookahead; "missed-grasp" runs the policy
-# alone until the fingers close on nothing (EMPTY_CLOSED_FRACTION), then chooses by lookahead
-# for the rest of the episode.
-WHEN = ("always", "missed-grasp")
 
 
 class Prediction(NamedTuple):

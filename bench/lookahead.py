@@ -28,6 +28,8 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from policies.lookahead import SCORES, WHEN  # noqa: E402
+
 
 def agent_json(args: list[str]) -> dict:
     """Run `python -m agent ARGS --json`; its last stdout line, parsed."""
@@ -84,9 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="--lookahead-horizon of the lookahead cells (default: the head's)")
     p.add_argument("--temperature", type=float, default=None,
                    help="--lookahead-temperature of the lookahead cells (default 1)")
-    p.add_argument("--score", choices=("distance", "funnel"), default=None,
+    p.add_argument("--score", choices=sorted(SCORES), default=None,
                    help="--lookahead-score of the lookahead cells (default distance)")
-    p.add_argument("--when", choices=("always", "missed-grasp"), default=None,
+    p.add_argument("--when", choices=WHEN, default=None,
                    help="--lookahead-when of the lookahead cells (default always)")
     p.add_argument("--rate-episodes", type=int, default=2,
                    help="paced episodes per loop-rate measurement (0: skip)")

@@ -37,6 +37,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
+from policies.lookahead import SCORES, WHEN  # noqa: E402
+
 SEED0 = 1_000_000  # agent eval's held-out seeds
 
 
@@ -76,7 +78,6 @@ def cell(job: tuple) -> list[bool]:
         EMPTY_CLOSED_FRACTION,
         HOLD_CLOSED_FRACTION,
         HOLD_RADIUS_M,
-        SCORES,
         LookaheadPolicy,
         robot_spec,
     )
@@ -133,10 +134,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--horizon", type=int, default=4)
     p.add_argument("--temperature", type=float, default=0.5)
     p.add_argument("--margins", default="0,0.01")
-    p.add_argument("--score", choices=("distance", "funnel"), default="distance",
-                   help="the lookahead's progress score (agent.lookahead.SCORES)")
-    p.add_argument("--when", choices=("always", "missed-grasp"), default="always",
-                   help="when lookahead chooses (agent.lookahead.WHEN)")
+    p.add_argument("--score", choices=sorted(SCORES), default="distance",
+                   help="the lookahead's progress score (policies.lookahead.SCORES)")
+    p.add_argument("--when", choices=WHEN, default="always",
+                   help="when lookahead chooses (policies.lookahead.WHEN)")
     p.add_argument("--control", choices=("none", "random"), default="none",
                    help="'random': choose among the accepted candidates at random, to tell "
                         "the score's effect from the effect of trying other chunks")

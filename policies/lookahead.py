@@ -118,6 +118,15 @@ def funnel_progress(target_xyz: np.ndarray, n_joints: int, slope: float = 2.0,
     return progress
 
 
+#: --lookahead-score: progress functions by name, (goal (3,), n_joints) -> ProgressFn.
+SCORES: dict[str, Callable[[np.ndarray, int], ProgressFn]] = {
+    "distance": distance_progress, "funnel": funnel_progress}
+#: --lookahead-when (agent.lookahead.LookaheadPolicy): "always" chooses every chunk by
+#: lookahead; "missed-grasp" runs the policy alone until the fingers close on nothing, then
+#: chooses by lookahead for the rest of the episode.
+WHEN = ("always", "missed-grasp")
+
+
 def score_candidates(predicted_states: np.ndarray, goal: np.ndarray | ProgressFn,
                      limits: StateLimits) -> np.ndarray:
     """(K, state_dim) predicted states -> (K,) float64 scores, -inf where rejected.

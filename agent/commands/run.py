@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agent.execution import EXEC_MODES
+from policies.lookahead import SCORES, WHEN
 
 DEFAULT_EPISODES = 3
 
@@ -45,10 +46,10 @@ def add_lookahead_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lookahead-margin", type=float, default=None, metavar="M",
                    help="keep the greedy chunk unless a candidate's predicted progress beats "
                         "it by more than M (metres of EE distance; default 0)")
-    p.add_argument("--lookahead-score", choices=("distance", "funnel"), default=None,
+    p.add_argument("--lookahead-score", choices=sorted(SCORES), default=None,
                    help="progress: 'distance' to the plan's goal (the default) or 'funnel', "
                         "the distance to a point above it that falls as the EE lines up")
-    p.add_argument("--lookahead-when", choices=("always", "missed-grasp"), default=None,
+    p.add_argument("--lookahead-when", choices=WHEN, default=None,
                    help="'always' (the default) chooses every chunk by lookahead; "
                         "'missed-grasp' runs the policy alone until the fingers close on "
                         "nothing, then by lookahead for the rest of the episode")
