@@ -1,5 +1,7 @@
-"""`agent`: the motoken command line. Each subcommand lives in its own module under
-`agent/commands/` and exposes `register(subparsers)`; this file only lists them."""
+"""`agent`: the motoken command line. Each subcommand lives in its own module (under
+`agent/commands/`, or `hw_bridge/cli.py` for the robot side) and exposes `register(subparsers)`;
+this file only lists them. Only the module of the command given is imported, so `agent bridge
+serve` on a robot PC loads neither torch nor the policy code."""
 
 from __future__ import annotations
 
@@ -8,17 +10,17 @@ import importlib
 import os
 import sys
 
-COMMANDS = (
-    "agent.commands.run",
-    "agent.commands.eval",
-    "agent.commands.collect",
-    "agent.commands.dataset",
-    "agent.commands.replay",
-    "agent.commands.train",
-    "agent.commands.train_tokenizer",
-    "agent.commands.bridge",
-    "agent.commands.export",
-)
+COMMANDS: dict[str, str] = {
+    "run": "agent.commands.run",
+    "eval": "agent.commands.eval",
+    "collect": "agent.commands.collect",
+    "dataset": "agent.commands.dataset",
+    "replay": "agent.commands.replay",
+    "train": "agent.commands.train",
+    "train-tokenizer": "agent.commands.train_tokenizer",
+    "bridge": "hw_bridge.cli",
+    "export": "agent.commands.export",
+}
 
 
 def _default_gl() -> None:
@@ -28,18 +30,23 @@ def _default_gl() -> None:
         os.environ["MUJOCO_GL"] = "egl"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: with a known command first, only that command's module is loaded;
+    otherwise (`agent --help`, a typo) all of them, so the listing and the error are complete."""
     parser = argparse.ArgumentParser(
         prog="agent", description="motoken: run, record, train and deploy token policies.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS:
-        importlib.import_module(module).register(sub)
+    first = argv[0] if argv else None
+    for name, module in COMMANDS.items():
+        if first not in COMMANDS or first == name:
+            importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     _default_gl()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

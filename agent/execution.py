@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -71,18 +71,26 @@ class SyncBroker(ChunkBroker):
 class AsyncBroker:
     """naive / ensemble / rtc (module doc): one inference always in flight in a worker."""
 
-    def __init__(self, policy: Policy, mode: str, latency_window: int = 5) -> None:
+    def __init__(self, policy: Policy, mode: str, latency_window: int = 5,
+                 executor: Executor | None = None) -> None:
         if mode not in EXEC_MODES[1:]:
             raise ValueError(f"async mode must be one of {EXEC_MODES[1:]}, got {mode!r}")
         if mode == "rtc" and not hasattr(policy, "infer_chunk"):
             raise ValueError(f"--exec rtc needs a policy that can continue committed actions "
                              f"(a token policy); {policy.name!r} cannot")
         self.policy, self.mode, self.stats = policy, mode, ExecStats()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        # One worker: one inference in flight. Injectable so that a study can release each
+        # inference on a chosen tick instead of the clock (experiments/rtc_emulated.py).
+        self._pool = executor or ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._latency: deque[float] = deque(maxlen=latency_window)
         self._ticks: deque[float] = deque(maxlen=20)
         self._future: Future | None = None
         self._clear()
+
+    @property
+    def tick(self) -> int:
+        """Control ticks since the episode began."""
+        return self._tick
 
     def _clear(self) -> None:
         self._tick, self._last_tick_t = 0, None

@@ -51,7 +51,7 @@ def open_stream(where: str) -> Any:
 class RerunView:
     """Logs one run; `start(seed)` before each episode, `add` fits run_episode's on_step.
 
-    latest: with lookahead, returns the newest prediction (agent.lookahead.Prediction:
+    latest: with lookahead, returns the newest prediction (agent.lookahead_agent.Prediction:
     serial, frame, horizon) or None; camera: the camera that prediction is of.
     """
 

@@ -229,8 +229,7 @@ def reconnects(n: int) -> dict:
             for i in range(6):
                 a, _ = srv.command(a, srv.c.governor.setpoint + 0.2 * np.sign(np.sin(i + 1)))
                 time.sleep(0.02)
-            a._closed.set()
-            a.ctx.destroy(linger=0)  # vanished: no bye
+            a.drop()  # vanished: no bye
             b = srv.client()
             sp_hello = srv.c.governor.setpoint.copy()
             while not srv.c.governor.stopped:

@@ -1,6 +1,6 @@
 """Inference backends and the real-time loop: latency per chunk, loop rate, deadline misses.
 
-    python bench/inference.py [--policy policies/default] [--chunks 40] [--episodes 3]
+    python bench/inference.py [--policy checkpoints/default] [--chunks 40] [--episodes 3]
 
 - latency: per-chunk `TokenPolicy.infer_chunk` on real pick-place observations for every
   backend that is available here (torch CPU 1 thread, ONNX Runtime with each installed
@@ -29,13 +29,13 @@ import torch  # noqa: E402
 import envs  # noqa: E402
 from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
 from agent.execution import make_broker  # noqa: E402
+from agent.rollout import rollout_observations  # noqa: E402
 from agent.runtime import run_episode  # noqa: E402
 from agent.timing import StageTimer  # noqa: E402
-from policies.backends import BackendOptions, make_engine  # noqa: E402
-from policies.engines import TorchEngine  # noqa: E402
-from policies.onnx_engine import PROVIDERS, installed_providers  # noqa: E402
-from policies.parity import rollout_observations  # noqa: E402
-from policies.token_policy import TokenPolicy  # noqa: E402
+from policies.inference.backend import BackendOptions, make_engine  # noqa: E402
+from policies.inference.onnx_engine import PROVIDERS, installed_providers  # noqa: E402
+from policies.inference.torch_engine import TorchEngine  # noqa: E402
+from policies.model.token_policy import TokenPolicy  # noqa: E402
 
 
 def engines(policy: TokenPolicy, checkpoint: Path) -> dict[str, object]:
@@ -79,7 +79,7 @@ def loop(policy: TokenPolicy, mode: str, episodes: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--policy", type=Path, default=Path("policies/default"))
+    p.add_argument("--policy", type=Path, default=Path("checkpoints/default"))
     p.add_argument("--chunks", type=int, default=40)
     p.add_argument("--episodes", type=int, default=3)
     args = p.parse_args()

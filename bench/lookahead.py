@@ -28,7 +28,7 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from policies.lookahead import SCORES, WHEN  # noqa: E402
+from policies.video.lookahead import SCORES, WHEN  # noqa: E402
 
 
 def agent_json(args: list[str]) -> dict:

@@ -5,7 +5,7 @@
                                      [--margins 0,0.01] [--score distance] [--jobs 2]
                                      [--when always] [--control random] [--target true]
 
-The same decisions as `agent eval --lookahead K` (agent.lookahead.LookaheadPolicy: K sampled
+The same decisions as `agent eval --lookahead K` (agent.lookahead_agent.LookaheadPolicy: K sampled
 chunks, the greedy one first, scored by progress toward the plan's goal), except that each
 candidate's future state is not the video head's prediction but the truth: the MuJoCo state
 is saved, the candidate's first --horizon actions are stepped, the state is read, and the
@@ -37,7 +37,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from policies.lookahead import SCORES, WHEN  # noqa: E402
+from policies.video.lookahead import SCORES, WHEN  # noqa: E402
 
 SEED0 = 1_000_000  # agent eval's held-out seeds
 
@@ -56,14 +56,14 @@ class SimFutures:
     def predict(self, obs, chunks: np.ndarray, horizon: int):
         sim = self.env.sim
         mujoco.mj_getState(sim.model, sim.data, self._buf, self._spec)
-        saved, q_target = self._buf.copy(), sim._q_target.copy()
+        saved, q_target = self._buf.copy(), sim.joint_targets
         states = []
         for chunk in chunks:
             for action in chunk[:horizon]:
                 out = self.env.step(action)[0]
             states.append(out["state"])
             mujoco.mj_setState(sim.model, sim.data, saved, self._spec)
-            sim._q_target = q_target.copy()
+            sim.set_joint_targets(q_target, 1.0 - float(sim.data.ctrl[6]) / 0.04)  # ctrl restored
             mujoco.mj_forward(sim.model, sim.data)
         return None, np.stack(states).astype(np.float32)  # (K, state_dim)
 
@@ -74,7 +74,7 @@ def cell(job: tuple) -> list[bool]:
 
     import envs
     from agent.execution import SyncBroker
-    from agent.lookahead import (
+    from agent.lookahead_agent import (
         EMPTY_CLOSED_FRACTION,
         HOLD_CLOSED_FRACTION,
         HOLD_RADIUS_M,
@@ -135,9 +135,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--temperature", type=float, default=0.5)
     p.add_argument("--margins", default="0,0.01")
     p.add_argument("--score", choices=sorted(SCORES), default="distance",
-                   help="the lookahead's progress score (policies.lookahead.SCORES)")
+                   help="the lookahead's progress score (policies.video.lookahead.SCORES)")
     p.add_argument("--when", choices=WHEN, default="always",
-                   help="when lookahead chooses (policies.lookahead.WHEN)")
+                   help="when lookahead chooses (policies.video.lookahead.WHEN)")
     p.add_argument("--control", choices=("none", "random"), default="none",
                    help="'random': choose among the accepted candidates at random, to tell "
                         "the score's effect from the effect of trying other chunks")

@@ -24,8 +24,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
-from policies.data import ChunkSampler, rollout_demos  # noqa: E402
-from policies.token_policy import TokenPolicy  # noqa: E402
+from agent.rollout import rollout_demos  # noqa: E402
+from policies.model.token_policy import TokenPolicy  # noqa: E402
+from policies.training.data import ChunkSampler  # noqa: E402
 
 
 def main() -> None:

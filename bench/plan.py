@@ -4,7 +4,8 @@
 
 At every inference the policy's decoded plan (`TokenPolicy.last_plan`: named cube and plate
 relative to the tool, and with `plan_objects` every object first) is compared with the
-simulator's truth (policies.aux.plan_targets). Per episode: success, mean plan error of the
+simulator's truth (policies.model.plan_targets.plan_targets). Per episode: success, mean plan error
+of the
 named cube and plate offsets in xy (and of every object's entry: vision alone, which tells a
 cube not seen from a cube seen but not the one named), and what a failure
 looks like at the end: `other_cube_on_plate` when a cube the instruction did not name ended on
@@ -26,11 +27,11 @@ import torch  # noqa: E402
 
 import envs  # noqa: E402
 from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
-from agent.dataset.recorder import env_state_names, env_state_vector  # noqa: E402
 from agent.runtime import ChunkBroker, run_episode  # noqa: E402
 from agent.timing import StageTimer  # noqa: E402
-from policies.aux import PLAN_GOAL, PLAN_NAMES, plan_targets  # noqa: E402
-from policies.token_policy import TokenPolicy  # noqa: E402
+from envs.features import env_state_names, env_state_vector  # noqa: E402
+from policies.model.plan_targets import PLAN_GOAL, PLAN_NAMES, plan_targets  # noqa: E402
+from policies.model.token_policy import TokenPolicy  # noqa: E402
 
 ON_PLATE_M = 0.03  # a cube whose centre is this close to a plate's in xy is on it
 # Tasks whose goal names a cube and a plate (the plan's named entries), with the simulator's

@@ -1,6 +1,6 @@
 """Token-policy benchmark: CPU inference latency, training throughput, eval success.
 
-    python bench/policy.py [--policy policies/default] [--episodes 20] [--data DIR]
+    python bench/policy.py [--policy checkpoints/default] [--episodes 20] [--data DIR]
 
 - inference: per-chunk latency of `TokenPolicy.infer` (torch, CPU, 1 thread) on real env
   observations, and the per-control-step cost (chunk latency / actions executed per chunk);
@@ -25,12 +25,13 @@ import torch  # noqa: E402
 
 import envs  # noqa: E402
 from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
+from agent.rollout import rollout_demos  # noqa: E402
 from agent.runtime import ChunkBroker, run_episode  # noqa: E402
 from agent.timing import StageTimer  # noqa: E402
 from envs.types import Observation  # noqa: E402
-from policies.data import ChunkSampler, load_demos, rollout_demos  # noqa: E402
-from policies.token_policy import TokenPolicy  # noqa: E402
-from policies.train import TrainConfig, batch_loss, make_optimizer, random_shift  # noqa: E402
+from policies.model.token_policy import TokenPolicy  # noqa: E402
+from policies.training.data import ChunkSampler, load_demos  # noqa: E402
+from policies.training.train import TrainConfig, batch_loss, make_optimizer, random_shift  # noqa: E402
 
 
 def inference_ms(policy: TokenPolicy, n: int = 50) -> np.ndarray:
@@ -71,7 +72,7 @@ def train_samples_per_s(policy: TokenPolicy, demos, steps: int = 20, batch: int 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--policy", type=Path, default=Path("policies/default"))
+    p.add_argument("--policy", type=Path, default=Path("checkpoints/default"))
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--data", type=Path, default=None)
     args = p.parse_args()

@@ -1,6 +1,6 @@
 """Does a token policy read the scene after a committed prefix, or continue the prefix?
 
-    python bench/prefix_copy.py [--policy policies/default] [--seeds 2] [--steps 40] [--delay 2]
+    python bench/prefix_copy.py [--policy checkpoints/default] [--seeds 2] [--steps 40] [--delay 2]
 
 Diagnoses --exec rtc (agent/execution.py). The episode runs in sync mode. At each tick t, the
 chunk planned d ticks earlier ("old") commits its actions for ticks t..t+d-1. Three chunks
@@ -28,7 +28,7 @@ import torch  # noqa: E402
 import envs  # noqa: E402
 from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
 from envs.types import Observation  # noqa: E402
-from policies.token_policy import TokenPolicy  # noqa: E402
+from policies.model.token_policy import TokenPolicy  # noqa: E402
 
 
 def compare(policy: TokenPolicy, env, seed: int, steps: int, d: int) -> list[tuple[float, ...]]:
@@ -55,7 +55,7 @@ def compare(policy: TokenPolicy, env, seed: int, steps: int, d: int) -> list[tup
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--policy", type=Path, default=Path("policies/default"))
+    p.add_argument("--policy", type=Path, default=Path("checkpoints/default"))
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--delay", type=int, default=2, help="committed steps d (ticks)")

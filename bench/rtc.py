@@ -1,6 +1,6 @@
 """Execution modes under inference delay: success and chunk-boundary jerk on pick-place.
 
-    python bench/rtc.py [--policy policies/default] [--seeds 10] [--delays 0,50,100,200]
+    python bench/rtc.py [--policy checkpoints/default] [--seeds 10] [--delays 0,50,100,200]
                         [--modes sync,naive,ensemble,rtc] [--out bench/results/rtc.png]
                         [--json-out PART.json]
     python bench/rtc.py --merge A.json B.json [--out bench/results/rtc.png]
@@ -40,8 +40,8 @@ from agent.execution import make_broker  # noqa: E402
 from agent.latency import DelayedPolicy, LatencySpec  # noqa: E402
 from agent.runtime import run_episode  # noqa: E402
 from agent.timing import StageTimer  # noqa: E402
-from policies.backends import BackendOptions, make_engine  # noqa: E402
-from policies.token_policy import TokenPolicy  # noqa: E402
+from policies.inference.backend import BackendOptions, make_engine  # noqa: E402
+from policies.model.token_policy import TokenPolicy  # noqa: E402
 
 
 def run_cell(env, policy: TokenPolicy, mode: str, delay_ms: float, seeds: list[int]) -> dict:
@@ -85,7 +85,7 @@ def plot(modes: dict, delays: list[int], out: Path, seeds: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--policy", type=Path, default=Path("policies/default"))
+    p.add_argument("--policy", type=Path, default=Path("checkpoints/default"))
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--delays", default="0,50,100,200")
     p.add_argument("--modes", default="sync,naive,ensemble,rtc")

@@ -1,6 +1,6 @@
 """Execution modes under an exact, emulated delay of d control ticks (no wall clock).
 
-    python bench/rtc_emulated.py [--policy policies/default] [--seeds 10] [--ticks 1,2,4]
+    python bench/rtc_emulated.py [--policy checkpoints/default] [--seeds 10] [--ticks 1,2,4]
                                  [--modes naive,ensemble,rtc]
 
 bench/rtc.py measures the modes in real time, where the delay a chunk really has is the
@@ -29,18 +29,18 @@ from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
 from agent.execution import AsyncBroker  # noqa: E402
 from agent.runtime import run_episode  # noqa: E402
 from agent.timing import StageTimer  # noqa: E402
-from policies.backends import BackendOptions, make_engine  # noqa: E402
-from policies.token_policy import TokenPolicy  # noqa: E402
+from policies.inference.backend import BackendOptions, make_engine  # noqa: E402
+from policies.model.token_policy import TokenPolicy  # noqa: E402
 
 
 class TickFuture:
     """A finished computation that reports done() only once `ticks` control ticks passed."""
 
     def __init__(self, broker: AsyncBroker, ticks: int, value) -> None:
-        self._broker, self._ready_at, self._value = broker, broker._tick + ticks, value
+        self._broker, self._ready_at, self._value = broker, broker.tick + ticks, value
 
     def done(self) -> bool:
-        return self._broker._tick >= self._ready_at
+        return self._broker.tick >= self._ready_at
 
     def result(self):
         return self._value
@@ -49,11 +49,12 @@ class TickFuture:
 class TickPool:
     """Stands in for AsyncBroker's thread pool: runs the job now, releases it d ticks later."""
 
-    def __init__(self, broker: AsyncBroker, ticks: int) -> None:
-        self._broker, self._ticks = broker, ticks
+    def __init__(self, ticks: int) -> None:
+        self.broker: AsyncBroker | None = None  # set once the broker that uses it exists
+        self._ticks = ticks
 
     def submit(self, fn, *args) -> TickFuture:
-        return TickFuture(self._broker, self._ticks, fn(*args))
+        return TickFuture(self.broker, self._ticks, fn(*args))
 
     def shutdown(self, wait: bool = True) -> None:
         pass
@@ -63,9 +64,9 @@ def emulated_broker(policy, mode: str, ticks: int) -> AsyncBroker:
     """AsyncBroker whose inferences take exactly `ticks` ticks (rtc commits that many)."""
     if ticks < 1:
         raise ValueError(f"an emulated delay is at least 1 tick, got {ticks}")
-    broker = AsyncBroker(policy, mode)
-    broker._pool.shutdown()
-    broker._pool = TickPool(broker, ticks)  # type: ignore[assignment]
+    pool = TickPool(ticks)
+    broker = AsyncBroker(policy, mode, executor=pool)  # type: ignore[arg-type]
+    pool.broker = broker
     broker.expected_delay_ticks = lambda: ticks  # type: ignore[method-assign]
     return broker
 
@@ -83,7 +84,7 @@ def run_cell(env, policy: TokenPolicy, mode: str, ticks: int, seeds: list[int]) 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--policy", type=Path, default=Path("policies/default"))
+    p.add_argument("--policy", type=Path, default=Path("checkpoints/default"))
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--ticks", default="1,2,4", help="emulated delays, in 50 ms control ticks")
     p.add_argument("--modes", default="naive,ensemble,rtc")

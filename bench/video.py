@@ -3,13 +3,13 @@
     python bench/video.py --data DIR --policy RUN [--episodes 5] [--horizons 1,4,8]
                           [--stride 4] [--tokenizer TOK]
 
-RUN is an `agent train --tokenizer TOK` run (policies.imagine.load_imagination). Pass a
+RUN is an `agent train --tokenizer TOK` run (policies.video.imagine.load_imagination). Pass a
 dataset the run was not trained on (e.g. `agent collect --seed 500 ...`); its last --episodes
 successful episodes are used. At every --stride-th frame t the head reads the observation at t
 and the episode's own next chunk of actions (so this measures the prediction given the actions
 that were taken, not the policy's choice) and predicts the head camera's frame at t+k for each
 horizon k. Per horizon: PSNR and SSIM of the predicted frame against the real one (drawn both
-ways policies.imagine.RENDERINGS names: `pred` from the most likely code of each cell,
+ways policies.video.imagine.RENDERINGS names: `pred` from the most likely code of each cell,
 `pred_expected` from the expected code embedding; the head's own rendering is reported as
 `render`), of the
 copy-the-last-frame baseline (frame t as the guess for t+k: what a head must beat to have
@@ -31,9 +31,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from envs.types import Observation  # noqa: E402
-from policies.data import DemoEpisode, load_demos  # noqa: E402
-from policies.imagine import FuturePredictor, load_imagination  # noqa: E402
-from policies.vq import psnr  # noqa: E402
+from policies.training.data import DemoEpisode, load_demos  # noqa: E402
+from policies.video.imagine import FuturePredictor, load_imagination  # noqa: E402
+from policies.video.vq import psnr  # noqa: E402
 
 # SSIM as Wang et al. 2004 define it: an 11-tap Gaussian window (sigma 1.5) over luminance,
 # C1 = (0.01 L)^2, C2 = (0.03 L)^2 for L = 255; scikit-image's gaussian_weights=True variant.

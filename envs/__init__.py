@@ -11,7 +11,7 @@ import gymnasium as gym
 
 from envs.errors import EnvError, InvalidActionError, UnknownEnvError
 from envs.registry import TASK_IDS, known_specs, make, register_factory, resolve
-from envs.tasks import TASKS
+from sims.tasks import TASKS
 
 __all__ = ["EnvError", "InvalidActionError", "UnknownEnvError", "known_specs", "make",
            "register_factory", "resolve"]

@@ -9,7 +9,6 @@ that are not simulators (the hardware bridge, `bridge:tcp://HOST:PORT`) register
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +29,17 @@ SIM_BACKENDS: dict[str, tuple[str, ...]] = {
     "mujoco": ("pick_place", "pick_place_hard", "push", "reach"),
     "pybullet": ("pick_place",),
 }
+
+
+def _bridge(address: str, **kwargs: Any) -> gym.Env:
+    # Imported on first use only, so `import envs` does not pull in ZeroMQ.
+    from envs.bridge import BridgeEnv
+
+    return BridgeEnv(address, **kwargs)
+
+
 # scheme backends: the rest of the spec is an address, handed to the factory as is.
-_FACTORIES: dict[str, Callable[..., gym.Env]] = {}
-# scheme backends whose module registers its factory on import; imported on first use only, so
-# `import envs` does not pull in ZeroMQ.
-_LAZY_FACTORIES: dict[str, str] = {"bridge": "hw_bridge"}
+_FACTORIES: dict[str, Callable[..., gym.Env]] = {"bridge": _bridge}
 
 
 @dataclass(frozen=True)
@@ -56,14 +61,12 @@ def register_factory(backend: str, factory: Callable[..., gym.Env]) -> None:
 def known_specs() -> list[str]:
     """Every spec `make` accepts, with address backends shown as `name:ADDRESS`."""
     sims = [f"{b}:{t}" for b, tasks in SIM_BACKENDS.items() for t in tasks]
-    return sims + [f"{b}:ADDRESS" for b in sorted({*_FACTORIES, *_LAZY_FACTORIES})]
+    return sims + [f"{b}:ADDRESS" for b in sorted(_FACTORIES)]
 
 
 def resolve(spec: str) -> EnvSpec:
     """Parse `backend:task` (or `backend:address`) into an EnvSpec, with helpful errors."""
     backend, sep, target = spec.partition(":")
-    if backend in _LAZY_FACTORIES and backend not in _FACTORIES:
-        importlib.import_module(_LAZY_FACTORIES[backend])
     if backend in _FACTORIES and target:
         return EnvSpec(spec, backend, target)
     if sep and backend in SIM_BACKENDS and target in SIM_BACKENDS[backend]:

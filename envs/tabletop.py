@@ -18,7 +18,6 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.errors import InvalidActionError
-from envs.tasks import Goal, Start, make_task
 from sims import make_sim
 from sims.base import (
     GRIPPER_DOWN,
@@ -28,6 +27,7 @@ from sims.base import (
     quat_from_yaw,
     quat_mul,
 )
+from sims.tasks import Goal, Start, make_task
 
 MAX_DPOS = 0.05  # m per control step: 1 m/s at 20 Hz, a cobot's usual speed cap.
 MAX_DROT = 0.3  # rad per control step: 6 rad/s at 20 Hz.
@@ -39,7 +39,7 @@ INSTRUCTION_CHARSET = string.ascii_lowercase + string.digits + " ,.'-"
 INSTRUCTION_MAX_LEN = 128
 
 
-def _state_bounds(robot: RobotSpec) -> tuple[np.ndarray, np.ndarray]:
+def state_bounds(robot: RobotSpec) -> tuple[np.ndarray, np.ndarray]:
     # Joints may sit slightly past their limits (MuJoCo's limits are soft), hence the margin.
     margin = 0.1
     low = np.concatenate([np.array(robot.joint_lower) - margin, [-2.0] * 3, [-1.0] * 4, [0.0]])
@@ -71,7 +71,7 @@ class TableTopEnv(gym.Env):
         image = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
         self.observation_space = spaces.Dict({
             "images": spaces.Dict({name: image for name in self.sim.camera_names}),
-            "state": spaces.Box(*_state_bounds(robot), dtype=np.float32),
+            "state": spaces.Box(*state_bounds(robot), dtype=np.float32),
             "instruction": spaces.Text(INSTRUCTION_MAX_LEN, min_length=1,
                                        charset=INSTRUCTION_CHARSET),
         })

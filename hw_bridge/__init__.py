@@ -3,12 +3,14 @@
     agent bridge serve --robot sim:pick_place --bind tcp://127.0.0.1:5555   # robot side
     envs.make("bridge:tcp://127.0.0.1:5555")                                # workstation side
 
+This package is the robot side and the wire: it imports nothing above `sims`, so a robot PC
+runs the server without the policy or training stack. The workstation's Gymnasium env
+over the client lives in `envs.bridge`.
+
 See PROTOCOL.md for the wire protocol and the safety rules.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from hw_bridge.errors import (
     BridgeError,
@@ -21,20 +23,4 @@ from hw_bridge.errors import (
 )
 
 __all__ = ["BridgeError", "DriverFault", "NotConnected", "ProtocolError", "Rejected", "Timeout",
-           "UnknownRobotError", "make_env"]
-
-
-def make_env(address: str, **kwargs: Any) -> Any:
-    """The `bridge:tcp://HOST:PORT` env factory (imports the env module on first use)."""
-    from hw_bridge.env import BridgeEnv
-
-    return BridgeEnv(address, **kwargs)
-
-
-def _register() -> None:
-    from envs.registry import register_factory
-
-    register_factory("bridge", make_env)
-
-
-_register()
+           "UnknownRobotError"]

@@ -1,5 +1,5 @@
 """`python -m hw_bridge serve|estop|status|keygen ...`, the same as `agent bridge ...`."""
 
-from agent.commands.bridge import main
+from hw_bridge.cli import main
 
 raise SystemExit(main())

@@ -114,6 +114,13 @@ class BridgeClient:
         host = self.address.rpartition(":")[0]
         return f"{host}:{endpoint.rpartition(':')[2]}"
 
+    def drop(self) -> None:
+        """Vanish without a `bye`: heartbeats stop and the sockets close at once, as when the
+        workstation crashes or its cable is pulled (fault benches use this; the server must
+        stop the arm by its watchdog)."""
+        self._closed.set()
+        self.ctx.destroy(linger=0)
+
     def close(self) -> None:
         self._closed.set()
         if self._hb is not None:

@@ -43,7 +43,7 @@ class Mk6Kinematics:
 
     def fk(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = self._data
-        d.qpos[self._sim._qadr] = q
+        d.qpos[self._sim.qpos_adr] = q
         mujoco.mj_kinematics(self._sim.model, d)
         quat = np.zeros(4)
         mujoco.mju_mat2Quat(quat, d.site_xmat[self._tcp])

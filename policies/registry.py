@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Callable
 from pathlib import Path
 
+import checkpoints
 from policies.base import Policy
 
 
@@ -22,19 +23,19 @@ def _scripted() -> Policy:
 
 BUILTINS: dict[str, Callable[[], Policy]] = {"scripted": _scripted}
 # The policy `agent run` uses when no --policy is given: the learned checkpoint shipped in
-# policies/default/ (rebuilt by scripts/train_default.sh), or the scripted expert where a
+# checkpoints/default/ (rebuilt by scripts/train_default.sh), or the scripted expert where a
 # checkout has none.
-DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
+DEFAULT_CHECKPOINT = checkpoints.DEFAULT
 
 
 def default_policy_spec() -> str:
-    from policies.token_policy import is_checkpoint
+    from policies.model.token_policy import is_checkpoint
 
     return str(DEFAULT_CHECKPOINT) if is_checkpoint(DEFAULT_CHECKPOINT) else "scripted"
 
 
 def _is_token_checkpoint(path: Path) -> bool:
-    from policies.token_policy import is_checkpoint
+    from policies.model.token_policy import is_checkpoint
 
     return is_checkpoint(path)
 
@@ -42,7 +43,7 @@ def _is_token_checkpoint(path: Path) -> bool:
 def _load_token_policy(path: Path) -> Policy:
     import torch
 
-    from policies.token_policy import TokenPolicy
+    from policies.model.token_policy import TokenPolicy
 
     # Batch-1 autoregressive decoding is bound by per-op overhead; on a CPU extra threads
     # only contend (measured: 1.7 ms vs 5.6 ms per token with 2 threads on a busy 2-core box).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the shipped default policy (policies/default/) from scratch with the project's own
+# Rebuild the shipped default policy (checkpoints/default/) from scratch with the project's own
 # commands: collect scripted demonstrations, train the token policy, copy the checkpoint.
 #   bash scripts/train_default.sh            (about 60-65 min on a 2-core CPU)
 # Environment overrides: EPISODES, NOISE, STEPS, CONFIG, DATA, RUN, TRAIN_ARGS (extra flags;
@@ -26,12 +26,12 @@ fi
 "$AGENT" train --data "$DATA" --out "$RUN" --config "$CONFIG" --steps "$STEPS" \
   --chunk 8 --execute 4 --eval-env mujoco:pick_place --eval-every 1100 --eval-episodes 10 \
   --threads 2 ${TRAIN_ARGS---film}
-mkdir -p policies/default
+mkdir -p checkpoints/default
 for f in model.safetensors config.json vocab.json text_tokenizer.json; do
-  cp "$RUN/$f" policies/default/
+  cp "$RUN/$f" checkpoints/default/
 done
-rm -rf policies/default/state_codec policies/default/action_codec policies/default/plan_codec
+rm -rf checkpoints/default/state_codec checkpoints/default/action_codec checkpoints/default/plan_codec
 for d in state_codec action_codec plan_codec; do
-  if [ -d "$RUN/$d" ]; then cp -r "$RUN/$d" policies/default/; fi
+  if [ -d "$RUN/$d" ]; then cp -r "$RUN/$d" checkpoints/default/; fi
 done
 echo "default policy updated from $RUN"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Rebuild the shipped video run (policies/video/): the default policy fine-tuned jointly with
+# Rebuild the shipped video run (checkpoints/video/): the default policy fine-tuned jointly with
 # a video-prediction head, and the VQ tokenizer whose codes the head predicts, bundled in
-# policies/video/video_head/tokenizer/ so the run works from any clone.
+# checkpoints/video/video_head/tokenizer/ so the run works from any clone.
 #   bash scripts/train_video.sh      (about 2.6 h on a 2-core CPU: 2 min collect, 23 tokenizer,
 #                                     40 stage 1, 87 stage 2)
-# Stage 1 trains the head on its codes alone (cross-entropy, from policies/default); stage 2
+# Stage 1 trains the head on its codes alone (cross-entropy, from checkpoints/default); stage 2
 # continues that run's policy and head with the pixel loss too (--video-pixel-weight).
 # Environment overrides: STEPS (stage 1 steps, default 1000), PIXEL_STEPS (stage 2, default
 # 2000; 0 skips it), PIXEL_WEIGHT (default 1.0), DATA, TOK, RUN.
@@ -26,23 +26,23 @@ if [ ! -f "$TOK/model.safetensors" ]; then
   "$AGENT" train-tokenizer --data "$DATA" --out "$TOK" --config small --steps 1000 \
     --cameras front --frame-stride 2
 fi
-"$AGENT" train --data "$DATA" --out "$RUN" --init policies/default --steps "$STEPS" --lr 3e-4 \
+"$AGENT" train --data "$DATA" --out "$RUN" --init checkpoints/default --steps "$STEPS" --lr 3e-4 \
   --tokenizer "$TOK" --video-weight 0.5 --video-horizon 8 --threads 2
 if [ "$PIXEL_STEPS" -gt 0 ]; then
   "$AGENT" train --data "$DATA" --out "${RUN}_px" --init "$RUN" --steps "$PIXEL_STEPS" \
     --lr 3e-4 --tokenizer "$TOK" --video-pixel-weight "$PIXEL_WEIGHT" --threads 2
   RUN=${RUN}_px
 fi
-rm -rf policies/video && mkdir -p policies/video
+rm -rf checkpoints/video && mkdir -p checkpoints/video
 for f in model.safetensors config.json vocab.json text_tokenizer.json video_config.json \
          train_config.json; do
-  cp "$RUN/$f" policies/video/
+  cp "$RUN/$f" checkpoints/video/
 done
 for d in state_codec action_codec plan_codec video_head; do
-  if [ -d "$RUN/$d" ]; then cp -r "$RUN/$d" policies/video/; fi
+  if [ -d "$RUN/$d" ]; then cp -r "$RUN/$d" checkpoints/video/; fi
 done
-mkdir -p policies/video/video_head/tokenizer
+mkdir -p checkpoints/video/video_head/tokenizer
 for f in model.safetensors config.json train_config.json eval.json; do
-  cp "$TOK/$f" policies/video/video_head/tokenizer/
+  cp "$TOK/$f" checkpoints/video/video_head/tokenizer/
 done
 echo "video run updated from $RUN (tokenizer $TOK)"

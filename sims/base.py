@@ -1,6 +1,6 @@
 """What every simulator backend provides, independent of the physics engine.
 
-A task (envs/tasks.py) describes *what* is on the table; a `Sim` puts it there, moves the arm
+A task (sims/tasks.py) describes *what* is on the table; a `Sim` puts it there, moves the arm
 towards end-effector targets and reports poses and camera images. Keeping this boundary narrow
 is what lets `pick_place` run unchanged on MuJoCo and PyBullet.
 """

@@ -92,7 +92,7 @@ class MujocoSim:
         self.image_size = image_size
         self._renderer: mujoco.Renderer | None = None
         m = self.model
-        self._qadr = np.array([m.jnt_qposadr[m.joint(j).id] for j in ARM_JOINTS])
+        self.qpos_adr = np.array([m.jnt_qposadr[m.joint(j).id] for j in ARM_JOINTS])
         self._dofadr = np.array([m.jnt_dofadr[m.joint(j).id] for j in ARM_JOINTS])
         self._finger_qadr = [m.jnt_qposadr[m.joint(f).id] for f in ("finger_left", "finger_right")]
         self._tcp = m.site("tcp").id
@@ -107,7 +107,7 @@ class MujocoSim:
     def reset(self, placements: list[Placement]) -> None:
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
-        d.qpos[self._qadr] = HOME_QPOS
+        d.qpos[self.qpos_adr] = HOME_QPOS
         d.qpos[self._finger_qadr] = 0.04  # open
         for p in placements:
             self._place(p)
@@ -142,6 +142,11 @@ class MujocoSim:
             mujoco.mj_step(self.model, self.data)
         self.last_timing = SimTiming(time.perf_counter() - t0, 0.0)
 
+    @property
+    def joint_targets(self) -> np.ndarray:
+        """The arm's current servo targets (rad), a copy."""
+        return self._q_target.copy()
+
     def set_joint_targets(self, q: np.ndarray, gripper: float) -> None:
         """Low-level servo command (used by the hardware-bridge sim driver)."""
         self._q_target = np.asarray(q, dtype=np.float64).copy()
@@ -161,7 +166,7 @@ class MujocoSim:
         site_quat = np.zeros(4)
         lower, upper = np.array(self.robot.joint_lower), np.array(self.robot.joint_upper)
         for _ in range(IK_ITERATIONS):
-            d.qpos[self._qadr] = q
+            d.qpos[self.qpos_adr] = q
             mujoco.mj_kinematics(m, d)
             mujoco.mj_comPos(m, d)
             err[:3] = pos - d.site_xpos[self._tcp]
@@ -179,7 +184,7 @@ class MujocoSim:
 
     # -- readings --------------------------------------------------------------------------
     def joint_positions(self) -> np.ndarray:
-        return self.data.qpos[self._qadr].copy()
+        return self.data.qpos[self.qpos_adr].copy()
 
     def ee_pose(self) -> tuple[np.ndarray, np.ndarray]:
         quat = np.zeros(4)

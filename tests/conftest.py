@@ -23,8 +23,8 @@ def nano_checkpoint(tmp_path_factory):
     """A briefly trained nano token policy on one scripted episode: (policy dir, demos)."""
     import torch
 
-    from policies.data import rollout_demos
-    from policies.train import TrainConfig, build_policy, train
+    from agent.rollout import rollout_demos
+    from policies.training.train import TrainConfig, build_policy, train
 
     demos = rollout_demos("mujoco:pick_place", range(1))
     torch.manual_seed(0)
@@ -50,7 +50,7 @@ def small_dataset(tmp_path_factory) -> object:
 def video_run(small_dataset, tmp_path_factory) -> dict:
     """A tokenizer and a nano run trained through `agent train --tokenizer` (a few steps), with
     the trained policy and video head as they were in memory (to compare with what loads)."""
-    import policies.train
+    import policies.training.train
     from agent.cli import main
 
     root = tmp_path_factory.mktemp("video")
@@ -59,14 +59,14 @@ def video_run(small_dataset, tmp_path_factory) -> dict:
                  "tiny", "--steps", "3", "--batch-size", "2", "--frame-stride", "20",
                  "--cameras", "front"]) == 0
     seen: dict = {}
-    real_train = policies.train.train
+    real_train = policies.training.train.train
 
     def capture(policy, demos, out, cfg, **kw):
         seen.update(policy=policy, video=kw.get("video"), demos=demos)
         return real_train(policy, demos, out, cfg, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(policies.train, "train", capture)
+        mp.setattr(policies.training.train, "train", capture)
         assert main(["train", "--data", str(small_dataset), "--out", str(run), "--config",
                      "nano", "--batch-size", "4", "--steps", "4", "--tokenizer", str(tok),
                      "--video-horizon", "4"]) == 0

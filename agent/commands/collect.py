@@ -6,7 +6,7 @@ gives the same dataset with 1 or K workers. Episode indices are assigned at comm
 failed episodes dropped (the default), index k is the k-th kept seed; each episode's seed is in
 the episodes table (`seed`) for `agent replay`.
 
-`--action-noise POS[,ROT]` records DART-style demonstrations (see agent/dataset/noise.py): the
+`--action-noise POS[,ROT]` records DART-style demonstrations (see agent/action_noise.py): the
 executed action is the policy's plus Gaussian noise on the motion dims, seeded from the episode
 seed; `action` stays what the env applied and a new `expert_action` column holds the clean one.
 """
@@ -26,10 +26,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from agent.dataset import layout
-from agent.dataset.errors import DatasetError
-from agent.dataset.noise import ActionNoise
-from agent.dataset.video import CODECS, VideoConfig
+from agent.action_noise import ActionNoise
+from dataset import layout
+from dataset.errors import DatasetError
+from dataset.video import CODECS, VideoConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,7 +92,7 @@ class _Inline:
 
 
 def main(args: argparse.Namespace) -> int:
-    from agent.dataset.recorder import EpisodeRecorder, RecorderConfig, RecorderPool
+    from agent.recorder import EpisodeRecorder, RecorderConfig, RecorderPool
 
     noise = _check_args(args)
     cfg = RecorderConfig(args.env, args.policy, args.out / layout.STAGING_DIR, args.fps,
@@ -162,7 +162,7 @@ def _build(make: Callable[[], Any]) -> Any:
 
 
 def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None) -> Any:
-    from agent.dataset.writer import DatasetWriter
+    from dataset.writer import DatasetWriter
 
     wanted = noise.to_json() if noise else None
     if args.resume and (args.out / layout.INFO_PATH).exists():
@@ -187,7 +187,7 @@ def _stored_noise(root: Path) -> dict[str, Any] | None:
 
 
 def _first_seed(writer: Any, seed: int) -> int:
-    from agent.dataset.reader import LeRobotDatasetReader
+    from dataset.reader import LeRobotDatasetReader
 
     if writer.num_episodes == 0:
         return seed

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(path: Path) -> Any:
-    from agent.dataset import DatasetError, LeRobotDatasetReader
+    from dataset import DatasetError, LeRobotDatasetReader
 
     try:
         return LeRobotDatasetReader(path)
@@ -98,7 +98,7 @@ def _mib(n: int) -> str:
 
 
 def show_main(args: argparse.Namespace) -> int:
-    from agent.dataset import DatasetError
+    from dataset import DatasetError
 
     ds = _open(args.dataset)
     suffix = args.out.suffix.lower()
@@ -121,11 +121,11 @@ def show_main(args: argparse.Namespace) -> int:
     title = (f"episode {ep.index} (seed {ep.seed}): {ep.task} - "
              f"{'success' if ep.success else 'failure'}, {ep.length} frames")
     if suffix == ".png":
-        from agent.dataset.show import contact_sheet
+        from dataset.show import contact_sheet
 
         contact_sheet(frames, ep.action, ep.timestamp, names, title, args.out)
     else:
-        from agent.dataset.show import episode_video
+        from dataset.show import episode_video
 
         episode_video(frames, ep.action, ep.timestamp, names, title, ds.fps, args.out)
     print(f"wrote {args.out}")

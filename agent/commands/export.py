@@ -2,8 +2,10 @@
 
     agent export --policy RUN --out DIR [--data DATASET] [--observations 32]
 
-Writes DIR/prefill.onnx, DIR/decode.onnx, DIR/export.json (see policies/onnx_export.py) and
-DIR/parity.json (policies/parity.py), measured on observations from DATASET or, without one,
+Writes DIR/prefill.onnx, DIR/decode.onnx, DIR/export.json (see policies/inference/onnx_export.py)
+and
+DIR/parity.json (policies/inference/parity.py), measured on observations from DATASET or, without
+one,
 from scripted rollouts. The last stdout line is the parity report as one JSON object.
 """
 
@@ -32,12 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from agent.commands.eval import EVAL_SEED_BASE
-    from policies.engines import TorchEngine
-    from policies.onnx_engine import OnnxEngine, ProviderError
-    from policies.onnx_export import export_policy
-    from policies.parity import dataset_observations, parity_report, rollout_observations
+    from agent.rollout import rollout_observations
+    from policies.inference.onnx_engine import OnnxEngine, ProviderError
+    from policies.inference.onnx_export import export_policy
+    from policies.inference.parity import dataset_observations, parity_report
+    from policies.inference.torch_engine import TorchEngine
+    from policies.model.token_policy import TokenPolicy
     from policies.registry import UnknownPolicyError, load_policy
-    from policies.token_policy import TokenPolicy
 
     try:
         policy = load_policy(str(args.policy))

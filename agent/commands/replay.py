@@ -63,8 +63,8 @@ def replay(env: Any, states: np.ndarray, actions: np.ndarray, seed: int) -> tupl
 
 
 def main(args: argparse.Namespace) -> int:
-    from agent.dataset import DatasetError, LeRobotDatasetReader
-    from agent.dataset.recorder import make_env
+    from agent.recorder import make_env
+    from dataset import DatasetError, LeRobotDatasetReader
 
     try:
         ds = LeRobotDatasetReader(args.dataset)

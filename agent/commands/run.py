@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agent.execution import EXEC_MODES
-from policies.lookahead import SCORES, WHEN
+from policies.video.lookahead import SCORES, WHEN
 
 DEFAULT_EPISODES = 3
 
@@ -37,7 +37,7 @@ def add_lookahead_arguments(p: argparse.ArgumentParser) -> None:
     """--lookahead and its options (shared with eval)."""
     p.add_argument("--lookahead", type=int, default=None, metavar="K",
                    help="sample K >= 2 candidate chunks per decision, predict each one's future "
-                        "with the run's video head, execute the best (agent/lookahead.py); "
+                        "with the run's video head, execute the best (agent/lookahead_agent.py); "
                         "needs --policy RUN trained with --tokenizer")
     p.add_argument("--lookahead-horizon", type=int, default=None, metavar="STEPS",
                    help="score the state this many steps ahead (default: the head's horizon)")
@@ -85,7 +85,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:
-    """Which engine runs a token policy (policies/backends.py); shared with eval."""
+    """Which engine runs a token policy (policies/inference/backend.py); shared with eval."""
     p.add_argument("--backend", default="auto", metavar="auto|torch|onnx",
                    help="inference backend for token policies; auto times each available one "
                         "and keeps the fastest (default)")
@@ -101,9 +101,9 @@ def setup_backend(args: argparse.Namespace, policy: Any, log: Callable[[str], No
                   ) -> str | None:
     """Install the engine --backend asks for on a token policy; its description, or None for
     policies that have no backend to choose (scripted)."""
-    from policies.backends import BackendOptions, UnknownBackendError, make_engine
-    from policies.onnx_engine import ProviderError
-    from policies.token_policy import CheckpointMismatchError, TokenPolicy
+    from policies.inference.backend import BackendOptions, UnknownBackendError, make_engine
+    from policies.inference.onnx_engine import ProviderError
+    from policies.model.token_policy import CheckpointMismatchError, TokenPolicy
 
     if not isinstance(policy, TokenPolicy):
         if args.backend not in ("auto", "torch"):
@@ -136,9 +136,14 @@ def make_agent(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
 
 def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
     """The FuturePredictor --lookahead needs (None without it); loaded before the env."""
-    from policies.imagine import FuturePredictor, check_tokenizer, load_video_head, tokenizer_dir
-    from policies.token_policy import TokenPolicy
-    from policies.video_head import VideoHeadError
+    from policies.model.token_policy import TokenPolicy
+    from policies.video.head import VideoHeadError
+    from policies.video.imagine import (
+        FuturePredictor,
+        check_tokenizer,
+        load_video_head,
+        tokenizer_dir,
+    )
 
     extra = [f for f, v in (("--lookahead-horizon", args.lookahead_horizon),
                             ("--lookahead-margin", args.lookahead_margin),
@@ -167,7 +172,7 @@ def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
 
 def make_lookahead(args: argparse.Namespace, policy: Any, predictor: Any, env: Any) -> Any:
     """Wrap the token policy in lookahead over the env's robot (its joint limits)."""
-    from agent.lookahead import LookaheadPolicy, robot_spec
+    from agent.lookahead_agent import LookaheadPolicy, robot_spec
 
     try:
         return LookaheadPolicy(policy, predictor, robot_spec(env), args.lookahead,
@@ -238,11 +243,11 @@ def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
 
 def main(args: argparse.Namespace) -> int:
     import envs
-    from agent.record import EpisodeVideo, PredictionVideo
+    from agent.episode_video import EpisodeVideo, PredictionVideo
     from agent.runtime import run_episode
     from agent.timing import StageTimer
-    from policies.lookahead import LookaheadError
     from policies.registry import UnknownPolicyError, default_policy_spec, load_policy
+    from policies.video.lookahead import LookaheadError
 
     if args.episodes < 1:
         raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")

@@ -10,7 +10,8 @@ trains with DistributedDataParallel. Closed-loop evaluation in simulation every 
 steps on held-out seeds (`agent eval`'s), when --eval-env is given. With --tokenizer (a
 directory from `agent train-tokenizer`) a video head learns, in the same steps, the front
 camera's frame and the state k in 1..--video-horizon steps after each chunk starts; it is saved
-in RUN/video_head/ (policies.video_train, policies.imagine.load_imagination). `--init` a run
+in RUN/video_head/ (policies.video.train_head, policies.video.imagine.load_imagination). `--init` a
+run
 that has a video head, with the same --tokenizer, and training continues that head too.
 """
 
@@ -26,8 +27,8 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from policies.train import TrainConfig
-    from policies.transformer import CONFIGS
+    from policies.model.transformer import CONFIGS
+    from policies.training.train import TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser("train", help="train the token policy on datasets",
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="condition the image encoder on the instruction (FiLM)")
     p.add_argument("--stale-prefix", type=float, default=d.stale_prefix, metavar="P",
                    help="share of samples whose first actions are fed perturbed, as the stale "
-                        "prefix --exec rtc forces (policies.data.stale_prefix); 0: off")
+                        "prefix --exec rtc forces (policies.training.data.stale_prefix); 0: off")
     p.add_argument("--stale-prefix-steps", type=int, default=d.stale_prefix_steps, metavar="D",
                    help="longest such prefix, in steps (1..chunk-1)")
     p.add_argument("--stale-prefix-lag", type=int, default=d.stale_prefix_lag, metavar="L",
@@ -96,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_config(args: argparse.Namespace):
-    from policies.train import TrainConfig
+    from policies.training.train import TrainConfig
 
     names = {f.name for f in fields(TrainConfig)}
     given = {"model": args.config, "steps": args.steps, "batch_size": args.batch_size,
@@ -114,8 +115,8 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from policies.data import load_demos
-    from policies.train import build_policy, load_run, train, write_metrics
+    from policies.training.data import load_demos
+    from policies.training.train import build_policy, load_run, train, write_metrics
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -222,10 +223,10 @@ def make_video_training(args: argparse.Namespace, policy, demos, seed: int):
 
     import torch
 
-    from policies.imagine import check_tokenizer, has_video_head, load_video_head
-    from policies.video_head import VideoHeadError
-    from policies.video_train import VideoTrainConfig, VideoTraining
-    from policies.vq import TokenizerError, VQTokenizer
+    from policies.video.head import VideoHeadError
+    from policies.video.imagine import check_tokenizer, has_video_head, load_video_head
+    from policies.video.train_head import VideoTrainConfig, VideoTraining
+    from policies.video.vq import TokenizerError, VQTokenizer
 
     given = {"visual_weight": args.video_weight, "max_horizon": args.video_horizon,
              "pixel_weight": args.video_pixel_weight}
@@ -292,12 +293,12 @@ def load_init(path: Path, cfg):
     given on the command line that contradicts the checkpoint is an error, not overridden)."""
     from dataclasses import replace
 
-    from policies.token_policy import CheckpointMismatchError, TokenPolicy, is_checkpoint
-    from policies.train import TrainConfig
+    from policies.model.token_policy import CheckpointMismatchError, TokenPolicy, is_checkpoint
+    from policies.training.train import TrainConfig
 
     if not is_checkpoint(path):
         raise SystemExit(f"error: --init {path} is not a token-policy checkpoint (a directory "
-                         f"with config.json, e.g. policies/default or a training run)")
+                         f"with config.json, e.g. checkpoints/default or a training run)")
     try:
         policy = TokenPolicy.load(path)
     except CheckpointMismatchError as e:

@@ -3,7 +3,7 @@
     agent train-tokenizer --data DIR [--data DIR2 ...] --out TOK [--config small] [--steps N]
                           [--cameras front,wrist]
 
-Writes TOK/ (model.safetensors + config.json, loadable by policies.vq.VQTokenizer.load;
+Writes TOK/ (model.safetensors + config.json, loadable by policies.video.vq.VQTokenizer.load;
 metrics.jsonl; eval.json) and prints one JSON line: held-out PSNR, codebook usage, steps and
 wall time.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from policies.vq import CONFIGS
-    from policies.vq_train import VQTrainConfig
+    from policies.video.train_tokenizer import VQTrainConfig
+    from policies.video.vq import CONFIGS
 
     d = VQTrainConfig()
     p = sub.add_parser("train-tokenizer", help="train the VQ image tokenizer on dataset frames",
@@ -46,9 +46,9 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from agent.dataset.errors import DatasetError
-    from policies.vq import VQTokenizer, get_config
-    from policies.vq_train import VQTrainConfig, load_frames, train_tokenizer
+    from dataset.errors import DatasetError
+    from policies.video.train_tokenizer import VQTrainConfig, load_frames, train_tokenizer
+    from policies.video.vq import VQTokenizer, get_config
 
     if args.out.exists() and any(args.out.iterdir()):
         raise SystemExit(f"error: {args.out} exists and is not empty; choose another --out")

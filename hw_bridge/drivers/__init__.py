@@ -1,6 +1,6 @@
 """Robot drivers behind the bridge, chosen by a `--robot KIND:ARG` spec through one registry.
 
-    sim:pick_place      the MuJoCo mk6 arm with the pick_place scene (any task in envs.tasks)
+    sim:pick_place      the MuJoCo mk6 arm with the pick_place scene (any task in sims.tasks)
     ur:192.168.1.10     a UR e-series arm through ur_rtde (extra `ur`; not yet tried on hardware)
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from hw_bridge.drivers.base import ArmState, Driver, DriverState, Snapshot
 from hw_bridge.errors import UnknownRobotError
+from sims.errors import UnknownTaskError
 
 __all__ = ["ArmState", "Driver", "DriverState", "Snapshot", "make_driver", "DRIVERS"]
 
@@ -42,4 +43,7 @@ def make_driver(spec: str, **kwargs: Any) -> Driver:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UnknownRobotError(f"unknown robot {spec!r}; known kinds: "
                                 f"{', '.join(f'{k}:ARG' for k in DRIVERS)}{hint}")
-    return DRIVERS[kind](arg, **kwargs)
+    try:
+        return DRIVERS[kind](arg, **kwargs)
+    except UnknownTaskError as e:  # sim:TASK with a task the simulator does not have
+        raise UnknownRobotError(f"robot {spec!r}: {e}") from None

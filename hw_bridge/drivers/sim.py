@@ -14,11 +14,11 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from envs.tasks import Goal, make_task
 from hw_bridge.drivers.base import ArmState, Driver, DriverState, Snapshot
 from hw_bridge.errors import DriverFault
 from hw_bridge.safety import SafetyLimits
 from sims.mujoco_sim import PHYSICS_DT, MujocoSim
+from sims.tasks import Goal, make_task
 
 
 class SimDriver(Driver):
@@ -92,7 +92,7 @@ class SimDriver(Driver):
 
     def tcp_position(self, q: np.ndarray) -> np.ndarray:
         d = self._fk_data
-        d.qpos[self.sim._qadr] = q
+        d.qpos[self.sim.qpos_adr] = q
         mujoco.mj_kinematics(self.sim.model, d)
         return d.site_xpos[self._tcp].copy()
 

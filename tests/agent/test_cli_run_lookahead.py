@@ -11,13 +11,13 @@ import pytest
 
 import envs
 from agent.cli import main
+from agent.episode_video import PredictionVideo
 from agent.execution import SyncBroker
-from agent.lookahead import LookaheadPolicy, plan_goal, robot_spec
-from agent.record import PredictionVideo
+from agent.lookahead_agent import LookaheadPolicy, plan_goal, robot_spec
 from agent.runtime import run_episode
 from agent.timing import StageTimer
 from envs.types import Observation
-from policies.imagine import FuturePredictor, load_imagination
+from policies.video.imagine import FuturePredictor, load_imagination
 
 ENV = "mujoco:pick_place"
 
@@ -42,7 +42,8 @@ def _state(robot, ee, opening):
 
 def _plan(plan_dim, cube, plate):
     plan = np.zeros(plan_dim, np.float32)
-    plan[-7:-4], plan[-4:-1] = cube, plate  # policies.aux.PLAN_GOAL: cube, plate, turn
+    # policies.model.plan_targets.PLAN_GOAL: cube, plate, turn
+    plan[-7:-4], plan[-4:-1] = cube, plate
     return plan
 
 

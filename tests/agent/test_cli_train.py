@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from agent.cli import main
-from policies.token_policy import TokenPolicy
+from policies.model.token_policy import TokenPolicy
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from agent.cli import main
-from policies.vq import VQTokenizer
+from policies.video.vq import VQTokenizer
 
 
 def _train(dataset, out, *extra):

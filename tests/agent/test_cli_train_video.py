@@ -9,8 +9,8 @@ import torch
 
 from agent.cli import main
 from envs.types import Observation
-from policies.imagine import FuturePredictor, load_imagination
-from policies.vq import VQTokenizer, get_config
+from policies.video.imagine import FuturePredictor, load_imagination
+from policies.video.vq import VQTokenizer, get_config
 
 
 def test_train_writes_the_head_and_it_loads_back_with_identical_predictions(video_run):
@@ -38,7 +38,7 @@ def test_train_writes_the_head_and_it_loads_back_with_identical_predictions(vide
 
 
 def test_a_version_1_head_is_refused_with_the_reason(video_run, tmp_path):
-    from policies.imagine import NoVideoHeadError
+    from policies.video.imagine import NoVideoHeadError
 
     run = tmp_path / "old"
     shutil.copytree(video_run["run"], run)
@@ -82,7 +82,7 @@ def test_video_options_without_a_tokenizer_or_too_far_are_errors(small_dataset, 
 def test_init_from_a_video_run_continues_its_head_with_a_new_pixel_weight(video_run,
                                                                           small_dataset,
                                                                           tmp_path):
-    import policies.train
+    import policies.training.train
 
     base = ["train", "--data", str(small_dataset), "--out", str(tmp_path / "ft"), "--init",
             str(video_run["run"]), "--batch-size", "4", "--steps", "2",
@@ -91,7 +91,7 @@ def test_init_from_a_video_run_continues_its_head_with_a_new_pixel_weight(video_
         main([*base, "--video-horizon", "8"])
     _, saved, _ = load_imagination(video_run["run"])
     seen = {}
-    real_train = policies.train.train
+    real_train = policies.training.train.train
 
     def capture(policy, demos, out, cfg, **kw):  # the head as training receives it
         head = kw["video"].head
@@ -99,7 +99,7 @@ def test_init_from_a_video_run_continues_its_head_with_a_new_pixel_weight(video_
         return real_train(policy, demos, out, cfg, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(policies.train, "train", capture)
+        mp.setattr(policies.training.train, "train", capture)
         assert main([*base, "--video-pixel-weight", "0.5"]) == 0
     torch.testing.assert_close(seen["queries"], saved.queries.detach())  # not a fresh head
     assert seen["cfg"].pixel_weight == 0.5 and seen["cfg"].max_horizon == 4

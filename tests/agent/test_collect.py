@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 from conftest import ENV, collect
 
 import envs
-from agent.dataset import LeRobotDatasetReader
-from agent.dataset import stats as stats_mod
 from agent.runtime import ChunkBroker, run_episode
 from agent.timing import StageTimer
+from dataset import LeRobotDatasetReader
+from dataset import stats as stats_mod
 from policies.registry import load_policy
 
 

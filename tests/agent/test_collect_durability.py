@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ENV, collect
 
-from agent.dataset import LeRobotDatasetReader, tables, writer
-from agent.dataset.video import duration_s
+from dataset import LeRobotDatasetReader, tables, writer
+from dataset.video import duration_s
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,7 +116,7 @@ def test_disk_full_is_a_clear_error_and_committed_episodes_stay(tmp_path: Path, 
 
 
 def test_failed_episodes_are_dropped_or_kept_and_marked(tmp_path: Path, monkeypatch):
-    from agent.dataset import recorder
+    from agent import recorder
 
     real_record = recorder.EpisodeRecorder.record
 

@@ -12,12 +12,12 @@ import pytest
 
 import envs
 from agent.cli import main
-from agent.dataset import LeRobotDatasetReader
-from agent.dataset.recorder import env_state_names, env_state_vector
 from agent.runtime import ChunkBroker, run_episode
 from agent.timing import StageTimer
-from policies.data import load_demos
+from dataset import LeRobotDatasetReader
+from envs.features import env_state_names, env_state_vector
 from policies.registry import load_policy
+from policies.training.data import load_demos
 
 
 @pytest.fixture(scope="module")

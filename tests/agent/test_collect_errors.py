@@ -71,9 +71,9 @@ def test_non_positive_counts(tmp_path: Path, flag):
 
 
 def test_one_writer_at_a_time(small_dataset: Path):
-    from agent.dataset.errors import DatasetLockedError
-    from agent.dataset.recorder import EpisodeRecorder, RecorderConfig
-    from agent.dataset.writer import DatasetWriter
+    from agent.recorder import EpisodeRecorder, RecorderConfig
+    from dataset.errors import DatasetLockedError
+    from dataset.writer import DatasetWriter
 
     recorder = EpisodeRecorder(RecorderConfig("mujoco:pick_place", "scripted", Path("/none")))
     spec = recorder.spec

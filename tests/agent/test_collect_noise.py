@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import envs
+from agent.action_noise import ActionNoise, NoisyAgent
 from agent.cli import main
-from agent.dataset import LeRobotDatasetReader
-from agent.dataset.noise import ActionNoise, NoisyAgent
 from agent.runtime import ChunkBroker, run_episode
 from agent.timing import StageTimer
-from policies.data import load_demos
+from dataset import LeRobotDatasetReader
 from policies.registry import load_policy
+from policies.training.data import load_demos
 
 REACH = "mujoco:reach"
 NOISE = "0.01,0.05"

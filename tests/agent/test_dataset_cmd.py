@@ -9,7 +9,7 @@ import av
 import pytest
 
 from agent.cli import main
-from agent.dataset import LeRobotDatasetReader
+from dataset import LeRobotDatasetReader
 
 
 def test_info_reports_episodes_frames_fps_features_size(small_dataset: Path, capsys):

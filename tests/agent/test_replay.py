@@ -10,7 +10,7 @@ import numpy as np
 import envs
 from agent.cli import main
 from agent.commands.replay import replay
-from agent.dataset import LeRobotDatasetReader
+from dataset import LeRobotDatasetReader
 
 
 def test_replay_reproduces_recorded_scripted_episode(small_dataset: Path, capsys):

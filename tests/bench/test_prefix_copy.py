@@ -3,8 +3,8 @@
 import numpy as np
 
 import envs
+from policies.model.token_policy import TokenPolicy
 from policies.registry import DEFAULT_CHECKPOINT
-from policies.token_policy import TokenPolicy
 from tests.bench.conftest import load_bench
 
 

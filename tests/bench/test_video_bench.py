@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from agent.cli import main
-from policies.vq import VQTokenizer, get_config
+from policies.video.vq import VQTokenizer, get_config
 from tests.bench.conftest import load_bench
 
 video = load_bench("video")

@@ -117,10 +117,10 @@ def test_physics_divergence_ends_episode_with_reason():
 
 @pytest.mark.parametrize("backend", SIM_BACKENDS)
 def test_pick_place_starts_the_arm_where_the_episode_says(backend):
-    """The start pose is drawn per seed (breaks the fixed-home shortcut, see envs.tasks) and the
+    """The start pose is drawn per seed (breaks the fixed-home shortcut, see sims.tasks) and the
     arm really is there, gripper down at the drawn yaw, when the first observation is taken."""
-    from envs.tasks import START_Z, TABLE_X, TABLE_Y
     from sims.base import GRIPPER_DOWN, quat_from_yaw, quat_mul
+    from sims.tasks import START_Z, TABLE_X, TABLE_Y
 
     env = envs.make(f"{backend}:pick_place")
     starts = []

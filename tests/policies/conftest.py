@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from policies.data import rollout_demos
-from policies.train import TrainConfig, build_policy, train
+from agent.rollout import rollout_demos
+from policies.training.train import TrainConfig, build_policy, train
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,12 @@
-"""The shipped default checkpoint (policies/default/) loads and completes an episode."""
+"""The shipped default checkpoint (checkpoints/default/) loads and completes an episode."""
 
 import pytest
 
 import envs
 from agent.runtime import ChunkBroker, run_episode
 from agent.timing import StageTimer
+from policies.model.token_policy import TokenPolicy, is_checkpoint
 from policies.registry import DEFAULT_CHECKPOINT, default_policy_spec, load_policy
-from policies.token_policy import TokenPolicy, is_checkpoint
 
 shipped = pytest.mark.skipif(not is_checkpoint(DEFAULT_CHECKPOINT),
                              reason="no default checkpoint in this checkout")

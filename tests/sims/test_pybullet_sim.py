@@ -9,12 +9,12 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.tasks import PickPlace
 from envs.types import Observation
 from policies.scripted import ScriptedExpert, _gripper_yaw
 from sims.base import CUBE_HALF, Placement, quat_from_yaw, quat_mul
 from sims.base import GRIPPER_DOWN as DOWN
 from sims.pybullet_sim import PybulletSim
+from sims.tasks import PickPlace
 
 
 @pytest.fixture

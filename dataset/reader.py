@@ -1,0 +1,200 @@
+"""`LeRobotDatasetReader`: per-episode arrays and decoded frames from a v3.0 dataset.
+
+Reads only what `meta/info.json` counts as committed (see writer.py), so a dataset left by a
+crash reads the same as after `--resume` cleans it. No torch, no `datasets`: pyarrow + PyAV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dataset import layout, tables, video
+from dataset.errors import EpisodeNotFoundError, NotADatasetError
+
+
+@dataclass(frozen=True)
+class EpisodeData:
+    """One episode's per-frame arrays.
+
+    Attributes:
+        index: episode index.
+        task: the instruction string.
+        state: (T, S) float32 `observation.state`.
+        action: (T, A) float32 `action` (as applied).
+        timestamp: (T,) float32 seconds from the episode start.
+        next_success: (T,) bool.
+        success: the episode ended in success.
+        seed: env seed that reproduces the episode (-1 if not recorded).
+        expert_action: (T, A) float32 clean policy actions of a noisy (DART) collection;
+            None when the dataset has no `expert_action` feature.
+        env_state: (T, E) float32 `observation.environment_state` (simulator ground truth);
+            None when the dataset has none.
+    """
+
+    index: int
+    task: str
+    state: np.ndarray
+    action: np.ndarray
+    timestamp: np.ndarray
+    next_success: np.ndarray
+    success: bool
+    seed: int
+    expert_action: np.ndarray | None = None
+    env_state: np.ndarray | None = None
+
+    @property
+    def length(self) -> int:
+        return len(self.state)
+
+
+class LeRobotDatasetReader:
+    """Read a LeRobotDataset v3.0 directory.
+
+        >>> ds = LeRobotDatasetReader("/tmp/pp100")
+        >>> ds.num_episodes, ds.fps, ds.camera_keys
+        >>> ep = ds.episode(3)                        # EpisodeData
+        >>> front = ds.frames(3, "observation.images.front")   # (T, H, W, 3) uint8
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        info_path = self.root / layout.INFO_PATH
+        if not info_path.exists():
+            raise NotADatasetError(f"{self.root} is not a LeRobot dataset (no {layout.INFO_PATH})")
+        self.info: dict[str, Any] = layout.load_json(info_path)
+        self._cached: tuple[Path, pa.Table] | None = None
+        version = self.info.get("codebase_version")
+        if version != layout.CODEBASE_VERSION:
+            raise NotADatasetError(f"{self.root} is a LeRobot {version} dataset; this reader "
+                                   f"reads {layout.CODEBASE_VERSION}")
+
+    # -- metadata ----------------------------------------------------------------------------
+    @property
+    def num_episodes(self) -> int:
+        return int(self.info["total_episodes"])
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.info["total_frames"])
+
+    @property
+    def fps(self) -> int:
+        return int(self.info["fps"])
+
+    @property
+    def features(self) -> dict[str, dict[str, Any]]:
+        return self.info["features"]
+
+    @property
+    def has_expert_action(self) -> bool:
+        """Whether frames hold `expert_action` (recorded with `agent collect --action-noise`)."""
+        return layout.EXPERT_ACTION_KEY in self.features
+
+    @property
+    def env_state_names(self) -> list[str]:
+        """Names of `observation.environment_state`'s dims ([] when it was not recorded)."""
+        feat = self.features.get(layout.ENV_STATE_KEY)
+        return list(feat["names"]) if feat else []
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return [k for k, f in self.features.items() if f["dtype"] == "video"]
+
+    @cached_property
+    def tasks(self) -> list[str]:
+        by_index = tables.read_tasks(self.root / layout.TASKS_PATH)
+        return [t for t, _ in sorted(by_index.items(), key=lambda kv: kv[1])]
+
+    @cached_property
+    def recording(self) -> dict[str, Any]:
+        """How the dataset was recorded (env spec, policy...), from meta/motoken.json."""
+        path = self.root / layout.MOTOKEN_PATH
+        return layout.load_json(path) if path.exists() else {}
+
+    @cached_property
+    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+        from dataset.stats import from_json
+
+        return from_json(layout.load_json(self.root / layout.STATS_PATH))
+
+    @cached_property
+    def episodes(self) -> list[dict[str, Any]]:
+        """The committed rows of the episodes table (stats columns left out), in order."""
+        parts = sorted((self.root / "meta" / "episodes").glob("*/*.parquet"))
+        if not parts:
+            return []
+        rows: list[dict[str, Any]] = []
+        for path in parts:
+            schema = pq.read_schema(path)
+            cols = [c for c in schema.names if not c.startswith("stats/")]
+            rows.extend(pq.read_table(path, columns=cols).to_pylist())
+        rows = [r for r in rows if r["episode_index"] < self.num_episodes]
+        return sorted(rows, key=lambda r: r["episode_index"])
+
+    def episode_meta(self, k: int) -> dict[str, Any]:
+        if not 0 <= k < self.num_episodes:
+            raise EpisodeNotFoundError(f"episode {k} not in {self.root} ({self.num_episodes} "
+                                       f"episodes: 0..{self.num_episodes - 1})")
+        return self.episodes[k]
+
+    # -- data --------------------------------------------------------------------------------
+    def episode(self, k: int) -> EpisodeData:
+        """Episode k's per-frame arrays."""
+        meta = self.episode_meta(k)
+        path = self.root / self.info["data_path"].format(chunk_index=meta["data/chunk_index"],
+                                                         file_index=meta["data/file_index"])
+        table = self._data_table(path)
+        table = table.filter(pc.equal(table["episode_index"], k)).sort_by("frame_index")
+        done = (np.asarray(table[layout.SUCCESS_KEY], dtype=bool)
+                if layout.SUCCESS_KEY in table.column_names else np.zeros(len(table), bool))
+        return EpisodeData(
+            index=k, task=meta["tasks"][0], state=_vectors(table["observation.state"]),
+            action=_vectors(table["action"]),
+            timestamp=np.asarray(table["timestamp"], dtype=np.float32), next_success=done,
+            success=bool(meta.get("success", done[-1] if len(done) else False)),
+            seed=int(meta.get("seed", -1)),
+            expert_action=(_vectors(table[layout.EXPERT_ACTION_KEY])
+                           if layout.EXPERT_ACTION_KEY in table.column_names else None),
+            env_state=(_vectors(table[layout.ENV_STATE_KEY])
+                       if layout.ENV_STATE_KEY in table.column_names else None))
+
+    def __len__(self) -> int:
+        return self.num_episodes
+
+    def __iter__(self) -> Iterator[EpisodeData]:
+        return (self.episode(k) for k in range(self.num_episodes))
+
+    def _data_table(self, path: Path) -> pa.Table:
+        # Episodes are read in order mostly, and ~50 share a file: keep the last one read.
+        if self._cached is None or self._cached[0] != path:
+            self._cached = (path, pq.read_table(path))
+        return self._cached[1]
+
+    def frames(self, k: int, camera: str) -> np.ndarray:
+        """Episode k's frames of `camera` (a video key or bare camera name), (T, H, W, 3) uint8."""
+        key = camera if camera in self.features else f"observation.images.{camera}"
+        if key not in self.camera_keys:
+            raise KeyError(f"no camera {camera!r}; cameras: {self.camera_keys}")
+        meta = self.episode_meta(k)
+        path = self.root / self.info["video_path"].format(
+            video_key=key, chunk_index=meta[f"videos/{key}/chunk_index"],
+            file_index=meta[f"videos/{key}/file_index"])
+        return video.decode(path, meta[f"videos/{key}/from_timestamp"],
+                            meta[f"videos/{key}/to_timestamp"], self.fps)
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+
+def _vectors(col: pa.ChunkedArray) -> np.ndarray:
+    flat = np.asarray(col.combine_chunks().flatten())
+    return flat.reshape(len(col), -1)

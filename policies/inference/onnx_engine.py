@@ -1,0 +1,148 @@
+"""ONNX Runtime decode engine, and the choice of its execution providers.
+
+Providers are tried in the order TensorRT -> CUDA -> CPU among those this onnxruntime build
+has; naming one (`--onnx-provider cuda`) starts the chain there, and naming one that is not
+installed is an error that lists the installed ones. TensorRT engines are built once per
+graph and shape profile and cached on disk (`<export dir>/trt_cache`), because building takes
+minutes and the loop must not pay it at start-up twice.
+
+The KV cache stays in ONNX Runtime's memory between steps (IO binding): on a GPU it never
+crosses to the host; only the logits (B, V) do, for the constrained argmax.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from policies.inference.onnx_export import cache_names
+from policies.inference.torch_engine import DecodeEngine
+
+# Our short names -> ONNX Runtime's, in preference order.
+PROVIDERS: dict[str, str] = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+class ProviderError(ValueError):
+    """An execution provider that is unknown, or not installed in this onnxruntime."""
+
+
+def installed_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return ort.get_available_providers()
+
+
+def select_providers(requested: str = "auto", available: list[str] | None = None) -> list[str]:
+    """ORT provider names to create a session with, best first (see module doc).
+
+    Raises:
+        ProviderError: `requested` is not a known short name, or is not installed.
+    """
+    available = installed_providers() if available is None else available
+    order = list(PROVIDERS)
+    if requested != "auto":
+        if requested not in PROVIDERS:
+            close = difflib.get_close_matches(requested, [*PROVIDERS, "auto"], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ProviderError(f"unknown ONNX Runtime provider {requested!r}: choose from "
+                                f"{['auto', *PROVIDERS]}{hint}")
+        if PROVIDERS[requested] not in available:
+            have = [k for k, v in PROVIDERS.items() if v in available]
+            raise ProviderError(
+                f"ONNX Runtime provider {requested!r} ({PROVIDERS[requested]}) is not "
+                f"installed; this onnxruntime has {have} ({', '.join(available)}). "
+                f"CUDA/TensorRT need the onnxruntime-gpu package (and TensorRT libraries)")
+        order = order[order.index(requested):]  # later ones take the nodes it cannot run
+    return [PROVIDERS[k] for k in order if PROVIDERS[k] in available]
+
+
+def provider_options(provider: str, graph: str, export_dir: Path, meta: dict) -> dict[str, Any]:
+    if provider != PROVIDERS["tensorrt"]:
+        return {}
+    # Shape profiles cover every length a chunk can reach (forced prefixes included), so
+    # TensorRT builds one engine per graph instead of one per decode step.
+    m, p = meta["model"], meta["policy"]
+    hd, nh = m["d_model"] // m["n_heads"], m["n_heads"]
+    lo, hi = meta["prefix_len"]["min"], meta["prefix_len"]["max"] + p["chunk"] * p["action_dim"]
+    if graph == "prefill":
+        state = p["state_dim"] + 3
+        fixed = (f"text_ids:1x{p['text_len']},"
+                 f"frames:1x{m['n_cameras']}x{m['image_size']}x{m['image_size']}x3")
+
+        def profile(extra: int) -> str:
+            return f"{fixed},state_ids:1x{state + extra}"
+
+        shapes = (profile(0), profile(0), profile((p["chunk"] - 1) * p["action_dim"]))
+    else:
+        past = cache_names("past", m["n_layers"])
+
+        def profile(seq: int) -> str:
+            return ",".join(["input_ids:1x1"] + [f"{x}:1x{nh}x{seq}x{hd}" for x in past])
+
+        shapes = (profile(lo), profile((lo + hi) // 2), profile(hi))
+    return {"trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(export_dir / "trt_cache"),
+            "trt_fp16_enable": True, "trt_profile_min_shapes": shapes[0],
+            "trt_profile_opt_shapes": shapes[1], "trt_profile_max_shapes": shapes[2]}
+
+
+class OnnxEngine(DecodeEngine):
+    """prefill.onnx + decode.onnx in ONNX Runtime sessions (see policies.inference.onnx_export)."""
+
+    name = "onnx"
+
+    def __init__(self, export_dir: Path, meta: dict, provider: str = "auto",
+                 threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.providers = select_providers(provider)
+        opts = ort.SessionOptions()
+        # Batch-1 decoding is a chain of small ops: one thread avoids waking (and, on a busy
+        # 2-core machine, fighting) a thread pool for each of them.
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sessions = {}
+        for graph in ("prefill", "decode"):
+            chain = [(p, provider_options(p, graph, export_dir, meta)) for p in self.providers]
+            sessions[graph] = ort.InferenceSession(
+                str(export_dir / meta["graphs"][graph]["file"]), opts, providers=chain)
+        self.prefill_session, self.decode_session = sessions["prefill"], sessions["decode"]
+        self.device = "cpu" if self.providers[0] == PROVIDERS["cpu"] else "cuda"
+        n = meta["model"]["n_layers"]
+        self._present, self._past = cache_names("present", n), cache_names("past", n)
+
+    def describe(self) -> str:
+        used = self.decode_session.get_providers()
+        return f"onnx[{', '.join(p.removesuffix('ExecutionProvider') for p in used)}]"
+
+    def _run(self, session: Any, inputs: dict[str, Any]) -> tuple[np.ndarray, list]:
+        binding = session.io_binding()
+        for name, value in inputs.items():
+            if isinstance(value, np.ndarray):
+                binding.bind_cpu_input(name, np.ascontiguousarray(value))
+            else:  # an OrtValue already where the session wants it (the cache)
+                binding.bind_ortvalue_input(name, value)
+        binding.bind_output("logits", "cpu")
+        for name in self._present:
+            binding.bind_output(name, self.device)
+        session.run_with_iobinding(binding)
+        out = binding.get_outputs()
+        return out[0].numpy(), out[1:]
+
+    def prefill(self, text, frames, state):
+        return self._run(self.prefill_session, {"text_ids": text.astype(np.int64),
+                                                "frames": frames.astype(np.uint8),
+                                                "state_ids": state.astype(np.int64)})
+
+    def step(self, ids, cache):
+        return self._run(self.decode_session,
+                         {"input_ids": ids.astype(np.int64), **dict(zip(self._past, cache,
+                                                                        strict=True))})

@@ -1,0 +1,1 @@
+"""The token policy: transformer, tokenization of text, state and plan, checkpoints."""

@@ -1,0 +1,331 @@
+"""TokenPolicy: observations -> token sequences -> transformer -> action tokens -> actions.
+
+Owns everything a checkpoint must carry to act: the model, the fitted state, action (and plan)
+codecs and the vocabulary layout. Decoding is deterministic (each token the median bin of its
+distribution, `PolicyConfig.decode`) with a KV cache and constrained to the
+action segment of the vocabulary, so every emitted id decodes; the codec still validates.
+
+A policy trained with plan tokens (`PolicyConfig.plan_dim`,
+policies.model.plan_targets.plan_targets) first
+writes its estimate of where the named cube and plate are relative to the tool, then
+begin_actions, then the action chunk; the plan is decoded too and kept as `last_plan`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from action_codec.binning import BinningCodec
+from action_codec.vocab import VocabLayout
+from envs.types import ActionChunk, Observation
+from policies.inference.torch_engine import DecodeEngine, TorchEngine, check_rule
+from policies.model.text import InstructionTokenizer
+from policies.model.transformer import TokenTransformer, TransformerConfig
+
+CHECKPOINT_FORMAT = "motoken.token_policy"
+CHECKPOINT_VERSION = 2  # 2: BPE instruction tokens (text_tokenizer.json), CNN image encoder
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint whose parts (vocabulary, codecs, config) do not fit together or the env."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """What the policy reads and writes, beside the network's own config."""
+
+    cameras: tuple[str, ...] = ("front", "wrist")
+    state_dim: int = 14
+    action_dim: int = 7
+    chunk: int = 8  # actions predicted per inference (H)
+    execute: int = 4  # of those, executed before the next inference (receding horizon)
+    text_len: int = 12  # instruction tokens (BPE), padded; a longer instruction is an error
+    # how each action token is picked (policies.inference.torch_engine.DECODE_RULES)
+    decode: str = "median"
+    plan_dim: int = 0  # plan tokens written before the actions (0: none)
+    # the plan starts with every object's position (policies.model.plan_targets)
+    plan_objects: bool = False
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "cameras": list(self.cameras)}
+
+
+class TokenPolicy:
+    """The learned multimodal policy. `infer` returns `execute` actions of a chunk of H."""
+
+    name = "token"
+
+    def __init__(self, model: TokenTransformer, config: PolicyConfig, layout: VocabLayout,
+                 state_codec: BinningCodec, action_codec: BinningCodec,
+                 text_tokenizer: InstructionTokenizer, plan_codec: BinningCodec | None = None
+                 ) -> None:
+        self.model, self.config, self.layout = model.eval(), config, layout
+        self.state_codec, self.action_codec = state_codec, action_codec
+        self.plan_codec = plan_codec
+        self.text_tokenizer = text_tokenizer
+        self.last_plan: np.ndarray | None = None  # (B, plan_dim) of the latest generate()
+        self._check_consistency()
+        self._set_embedding_order()
+        self._act_lo = layout.ranges["action"].start
+        self._act_hi = layout.ranges["action"].stop
+        self.engine: DecodeEngine = TorchEngine(self.model, device="cpu")
+
+    def use_engine(self, engine: DecodeEngine) -> TokenPolicy:
+        """Run inference on `engine` (see policies.inference.backend) from now on; returns self."""
+        self.engine = engine
+        return self
+
+    def _check_consistency(self) -> None:
+        c, lay = self.config, self.layout
+        check_rule(c.decode)
+        if self.model.cfg.vocab_size != lay.total_size:
+            raise CheckpointMismatchError(
+                f"model vocab_size {self.model.cfg.vocab_size} != vocabulary size "
+                f"{lay.total_size}")
+        if self.text_tokenizer.vocab_size != lay.sizes.size_of("text"):
+            raise CheckpointMismatchError(
+                f"instruction tokenizer has {self.text_tokenizer.vocab_size} tokens but the "
+                f"vocabulary's text segment has {lay.sizes.size_of('text')}")
+        if (c.plan_dim > 0) != (self.plan_codec is not None):
+            raise CheckpointMismatchError(
+                f"policy config has plan_dim {c.plan_dim} but "
+                f"{'no' if self.plan_codec is None else 'a'} plan codec")
+        if self.plan_codec is None and lay.sizes.size_of("plan"):
+            raise CheckpointMismatchError(
+                f"vocabulary has {lay.sizes.size_of('plan')} plan ids but the policy has no "
+                f"plan codec")
+        codecs = [("state", self.state_codec, c.state_dim),
+                  ("action", self.action_codec, c.action_dim)]
+        if self.plan_codec is not None:
+            codecs.append(("plan", self.plan_codec, c.plan_dim))
+        for name, codec, dims in codecs:
+            if codec.vocab_size != lay.sizes.size_of(name):
+                raise CheckpointMismatchError(
+                    f"{name} codec has {codec.vocab_size} tokens but the vocabulary's {name} "
+                    f"segment has {lay.sizes.size_of(name)}")
+            if codec.dims != dims:
+                raise CheckpointMismatchError(
+                    f"{name} codec was fitted on {codec.dims} dims, policy expects {dims}")
+        if self.model.cfg.n_cameras != len(c.cameras):
+            raise CheckpointMismatchError(
+                f"model has {self.model.cfg.n_cameras} camera slots, config names {c.cameras}")
+
+    def _set_embedding_order(self) -> None:
+        """Tell the embedding which ids are ordered bins (see TokenEmbedding)."""
+        import torch
+
+        V = self.layout.total_size
+        value, segment = torch.zeros(V), torch.zeros(V, dtype=torch.long)
+        for seg, name in ((1, "state"), (2, "action"), (3, "plan")):
+            r = self.layout.ranges[name]
+            if not r.size:
+                continue
+            value[r.start:r.stop] = torch.linspace(-1.0, 1.0, r.size)
+            segment[r.start:r.stop] = seg
+        self.model.embed.set_order(value.to(self.model.embed.weight.device),
+                                   segment.to(self.model.embed.weight.device))
+
+    # -- tokenization (also used by training) --------------------------------------------
+    def text_ids(self, instructions: list[str]) -> np.ndarray:
+        """(B, text_len) global ids of the BPE instruction tokens, padded."""
+        return self.text_tokenizer.encode_padded(
+            instructions, self.config.text_len, self.layout.special_id("pad"),
+            lambda ids: self.layout.to_global("text", ids))
+
+    def state_ids(self, states: np.ndarray) -> np.ndarray:
+        """(B, Ds) float state -> (B, Ds + 3) ids: begin_state, state, end_state, then
+        begin_plan (a policy with plan tokens) or begin_actions: what the policy writes next."""
+        lay = self.layout
+        ids = lay.to_global("state", self.state_codec.encode(states.astype(np.float32)))
+        nxt = "begin_plan" if self.config.plan_dim else "begin_actions"
+        marks = [lay.special_id(n) for n in ("begin_state", "end_state", nxt)]
+        b = np.full((len(states), 1), marks[0])
+        return np.concatenate([b, ids, np.full((len(states), 1), marks[1]),
+                               np.full((len(states), 1), marks[2])], axis=1)
+
+    def action_ids(self, chunks: np.ndarray) -> np.ndarray:
+        """(B, H, Da) actions -> (B, H * Da) ids, time-major (all dims of step 0 first)."""
+        B, H, D = chunks.shape
+        local = self.action_codec.encode(chunks.reshape(B * H, D).astype(np.float32))
+        return self.layout.to_global("action", local).reshape(B, H * D)
+
+    def plan_ids(self, plans: np.ndarray) -> np.ndarray:
+        """(B, plan_dim) plan targets -> (B, plan_dim + 1) ids: the plan, then begin_actions."""
+        if self.plan_codec is None:
+            raise ValueError("this policy was trained without plan tokens (plan_dim 0)")
+        ids = self.layout.to_global("plan", self.plan_codec.encode(plans.astype(np.float32)))
+        mark = np.full((len(plans), 1), self.layout.special_id("begin_actions"))
+        return np.concatenate([ids, mark], axis=1)
+
+    def write_plan(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """(B, plan_dim + 1) ids the policy writes after the prefix before its actions: its
+        plan, then begin_actions; (B, 0) for a policy without plan tokens."""
+        Dp = self.config.plan_dim
+        if not Dp:
+            return np.empty((len(text), 0), np.int64)
+        r = self.layout.ranges["plan"]
+        ids = self.engine.generate(text, frames, state, Dp, r.start, r.stop, self.config.decode)
+        return np.concatenate([ids, np.full((len(text), 1),
+                                            self.layout.special_id("begin_actions"))], axis=1)
+
+    def decode_schedule(self, forced_actions: np.ndarray) -> tuple[int, list[int], list[int],
+                                                             np.ndarray]:
+        """What the decoder writes after the prefix, as (n, lo, hi, forced) for an engine:
+        [plan ids, begin_actions] (if any), then the H * Da action ids, the first
+        forced_actions.shape[1] of which are given (real-time chunking's committed steps)."""
+        B, k = forced_actions.shape
+        Dp, n_act = self.config.plan_dim, self.config.chunk * self.config.action_dim
+        head = Dp + 1 if Dp else 0
+        lo, hi = [self._act_lo] * (head + n_act), [self._act_hi] * (head + n_act)
+        forced = np.full((B, head + n_act), -1, np.int64)
+        if Dp:
+            r = self.layout.ranges["plan"]
+            lo[:Dp], hi[:Dp] = [r.start] * Dp, [r.stop] * Dp
+            forced[:, Dp] = self.layout.special_id("begin_actions")
+        forced[:, head:head + k] = forced_actions
+        return head + n_act, lo, hi, forced
+
+    def _split(self, ids: np.ndarray) -> np.ndarray:
+        """Generated ids (B, n) -> (B, H, Da) actions; keeps the decoded plan in last_plan."""
+        H, Da, Dp = self.config.chunk, self.config.action_dim, self.config.plan_dim
+        if Dp:
+            self.last_plan = self.plan_codec.decode(self.layout.to_local("plan", ids[:, :Dp]))
+            ids = ids[:, Dp + 1:]
+        actions = self.action_codec.decode(self.layout.to_local("action", ids).reshape(-1, Da))
+        return actions.reshape(len(ids), H, Da).astype(np.float32)
+
+    def check_observation(self, obs: Observation) -> None:
+        missing = [c for c in self.config.cameras if c not in obs.images]
+        if missing:
+            raise CheckpointMismatchError(
+                f"observation lacks camera(s) {missing}; this policy needs "
+                f"{list(self.config.cameras)}, got {sorted(obs.images)}")
+        size = self.model.cfg.image_size
+        for c in self.config.cameras:
+            if obs.images[c].shape != (size, size, 3):
+                raise CheckpointMismatchError(
+                    f"camera {c!r} image is {obs.images[c].shape}, policy needs "
+                    f"({size}, {size}, 3)")
+        if obs.state.shape != (self.config.state_dim,):
+            raise CheckpointMismatchError(
+                f"state has shape {obs.state.shape}, policy needs ({self.config.state_dim},)")
+
+    # -- acting ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        pass
+
+    def infer(self, obs: Observation) -> ActionChunk:
+        return ActionChunk(self.infer_chunk(obs).actions[: self.config.execute])
+
+    def infer_chunk(self, obs: Observation, committed: np.ndarray | None = None) -> ActionChunk:
+        """The whole H-step chunk for `obs`, continuing `committed` (k, Da) actions if given.
+
+        Real-time chunking for an autoregressive policy: the actions that will run while this
+        inference is in flight are already decided, so their tokens are fed through the decoder
+        as a forced prefix of the action segment and only the remaining H - k steps are
+        generated; the returned chunk starts with exactly the committed actions (as the codec
+        represents them).
+        """
+        self.check_observation(obs)
+        frames = np.stack([obs.images[c] for c in self.config.cameras])[None]  # (1, C, H, W, 3)
+        prefix = None if committed is None else np.asarray(committed, np.float32)[None]
+        chunk = self.generate(self.text_ids([obs.instruction]), frames,
+                              self.state_ids(obs.state[None]), prefix)[0]
+        return ActionChunk(chunk)
+
+    def sample_chunks(self, obs: Observation, k: int, rng: np.random.Generator,
+                      temperature: float = 1.0, top_k: int | None = None) -> np.ndarray:
+        """(k, H, Da) candidate chunks for `obs`: row 0 the greedy chunk, the rest sampled
+        (what lookahead chooses among; policies.video.lookahead)."""
+        if k < 1:
+            raise ValueError(f"need at least one candidate, got k={k}")
+        greedy = self.infer_chunk(obs).actions[None]  # (1, H, Da); also checks obs
+        if k == 1:
+            return greedy
+        frames = np.stack([obs.images[c] for c in self.config.cameras])[None]
+        text, state = self.text_ids([obs.instruction]), self.state_ids(obs.state[None])
+        reps = (k - 1, 1)
+        n, lo, hi, forced = self.decode_schedule(np.empty((k - 1, 0), np.int64))
+        ids = self.engine.sample(np.tile(text, reps), np.tile(frames, (k - 1, 1, 1, 1, 1)),
+                                 np.tile(state, reps), n, lo, hi, rng, temperature, top_k,
+                                 forced=forced)
+        plan = self.last_plan  # the greedy chunk's plan: what the executed chunk follows
+        sampled = self._split(ids)
+        self.last_plan = plan
+        return np.concatenate([greedy, sampled]).astype(np.float32)
+
+    def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray,
+                 prefix: np.ndarray | None = None) -> np.ndarray:
+        """Greedy decode of (B, H, Da) action chunks; `prefix` (B, k, Da) actions, k < H, are
+        forced as the chunk's first k steps."""
+        H, Da = self.config.chunk, self.config.action_dim
+        committed = np.empty((len(text), 0), np.int64)
+        if prefix is not None and prefix.shape[1]:
+            if prefix.shape[1] >= H or prefix.shape[2] != Da:
+                raise ValueError(f"forced prefix of shape {prefix.shape}: needs (B, k < {H}, "
+                                 f"{Da})")
+            committed = self.action_ids(prefix)  # (B, k * Da), time-major like the chunk
+        # The committed ids are fed to the decoder exactly as if it had generated them (after
+        # the plan, which is still the policy's own), and decoding resumes after them.
+        n, lo, hi, forced = self.decode_schedule(committed)
+        ids = self.engine.generate(text, frames, state, n, lo, hi, self.config.decode,
+                                   forced=forced)
+        return self._split(ids)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        # CPU copies: the model keeps training on its device while we write.
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, str(directory / "model.safetensors"))
+        meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                "model": self.model.cfg.to_dict(), "policy": self.config.to_dict(),
+                "vocab_hash": self.layout.hash}
+        (directory / "config.json").write_text(json.dumps(meta, indent=2))
+        self.layout.save(directory / "vocab.json")
+        self.state_codec.save(directory / "state_codec")
+        self.action_codec.save(directory / "action_codec")
+        self.text_tokenizer.save(directory / "text_tokenizer.json")
+        if self.plan_codec is not None:
+            self.plan_codec.save(directory / "plan_codec")
+
+    @classmethod
+    def load(cls, directory: Path) -> TokenPolicy:
+        from safetensors.torch import load_file
+
+        meta = json.loads((directory / "config.json").read_text())
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointMismatchError(f"{directory} is not a {CHECKPOINT_FORMAT} checkpoint")
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointMismatchError(
+                f"checkpoint version {meta.get('version')}, this code reads {CHECKPOINT_VERSION}")
+        layout = VocabLayout.load(directory / "vocab.json")
+        if layout.hash != meta["vocab_hash"]:
+            raise CheckpointMismatchError(
+                f"vocab.json (hash {layout.hash}) is not the vocabulary the weights were trained "
+                f"with (hash {meta['vocab_hash']})")
+        pcfg = meta["policy"]
+        config = PolicyConfig(**{**pcfg, "cameras": tuple(pcfg["cameras"])})
+        model = TokenTransformer(TransformerConfig(**meta["model"]))
+        weights = load_file(str(directory / "model.safetensors"))
+        model.load_state_dict(weights)
+        plan = BinningCodec.load(directory / "plan_codec") if config.plan_dim else None
+        return cls(model, config, layout, BinningCodec.load(directory / "state_codec"),
+                   BinningCodec.load(directory / "action_codec"),
+                   InstructionTokenizer.load(directory / "text_tokenizer.json"), plan)
+
+
+def is_checkpoint(path: Path) -> bool:
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        return False
+    try:
+        return json.loads(cfg.read_text()).get("format") == CHECKPOINT_FORMAT
+    except (OSError, ValueError):
+        return False

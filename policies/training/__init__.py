@@ -1,0 +1,1 @@
+"""Training the token policy: demonstrations as batches, losses, the optimisation loop."""

@@ -1,0 +1,204 @@
+"""Demonstrations as the trainer sees them, and batches of (observation, action chunk).
+
+Episodes come from LeRobot-format datasets written by `agent collect` (or, in tests, straight
+from rollouts). Every frame t yields one sample: the observation at t and the actions
+t .. t+H-1; steps past the episode's end are padded by repeating its last action and masked
+out of the loss, as LeRobot's `action_is_pad` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DemoEpisode:
+    """One recorded episode. frames: camera -> (T, H, W, 3) uint8; state (T, Ds); action (T, Da).
+
+    `action` is the label the policy is trained on: the expert's clean action or the applied one,
+    as `load_demos(labels=...)` chose. `env_state` (T, E) is the simulator's ground truth when
+    the dataset recorded it (auxiliary targets only, see policies.model.plan_targets).
+    """
+
+    task: str
+    frames: dict[str, np.ndarray]
+    state: np.ndarray
+    action: np.ndarray
+    env_state: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        T = len(self.action)
+        if (len(self.state) != T or any(len(f) != T for f in self.frames.values())
+                or (self.env_state is not None and len(self.env_state) != T)):
+            raise ValueError(f"episode arrays disagree on length: action {T}, state "
+                             f"{len(self.state)}, frames {[len(f) for f in self.frames.values()]}")
+
+
+@dataclass(frozen=True)
+class Batch:
+    instructions: list[str]
+    frames: np.ndarray  # (B, C, H, W, 3) uint8
+    state: np.ndarray  # (B, Ds) float32
+    actions: np.ndarray  # (B, H, Da) float32
+    pad: np.ndarray  # (B, H) bool: True where the step is past the episode's end
+    env_state: np.ndarray | None = None  # (B, E) float32 at the observed frame, if recorded
+    # (B, 2) int64 (episode, frame) rows the batch was gathered from: targets that live
+    # further along the episode (policies.video.train_head's future frames) are looked up by it.
+    index: np.ndarray | None = None
+    # Real-time chunking's training side (stale_prefix): action values fed as the decoder's
+    # inputs where they differ from `actions`, and how many leading steps of each row are
+    # such a forced prefix (their own predictions are not scored; inference forces them).
+    input_actions: np.ndarray | None = None  # (B, H, Da) float32
+    prefix_steps: np.ndarray | None = None  # (B,) int64
+
+
+class ChunkSampler:
+    """Uniform random (episode, frame) samples with their H-step action chunks."""
+
+    def __init__(self, episodes: list[DemoEpisode], cameras: tuple[str, ...], chunk: int,
+                 seed: int = 0) -> None:
+        if not episodes:
+            raise ValueError("no episodes to train on")
+        for i, ep in enumerate(episodes):
+            missing = [c for c in cameras if c not in ep.frames]
+            if missing:
+                raise ValueError(f"episode {i} has no camera(s) {missing}; it has "
+                                 f"{sorted(ep.frames)}")
+        self.episodes, self.cameras, self.chunk = episodes, cameras, chunk
+        self.index = np.array([(e, t) for e, ep in enumerate(episodes)
+                               for t in range(len(ep.action))])
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def sample(self, batch_size: int) -> Batch:
+        rows = self.index[self.rng.integers(len(self.index), size=batch_size)]
+        return self.gather(rows)
+
+    def gather(self, rows: np.ndarray) -> Batch:
+        frames, states, actions, pads, texts, env = [], [], [], [], [], []
+        for e, t in rows:
+            ep = self.episodes[e]
+            steps = np.arange(t, t + self.chunk)
+            pads.append(steps >= len(ep.action))
+            actions.append(ep.action[np.minimum(steps, len(ep.action) - 1)])
+            frames.append(np.stack([ep.frames[c][t] for c in self.cameras]))
+            states.append(ep.state[t])
+            texts.append(ep.task)
+            env.append(None if ep.env_state is None else ep.env_state[t])
+        has_env = all(e is not None for e in env)
+        return Batch(texts, np.stack(frames), np.stack(states).astype(np.float32),
+                     np.stack(actions).astype(np.float32), np.stack(pads),
+                     np.stack(env).astype(np.float32) if has_env else None,
+                     np.asarray(rows, np.int64).reshape(len(rows), 2))
+
+
+    def lagged(self, rows: np.ndarray, lags: np.ndarray) -> np.ndarray:
+        """(B, 2) (episode, frame) rows, (B,) lags -> (B, H, Da) float32: each row's chunk as
+        it stood `lag` steps earlier (frame t - lag on; the episode's first action before 0)."""
+        out = []
+        for (e, t), lag in zip(rows, lags, strict=True):
+            ep = self.episodes[e]
+            steps = np.clip(np.arange(t - lag, t - lag + self.chunk), 0, len(ep.action) - 1)
+            out.append(ep.action[steps])
+        return np.stack(out).astype(np.float32)
+
+
+LABELS = ("auto", "expert", "applied")  # load_demos(labels=...)
+
+
+def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
+               successful_only: bool = True, labels: str = "auto") -> list[DemoEpisode]:
+    """Episodes of LeRobot v3.0 datasets written by `agent collect`, frames decoded.
+
+    Datasets must agree on features (state/action dims, cameras): mixing them is an error.
+
+    Args:
+        dirs: dataset directories.
+        cameras: camera names to decode.
+        successful_only: skip episodes that did not end in success.
+        labels: which column becomes each episode's `action`, the training label.
+            "expert": `expert_action`, the clean action of a noisy (DART) collection
+            (`agent collect --action-noise`); a dataset without it is an error.
+            "applied": `action`, what the env executed (noise included, if any).
+            "auto": per dataset, `expert_action` where it exists and `action` elsewhere, so
+            noisy and noise-free datasets mix; without noise the applied action is the
+            expert's up to the env's clipping, so both are expert labels.
+
+    Raises:
+        ValueError: unknown `labels`, labels="expert" on a dataset without expert labels,
+            missing cameras, datasets that disagree on dims, or no episodes at all.
+    """
+    from dataset.reader import LeRobotDatasetReader
+
+    if labels not in LABELS:
+        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
+    demos: list[DemoEpisode] = []
+    first: tuple | None = None
+    for d in dirs:
+        ds = LeRobotDatasetReader(d)
+        missing = [c for c in cameras if f"observation.images.{c}" not in ds.camera_keys]
+        if missing:
+            raise ValueError(f"dataset {d} lacks camera(s) {missing}; it has {ds.camera_keys}")
+        if labels == "expert" and not ds.has_expert_action:
+            raise ValueError(f"dataset {d} has no expert_action labels (it was recorded without "
+                             f"`agent collect --action-noise`); use labels='applied' or 'auto'")
+        use_expert = labels != "applied" and ds.has_expert_action
+        for ep in ds:
+            if successful_only and not ep.success:
+                continue
+            frames = {c: ds.frames(ep.index, c) for c in cameras}
+            label = ep.expert_action if use_expert else ep.action
+            demos.append(DemoEpisode(ep.task, frames, ep.state, label, ep.env_state))
+        if not demos:
+            continue
+        shape = (demos[-1].state.shape[1], demos[-1].action.shape[1])
+        if first is None:
+            first = (d, shape)
+        elif shape != first[1]:
+            raise ValueError(f"dataset {d} has state/action dims {shape}, but {first[0]} has "
+                             f"{first[1]}: datasets with other features cannot be mixed")
+    if not demos:
+        raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
+    return demos
+
+
+def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps: int,
+                 noise: tuple[float, float] = (0.01, 0.05), lagged: np.ndarray | None = None
+                 ) -> Batch:
+    """The batch with a perturbed, committed-looking prefix on a `prob` share of its rows.
+
+    Under real-time chunking (agent.execution, rtc) the chunk's first d steps are forced to the
+    actions an older chunk committed, planned from an older observation. Teacher forcing only
+    ever shows the expert's own consistent first steps, so the model learns to continue
+    whatever prefix it is given, and with a stale one it extrapolates the old plan instead of
+    reading the scene (bench/prefix_copy.py). Here a row gets d ~ U{1..max_steps} leading
+    steps perturbed by Gaussian noise (position m, rotation rad; the gripper is kept), fed as
+    inputs only: the targets after them stay the expert's, so the model learns to return to
+    what the observation calls for.
+
+    With `lagged` (B, H, Da) the prefix is taken from it instead of `actions` (noise still
+    added): ChunkSampler.lagged gives the expert's own actions from a few steps earlier, a
+    plausible plan that is out of date, as a chunk planned from an older frame is.
+    """
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"stale-prefix probability must be in [0, 1], got {prob}")
+    B, H, Da = batch.actions.shape
+    if not 1 <= max_steps < H:
+        raise ValueError(f"stale-prefix steps must be in 1..{H - 1} (the chunk is {H}), "
+                         f"got {max_steps}")
+    if lagged is not None and lagged.shape != batch.actions.shape:
+        raise ValueError(f"lagged actions {lagged.shape} must match the batch's "
+                         f"{batch.actions.shape}")
+    steps = np.where(rng.random(B) < prob, rng.integers(1, max_steps + 1, size=B), 0)
+    sigma = np.array([noise[0]] * 3 + [noise[1]] * 3 + [0.0] * (Da - 6), np.float32)
+    jitter = rng.normal(size=(B, H, Da)).astype(np.float32) * sigma
+    if lagged is not None:
+        jitter += lagged - batch.actions
+    jitter *= (np.arange(H)[None, :] < steps[:, None])[..., None]  # only inside the prefix
+    return dataclasses.replace(batch, input_actions=batch.actions + jitter,
+                               prefix_steps=steps.astype(np.int64))

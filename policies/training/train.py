@@ -1,0 +1,393 @@
+"""Training the token policy: fit codecs, then next-token prediction on action tokens.
+
+AdamW with linear warm-up and a cosine decay; random-shift image augmentation (DrQ), which
+is what keeps a small behaviour-cloning policy from memorising pixel positions. Runs on CPU,
+on one GPU (bf16 autocast), or on several under `torchrun` (DistributedDataParallel; each
+rank samples its own batches, rank 0 writes). With a video head (policies.video.train_head) its
+loss joins the action loss in the same step; that runs in one process only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from action_codec.binning import BinningCodec, BinningConfig
+from action_codec.vocab import VocabLayout, VocabSizes
+from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
+from policies.model.text import InstructionTokenizer
+from policies.model.token_policy import PolicyConfig, TokenPolicy
+from policies.model.transformer import CONFIGS, TokenTransformer
+from policies.training.data import Batch, ChunkSampler, DemoEpisode, stale_prefix
+
+if TYPE_CHECKING:
+    from policies.video.head import VideoLoss
+    from policies.video.train_head import VideoTraining
+
+#: (trunk, (B, S, D) [prefix + plan + whole chunk] embeddings, batch) -> the video loss.
+VideoLossFn = Callable[[torch.nn.Module, torch.Tensor, Batch], "VideoLoss"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "small"
+    steps: int = 3000
+    batch_size: int = 32
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.05
+    warmup: int = 100
+    chunk: int = 8  # H: long enough that real-time chunking keeps usable steps at 200 ms
+    execute: int = 4
+    n_bins: int = 256
+    # Random-shift augmentation, pixels at 128x128. Small: the front camera is fixed, so a
+    # shift of s pixels blurs where things are by ~s/128 of the table.
+    shift_px: int = 3
+    label_sigma: float = 1.0  # Gaussian label smoothing over neighbouring bins (0: one-hot)
+    # Weight of the auxiliary object-pose loss (policies.model.plan_targets), used when every
+    # episode has an
+    # environment state; 0: no auxiliary head.
+    aux_weight: float = 1.0
+    # Weight of the expected-value loss: |E_softmax[bin value] - expert value| per action token,
+    # in units of each dimension's half range (see batch_loss); 0: cross-entropy only.
+    value_weight: float = 0.0
+    # Weight of the plan tokens' cross-entropy (policies.model.plan_targets.plan_targets: the
+    # policy writes
+    # where the named cube and plate are before its actions), used when every episode has an
+    # environment state; 0: no plan tokens.
+    plan_weight: float = 1.0
+    # The plan starts with every object's position relative to the tool, then the named ones
+    # (policies.model.plan_targets.plan_targets); False: the named cube and plate only.
+    plan_objects: bool = True
+    # FiLM (policies.model.transformer.TransformerConfig.film): the instruction modulates the CNN,
+    # so
+    # the keypoints can follow the named cube and plate instead of whichever cube is salient.
+    film: bool = False
+    # Share of samples whose first 1..stale_prefix_steps actions are fed perturbed, as a
+    # stale committed prefix (policies.training.data.stale_prefix; what --exec rtc forces); 0: off.
+    stale_prefix: float = 0.0
+    stale_prefix_steps: int = 3
+    # >0: the prefix is the expert's own chunk from 1..stale_prefix_lag steps earlier, without
+    # noise (ChunkSampler.lagged: an out-of-date plan); 0: the current chunk plus noise.
+    stale_prefix_lag: int = 0
+    checkpoint_every: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in CONFIGS:
+            raise ValueError(f"unknown model config {self.model!r}; known: {sorted(CONFIGS)}")
+        if not 1 <= self.execute <= self.chunk:
+            raise ValueError(f"execute must be in 1..chunk={self.chunk}, got {self.execute}")
+        if not 0.0 <= self.stale_prefix <= 1.0:
+            raise ValueError(f"stale_prefix is a share of samples in [0, 1], got "
+                             f"{self.stale_prefix}")
+        if self.stale_prefix_lag < 0:
+            raise ValueError(f"stale_prefix_lag must be >= 0 steps, got {self.stale_prefix_lag}")
+        if self.stale_prefix > 0 and not 1 <= self.stale_prefix_steps < self.chunk:
+            raise ValueError(f"stale_prefix_steps must be in 1..{self.chunk - 1}, got "
+                             f"{self.stale_prefix_steps}")
+
+
+def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
+                 cameras: tuple[str, ...] = ("front", "wrist")) -> TokenPolicy:
+    """Fit the codecs on the demonstrations and build an untrained policy around them."""
+    states = np.concatenate([d.state for d in demos]).astype(np.float32)
+    actions = np.concatenate([d.action for d in demos]).astype(np.float32)
+    # Actions: quantile bins. The expert's actions pile up at the step limits (+-0.05 m,
+    # +-0.3 rad) and at gripper 0/1; quantile codebooks decode those point masses exactly,
+    # where 1st/99th-percentile uniform bins clip the rare full-speed turns (bench/codec.py).
+    action_codec = BinningCodec(BinningConfig(strategy="quantile", n_bins=cfg.n_bins)).fit(actions)
+    state_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins)).fit(states)
+    text = InstructionTokenizer.train(sorted({d.task for d in demos}))
+    env_dims = {None if d.env_state is None else d.env_state.shape[1] for d in demos}
+    env = env_dims.pop() if len(env_dims) == 1 and None not in env_dims else None
+    plan_codec = None
+    if env is not None and cfg.plan_weight > 0:
+        targets = plan_targets(np.concatenate([d.env_state for d in demos]), states,
+                               objects=cfg.plan_objects)
+        # Uniform bins (0.5-99.5th percentile): every bin the same few mm wherever the tool is;
+        # quantile bins would spend them on the held-cube point mass at offset zero.
+        plan_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins,
+                                                percentiles=(0.5, 99.5))).fit(targets)
+    layout = VocabLayout(VocabSizes(text=text.vocab_size, action=action_codec.vocab_size,
+                                    state=state_codec.vocab_size, image=0,
+                                    plan=0 if plan_codec is None else plan_codec.vocab_size))
+    size = demos[0].frames[cameras[0]].shape[1]
+    mcfg = CONFIGS[cfg.model]
+    aux = aux_dim(env) if cfg.aux_weight > 0 and env is not None else 0
+    mcfg = type(mcfg)(**{**mcfg.to_dict(), "vocab_size": layout.total_size,
+                         "n_cameras": len(cameras), "image_size": size, "aux_dim": aux,
+                         "film": cfg.film or mcfg.film})
+    pcfg = PolicyConfig(cameras=cameras, state_dim=states.shape[1],
+                        action_dim=actions.shape[1], chunk=cfg.chunk, execute=cfg.execute,
+                        plan_dim=0 if plan_codec is None else targets.shape[1],
+                        plan_objects=plan_codec is not None and cfg.plan_objects)
+    return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
+                       plan_codec)
+
+
+def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
+    """(B, C, H, W, 3) uint8 -> float frames shifted by up to `pad` px (edge-replicated)."""
+    B, C, H, W, _ = frames.shape
+    x = frames.reshape(B * C, H, W, 3).permute(0, 3, 1, 2).float()
+    x = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dx, dy = torch.randint(0, 2 * pad + 1, (2, B * C), generator=gen)
+    out = torch.stack([x[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(B * C)])
+    return out.permute(0, 2, 3, 1).reshape(B, C, H, W, 3)
+
+
+@dataclass
+class Losses:
+    action: torch.Tensor  # mean cross-entropy of the action tokens
+    value: torch.Tensor  # mean |expected bin value - target| of the action tokens, half ranges
+    aux: torch.Tensor | None  # mean squared error of the standardised object poses
+    plan: torch.Tensor | None = None  # mean cross-entropy of the plan tokens
+    video: VideoLoss | None = None  # the video head's (its weights are in its own config)
+
+    def total(self, cfg: TrainConfig) -> torch.Tensor:
+        out = self.action + cfg.value_weight * self.value
+        if self.plan is not None:
+            out = out + cfg.plan_weight * self.plan
+        if self.video is not None:
+            out = out + self.video.total
+        return out if self.aux is None else out + cfg.aux_weight * self.aux
+
+
+def bin_values(policy: TokenPolicy, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Da, A) value each action bin decodes to, and (Da,) each dimension's half range."""
+    c = torch.as_tensor(policy.action_codec.centres, dtype=torch.float32, device=device)
+    return c, ((c.max(1).values - c.min(1).values) / 2).clamp_min(1e-6)
+
+
+def smoothed_ce(logp: torch.Tensor, target: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(..., A) log-probabilities of ordered bins, (...) target bins -> (...) cross-entropy
+    against a Gaussian over neighbouring bins (HL-Gauss, Farebrother et al. 2024; one-hot when
+    sigma is 0): a prediction one bin off is then nearly right, not as wrong as any other."""
+    if sigma <= 0:
+        return -logp.gather(-1, target[..., None])[..., 0]
+    bins = torch.arange(logp.shape[-1], device=logp.device, dtype=torch.float32)
+    q = (-0.5 * ((bins - target[..., None]) / sigma) ** 2).softmax(-1)  # (..., A)
+    return -(q * logp).sum(-1)
+
+
+def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
+               frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0,
+               aux_norm: AuxNormalizer | None = None, video: VideoLossFn | None = None
+               ) -> Losses:
+    """Mean cross-entropy of the action tokens given the prefix, padded steps masked; and,
+    with `aux_norm` and a model with an auxiliary head, the object-pose regression read at
+    end_state (the last position before the action segment that no token loss uses).
+
+    The softmax is over the action segment (decoding is constrained to it), smoothed over
+    neighbouring bins with label_sigma (smoothed_ce). A policy with plan tokens is teacher-forced
+    on the true plan (from the environment state) and also trained to write it. With `video`
+    the video head reads the same embeddings, with the chunk's last action id included.
+    """
+    text = torch.from_numpy(policy.text_ids(batch.instructions)).to(device)
+    state = torch.from_numpy(policy.state_ids(batch.state)).to(device)
+    act = torch.from_numpy(policy.action_ids(batch.actions)).to(device)  # (B, n) targets
+    act_in = act if batch.input_actions is None else (  # the decoder's inputs (stale_prefix)
+        torch.from_numpy(policy.action_ids(batch.input_actions)).to(device))
+    core = model.module if hasattr(model, "module") else model
+    x = core.prefix_embeddings(text, frames.to(device), state)  # (B, P, D)
+    P, Dp = x.shape[1], policy.config.plan_dim
+    seq = act_in  # (B, n)
+    plan = None
+    if Dp:
+        if batch.env_state is None:
+            raise ValueError("this policy writes plan tokens, which are trained from "
+                             "observation.environment_state; the batch has none")
+        plan = torch.from_numpy(policy.plan_ids(plan_targets(batch.env_state, batch.state,
+                                                         policy.config.plan_objects)))
+        plan = plan.to(device)  # (B, Dp + 1): the plan, then begin_actions
+        seq = torch.cat([plan, seq], dim=1)
+    x_full = torch.cat([x, core.embed(seq)], dim=1)  # (B, P + [Dp + 1] + n, D)
+    x = x_full[:, :-1]  # every id but the chunk's last action is also an input
+    # Hidden states from end_state (P-2) on: end_state feeds the auxiliary head (not
+    # begin_actions: there the regression would crowd out the first action token, which that
+    # position alone predicts); begin_plan .. the plan's second to last id predict the plan;
+    # the last plan id predicts begin_actions (always forced, no loss); begin_actions onwards
+    # predict the n action ids. Earlier positions skip the vocabulary projection.
+    h, _ = model(x, logits_from=P - 2, hidden=True)  # (B, 1 + [Dp + 1] + n, D)
+    plan_loss = None
+    if Dp:
+        r = policy.layout.ranges["plan"]
+        logp = core.embed.logits(h[:, 1:1 + Dp])[..., r.start:r.stop].float().log_softmax(-1)
+        plan_loss = smoothed_ce(logp, plan[:, :Dp] - r.start, label_sigma).mean()
+    pred = core.embed.logits(h[:, 1 + (Dp + 1 if Dp else 0):])  # (B, n, V)
+    lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
+    logp = pred[..., lo:hi].float().log_softmax(-1)  # (B, n, A)
+    target = act - lo  # (B, n) local bins
+    ce = smoothed_ce(logp, target, label_sigma)  # (B, n)
+    # Expected value under the softmax against the target bin's value. Cross-entropy alone
+    # treats "wrong side of zero" and "one bin off" alike wherever the smoothing does not
+    # reach; this term pulls probability mass towards the right value from the first step
+    # (issue 5: after 1000 steps of CE only, the first action ignored where the cube was).
+    Da = policy.config.action_dim
+    values, half_range = bin_values(policy, device)  # (Da, A), (Da,)
+    dim = torch.arange(act.shape[1], device=device) % Da  # (n,) time-major: dim of each token
+    vals = values[dim]  # (n, A)
+    expected = (logp.exp() * vals).sum(-1)  # (B, n)
+    want = vals.gather(-1, target.T).T  # (B, n)
+    value_err = (expected - want).abs() / half_range[dim]  # (B, n)
+    scored = ~batch.pad
+    if batch.prefix_steps is not None:  # a forced prefix is not the model's to predict
+        scored = scored & (np.arange(scored.shape[1])[None, :] >= batch.prefix_steps[:, None])
+    keep = torch.from_numpy(scored).to(device)
+    keep = keep.repeat_interleave(Da, dim=1).float()  # (B, n)
+    aux = None
+    if aux_norm is not None and core.aux_head is not None and batch.env_state is not None:
+        want = torch.from_numpy(aux_norm(batch.env_state, batch.state)).to(device)  # (B, aux_dim)
+        aux = F.mse_loss(core.aux_head(h[:, 0]).float(), want)
+    return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux,
+                  plan_loss, None if video is None else video(core, x_full, batch))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]  # norms: decaying them hurts
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=cfg.lr, betas=(0.9, 0.95))
+
+
+@dataclass
+class TrainLog:
+    step: int
+    loss: float
+    lr: float
+    samples_per_s: float
+    eval_success: float | None = None
+    aux_loss: float | None = None
+    value_loss: float | None = None
+    plan_loss: float | None = None
+    video_loss: float | None = None  # weighted total; the parts below
+    video_codes_loss: float | None = None
+    video_state_loss: float | None = None
+    video_pixel_loss: float | None = None  # log-MSE of the rendered frame, with a pixel weight
+
+
+EvalFn = Callable[[TokenPolicy], float]
+
+
+def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainConfig,
+          start_step: int = 0, optimizer_state: dict | None = None,
+          on_log: Callable[[TrainLog], None] | None = None, eval_fn: EvalFn | None = None,
+          eval_every: int = 0, video: VideoTraining | None = None) -> list[TrainLog]:
+    """Train in place, checkpointing to `out` (rank 0 only under torchrun); with `video`, the
+    video head too (saved in out/video_head/ at every checkpoint)."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if video is not None and world > 1:
+        # The head runs the trunk's blocks outside DDP's forward, so DDP would not reduce
+        # those gradients consistently; refusing is better than ranks drifting apart.
+        raise ValueError(f"joint video training runs in one process, got WORLD_SIZE {world}; "
+                         f"run `agent train --tokenizer` without torchrun")
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+                          if torch.cuda.is_available() else "cpu")
+    model = policy.model.to(device).train()
+    ddp = model
+    if world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    params: torch.nn.Module = model
+    if video is not None:
+        params = torch.nn.ModuleList([model, video.head.to(device).train()])
+    opt = make_optimizer(params, cfg)
+    if optimizer_state is not None:
+        opt.load_state_dict(optimizer_state)
+    sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank)
+    gen = torch.Generator().manual_seed(cfg.seed + rank)
+    prefix_rng = np.random.default_rng(cfg.seed + rank)
+    aux_norm = (AuxNormalizer([d.env_state for d in demos], [d.state for d in demos])
+                if model.aux_head is not None else None)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    logs: list[TrainLog] = []
+    t_last, n_since = time.perf_counter(), 0
+    for step in range(start_step, cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = sampler.sample(cfg.batch_size)
+        if cfg.stale_prefix > 0 and cfg.stale_prefix_lag > 0:
+            lags = prefix_rng.integers(1, cfg.stale_prefix_lag + 1, size=len(batch.actions))
+            batch = stale_prefix(batch, prefix_rng, cfg.stale_prefix, cfg.stale_prefix_steps,
+                                 noise=(0.0, 0.0), lagged=sampler.lagged(batch.index, lags))
+        elif cfg.stale_prefix > 0:
+            batch = stale_prefix(batch, prefix_rng, cfg.stale_prefix, cfg.stale_prefix_steps)
+        frames = random_shift(torch.from_numpy(batch.frames), cfg.shift_px, gen)
+        with autocast:
+            losses = batch_loss(policy, ddp, batch, frames, device, cfg.label_sigma, aux_norm,
+                                None if video is None else video.loss)
+        opt.zero_grad(set_to_none=True)
+        losses.total(cfg).backward()
+        torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
+        opt.step()
+        n_since += cfg.batch_size * world
+        last = step + 1 == cfg.steps
+        if rank == 0 and ((step + 1) % 25 == 0 or step == start_step or last):
+            now = time.perf_counter()
+            log = TrainLog(step + 1, losses.action.item(), lr_at(step, cfg),
+                           n_since / (now - t_last),
+                           value_loss=losses.value.item(),
+                           aux_loss=None if losses.aux is None else losses.aux.item(),
+                           plan_loss=None if losses.plan is None else losses.plan.item())
+            if losses.video is not None:
+                log.video_loss = losses.video.total.item()
+                log.video_codes_loss = losses.video.codes.item()
+                log.video_state_loss = losses.video.state.item()
+                if losses.video.pixels is not None:
+                    log.video_pixel_loss = losses.video.pixels.item()
+            t_last, n_since = now, 0
+            if eval_fn is not None and eval_every and ((step + 1) % eval_every == 0 or last):
+                model.eval()
+                log.eval_success = eval_fn(policy)
+                model.train()
+            logs.append(log)
+            if on_log:
+                on_log(log)
+        if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or last):
+            if video is not None:
+                video.save(out)  # before save_run: its step marker vouches for both
+            save_run(policy, opt, out, step + 1, cfg)
+    model.eval()
+    if video is not None:
+        video.head.eval()
+    return logs
+
+
+def save_run(policy: TokenPolicy, opt: torch.optim.Optimizer, out: Path, step: int,
+             cfg: TrainConfig) -> None:
+    """Checkpoint atomically enough to resume: weights first, then the step marker."""
+    policy.save(out)
+    torch.save({"optimizer": opt.state_dict(), "step": step, "train": asdict(cfg)},
+               out / "train_state.pt.tmp")
+    os.replace(out / "train_state.pt.tmp", out / "train_state.pt")
+
+
+def load_run(out: Path) -> tuple[TokenPolicy, dict]:
+    """The policy and training state saved by `save_run`, for --resume."""
+    state = torch.load(out / "train_state.pt", map_location="cpu", weights_only=True)
+    return TokenPolicy.load(out), state
+
+
+def write_metrics(out: Path, logs: list[TrainLog]) -> None:
+    with open(out / "metrics.jsonl", "a") as f:
+        for log in logs:
+            f.write(json.dumps(asdict(log)) + "\n")

@@ -1,0 +1,1 @@
+"""Experimental: the image tokenizer, the video-prediction head and lookahead."""

@@ -1,0 +1,42 @@
+"""Video append/trim: packets copied, frames where LeRobot's timestamp lookup expects them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dataset import video
+
+
+def _clip(n: int, shift: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:64, 0:64]
+    return np.stack([np.stack([(xx * 4 + 7 * (i + shift)) % 256, (yy * 4) % 256,
+                               np.full_like(xx, 40 * (i % 6))], -1).astype(np.uint8)
+                     for i in range(n)])
+
+
+@pytest.mark.parametrize("codec", ["av1", "h264"])
+def test_append_then_trim(tmp_path: Path, codec: str):
+    cfg = video.VideoConfig(codec=codec)
+    a, b, c = _clip(5, 0), _clip(4, 30), _clip(6, 60)
+    for name, clip in (("a", a), ("b", b), ("c", c)):
+        assert video.encode(clip, tmp_path / f"{name}.mp4", 20, cfg) == len(clip)
+    assert video.append(None, 0.0, tmp_path / "a.mp4", tmp_path / "f1.mp4") == 0.0
+    assert video.append(tmp_path / "f1.mp4", 0.25, tmp_path / "b.mp4", tmp_path / "f2.mp4") == 0.25
+    assert video.duration_s(tmp_path / "f2.mp4") == pytest.approx(0.45)
+    # A torn tail (b) is dropped when c is appended after a's end.
+    assert video.append(tmp_path / "f2.mp4", 0.25, tmp_path / "c.mp4", tmp_path / "f3.mp4") == 0.25
+    assert video.duration_s(tmp_path / "f3.mp4") == pytest.approx(0.55)
+    for start, end, ref in ((0.0, 0.25, a), (0.25, 0.55, c)):
+        got = video.decode(tmp_path / "f3.mp4", start, end, 20)
+        assert got.shape == ref.shape
+        assert np.abs(got.astype(int) - ref).mean() < 8
+    video.append(tmp_path / "f3.mp4", 0.25, None, tmp_path / "f4.mp4")  # trim only
+    assert video.duration_s(tmp_path / "f4.mp4") == pytest.approx(0.25)
+
+
+def test_unknown_codec():
+    with pytest.raises(ValueError, match="unknown video codec 'vp9'"):
+        video.VideoConfig(codec="vp9")
