@@ -80,7 +80,8 @@ class AsyncBroker:
                              f"(a token policy); {policy.name!r} cannot")
         self.policy, self.mode, self.stats = policy, mode, ExecStats()
         # One worker: one inference in flight. Injectable so that a study can release each
-        # inference on a chosen tick instead of the clock (experiments/rtc_emulated.py).
+        # inference on a chosen tick instead of the clock
+        # (experiments/async_execution/rtc_emulated.py).
         self._pool = executor or ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._latency: deque[float] = deque(maxlen=latency_window)
         self._ticks: deque[float] = deque(maxlen=20)

@@ -20,8 +20,9 @@ with the EE's remaining xy error, as the scripted expert comes down onto cube an
 
 When (`when`): "always", every chunk; or "missed-grasp", the policy alone until its fingers
 close on nothing, then lookahead for the rest of the episode. The policy's failures on the
-hard variant are repeated grasps at a misperceived cube (bench/results, README); lookahead
-from the first step trades too many of its successes for the different chunks it tries.
+hard variant are repeated grasps at a misperceived cube (experiments/lookahead/NOTE.md);
+lookahead from the first step trades too many of its successes for the different chunks it
+tries.
 """
 
 from __future__ import annotations

@@ -106,9 +106,9 @@ def plan_targets(env_state: np.ndarray, state: np.ndarray, objects: bool = False
     scripted's aim).
 
     Why objects first: issue 5's goal-only plan followed a cube the instruction did not name
-    (bench/plan.py). Written object by object, "where is each cube" is vision alone, supervised
-    per colour, and "which one is named" becomes copying one earlier plan entry picked by a
-    word of the instruction, which attention does in one step.
+    (experiments/perception/plan.py). Written object by object, "where is each cube" is vision
+    alone, supervised per colour, and "which one is named" becomes copying one earlier plan
+    entry picked by a word of the instruction, which attention does in one step.
     """
     B = len(env_state)
     poses = env_state.reshape(B, -1, POSE)  # (B, slots, 7)

@@ -176,10 +176,10 @@ def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps:
     actions an older chunk committed, planned from an older observation. Teacher forcing only
     ever shows the expert's own consistent first steps, so the model learns to continue
     whatever prefix it is given, and with a stale one it extrapolates the old plan instead of
-    reading the scene (bench/prefix_copy.py). Here a row gets d ~ U{1..max_steps} leading
-    steps perturbed by Gaussian noise (position m, rotation rad; the gripper is kept), fed as
-    inputs only: the targets after them stay the expert's, so the model learns to return to
-    what the observation calls for.
+    reading the scene (experiments/async_execution/prefix_copy.py). Here a row gets
+    d ~ U{1..max_steps} leading steps perturbed by Gaussian noise (position m, rotation rad; the
+    gripper is kept), fed as inputs only: the targets after them stay the expert's, so the
+    model learns to return to what the observation calls for.
 
     With `lagged` (B, H, Da) the prefix is taken from it instead of `actions` (noise still
     added): ChunkSampler.lagged gives the expert's own actions from a few steps earlier, a

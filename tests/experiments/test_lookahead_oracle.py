@@ -1,4 +1,5 @@
-"""bench/lookahead_oracle.py: the simulated futures are the real ones, and the sim is rewound."""
+"""experiments/lookahead/lookahead_oracle.py: the simulated futures are the real ones, and the
+sim is rewound."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import pytest
 
 import envs
 from envs.types import Observation
-from tests.bench.conftest import load_bench
+from tests.experiments.conftest import load_experiment
 
-oracle = load_bench("lookahead_oracle")
+oracle = load_experiment("lookahead", "lookahead_oracle")
 
 
 def test_sim_futures_are_what_stepping_gives_and_leave_the_sim_as_it_was():

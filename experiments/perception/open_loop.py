@@ -1,6 +1,6 @@
 """Open-loop action error of a token policy on held-out scripted episodes.
 
-    python bench/open_loop.py --policy RUN [--seeds 2]
+    python experiments/perception/open_loop.py --policy RUN [--seeds 2]
 
 Rolls out the scripted expert on held-out seeds (agent eval's, from 1_000_000), then on every
 third frame decodes the policy's chunk greedily and compares its first action with the
@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -1,6 +1,6 @@
 """Does a policy head for the named cube? A closed-loop probe for training runs.
 
-    python bench/heading.py --policy RUN [--seeds 4] [--steps 12]
+    python experiments/perception/heading.py --policy RUN [--seeds 4] [--steps 12]
 
 Runs the policy on held-out seeds of `mujoco:pick_place` (agent eval's, from 1_000_000) for
 the first `--steps` control steps and, at each step where the tool is more than 2 cm (xy) from
@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
 
 import numpy as np  # noqa: E402
 

@@ -1,15 +1,16 @@
-"""bench/prefix_copy.py compares real chunks of the shipped policy, in mm per step."""
+"""experiments/async_execution/prefix_copy.py compares real chunks of the shipped policy, in
+mm per step."""
 
 import numpy as np
 
 import envs
 from policies.model.token_policy import TokenPolicy
 from policies.registry import DEFAULT_CHECKPOINT
-from tests.bench.conftest import load_bench
+from tests.experiments.conftest import load_experiment
 
 
 def test_compare_gives_one_row_of_distances_per_tick_after_the_delay():
-    bench = load_bench("prefix_copy")
+    bench = load_experiment("async_execution", "prefix_copy")
     policy = TokenPolicy.load(DEFAULT_CHECKPOINT)
     env = envs.make("mujoco:pick_place")
     try:

@@ -1,12 +1,13 @@
-"""bench/lookahead.py end to end on the tiny video run: both columns, the cost, the errors."""
+"""experiments/lookahead/lookahead.py end to end on the tiny video run: both columns, the
+cost, the errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.bench.conftest import load_bench
+from tests.experiments.conftest import load_experiment
 
-bench = load_bench("lookahead")
+bench = load_experiment("lookahead", "lookahead")
 
 
 @pytest.mark.slow

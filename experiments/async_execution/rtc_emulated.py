@@ -1,10 +1,10 @@
 """Execution modes under an exact, emulated delay of d control ticks (no wall clock).
 
-    python bench/rtc_emulated.py [--policy checkpoints/default] [--seeds 10] [--ticks 1,2,4]
-                                 [--modes naive,ensemble,rtc]
+    python experiments/async_execution/rtc_emulated.py [--policy checkpoints/default] [--seeds 10]
+                                                       [--ticks 1,2,4] [--modes naive,ensemble,rtc]
 
 bench/rtc.py measures the modes in real time, where the delay a chunk really has is the
-injected one plus the model's own latency, which moves with the machine's load. This bench
+injected one plus the model's own latency, which moves with the machine's load. This experiment
 removes the clock: the same AsyncBroker runs, but its inference completes exactly d ticks
 after launch (computed at once, handed over on the d-th tick), the simulator advances one
 tick per action, and rtc commits exactly d steps. Outcomes depend only on policy, seeds and
@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -1,10 +1,8 @@
 """Does lookahead help? Success with and without it on held-out seeds, and what it costs.
 
-    python bench/lookahead.py --policy RUN [--k 4] [--episodes 50] [--jobs 2]
-                              [--envs mujoco:pick_place,mujoco:pick_place_hard]
-                              [--rate-episodes 2] [--margins 0,0.01]
-                              [--horizon STEPS] [--temperature T] [--score funnel]
-                              [--when missed-grasp]
+    python experiments/lookahead/lookahead.py --policy RUN [--k 4] [--episodes 50] [--jobs 2]
+        [--envs mujoco:pick_place,mujoco:pick_place_hard] [--rate-episodes 2] [--margins 0,0.01]
+        [--horizon STEPS] [--temperature T] [--score funnel] [--when missed-grasp]
 
 RUN is an `agent train --tokenizer TOK` run. Each cell is one `agent eval` (held-out seeds from
 1,000,000, unpaced, sync execution) of the same policy with and without `--lookahead K`, so the
@@ -27,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
 
 from policies.video.lookahead import SCORES, WHEN  # noqa: E402
 

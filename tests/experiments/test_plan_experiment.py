@@ -1,12 +1,13 @@
-"""bench/plan.py: the plan against the truth on the env asked for, and only on pick-and-place."""
+"""experiments/perception/plan.py: the plan against the truth on the env asked for, and only
+on pick-and-place."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.bench.conftest import load_bench
+from tests.experiments.conftest import load_experiment
 
-plan = load_bench("plan")
+plan = load_experiment("perception", "plan")
 
 
 def test_runs_on_the_hard_variant_and_says_so():

@@ -1,9 +1,8 @@
 """Lookahead scored on the simulator's true futures: can the score itself raise success?
 
-    python bench/lookahead_oracle.py --policy RUN [--env mujoco:pick_place_hard]
-                                     [--episodes 50] [--k 4] [--horizon 4] [--temperature 0.5]
-                                     [--margins 0,0.01] [--score distance] [--jobs 2]
-                                     [--when always] [--control random] [--target true]
+    python experiments/lookahead/lookahead_oracle.py --policy RUN [--env mujoco:pick_place_hard]
+        [--episodes 50] [--k 4] [--horizon 4] [--temperature 0.5] [--margins 0,0.01]
+        [--score distance] [--jobs 2] [--when always] [--control random] [--target true]
 
 The same decisions as `agent eval --lookahead K` (agent.lookahead_agent.LookaheadPolicy: K sampled
 chunks, the greedy one first, scored by progress toward the plan's goal), except that each
@@ -27,12 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402

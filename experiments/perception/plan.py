@@ -1,6 +1,7 @@
 """What a plan-token policy believes vs what is true, in closed loop on held-out seeds.
 
-    python bench/plan.py --policy RUN [--seeds 10] [--first 1000000] [--env mujoco:pick_place]
+    python experiments/perception/plan.py --policy RUN [--seeds 10] [--first 1000000]
+                                          [--env mujoco:pick_place]
 
 At every inference the policy's decoded plan (`TokenPolicy.last_plan`: named cube and plate
 relative to the tool, and with `plan_objects` every object first) is compared with the
@@ -18,9 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -1,6 +1,7 @@
 """Does a token policy read the scene after a committed prefix, or continue the prefix?
 
-    python bench/prefix_copy.py [--policy checkpoints/default] [--seeds 2] [--steps 40] [--delay 2]
+    python experiments/async_execution/prefix_copy.py [--policy checkpoints/default] [--seeds 2]
+                                                      [--steps 40] [--delay 2]
 
 Diagnoses --exec rtc (agent/execution.py). The episode runs in sync mode. At each tick t, the
 chunk planned d ticks earlier ("old") commits its actions for ticks t..t+d-1. Three chunks
@@ -18,9 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

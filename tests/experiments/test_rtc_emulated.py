@@ -1,10 +1,11 @@
-"""bench/rtc_emulated.py: the broker's inference lands exactly d ticks after launch."""
+"""experiments/async_execution/rtc_emulated.py: the broker's inference lands exactly d ticks
+after launch."""
 
 import numpy as np
 import pytest
 
 from envs.types import ActionChunk, Observation
-from tests.bench.conftest import load_bench
+from tests.experiments.conftest import load_experiment
 
 H = 8
 
@@ -37,7 +38,7 @@ def obs() -> Observation:
 
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_a_chunk_launched_at_t_takes_over_at_t_plus_d_from_its_index_d(d):
-    bench = load_bench("rtc_emulated")
+    bench = load_experiment("async_execution", "rtc_emulated")
     policy = StampPolicy()
     broker = bench.emulated_broker(policy, "naive", d)
     broker.reset()
@@ -50,7 +51,7 @@ def test_a_chunk_launched_at_t_takes_over_at_t_plus_d_from_its_index_d(d):
 
 
 def test_rtc_commits_exactly_the_emulated_delay():
-    bench = load_bench("rtc_emulated")
+    bench = load_experiment("async_execution", "rtc_emulated")
     policy = StampPolicy()
     broker = bench.emulated_broker(policy, "rtc", 2)
     broker.reset()
@@ -62,6 +63,6 @@ def test_rtc_commits_exactly_the_emulated_delay():
 
 
 def test_an_emulated_delay_is_at_least_one_tick():
-    bench = load_bench("rtc_emulated")
+    bench = load_experiment("async_execution", "rtc_emulated")
     with pytest.raises(ValueError, match="at least 1 tick"):
         bench.emulated_broker(StampPolicy(), "naive", 0)
