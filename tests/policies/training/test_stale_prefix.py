@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.policies.training.test_train_losses import _demos
 
 from policies.training.data import ChunkSampler, stale_prefix
 from policies.training.train import TrainConfig, batch_loss, build_policy, train
+from tests.policies.training.test_train_losses import _demos
 
 
 def _batch(chunk: int = 4, size: int = 64):
