@@ -27,6 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from agent.action_noise import ActionNoise
+from agent.commands import BadInput
 from dataset import layout
 from dataset.errors import DatasetError
 from dataset.video import CODECS, VideoConfig
@@ -157,8 +158,9 @@ def _build(make: Callable[[], Any]) -> Any:
 
     try:
         return make()
+    # ValueError includes a damaged --policy checkpoint (policies.base.PolicyCheckpointError)
     except (envs.UnknownEnvError, UnknownPolicyError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(str(e)) from None
 
 
 def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None) -> Any:

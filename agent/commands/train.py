@@ -293,7 +293,9 @@ def load_init(path: Path, cfg):
     given on the command line that contradicts the checkpoint is an error, not overridden)."""
     from dataclasses import replace
 
-    from policies.model.token_policy import CheckpointMismatchError, TokenPolicy, is_checkpoint
+    from agent.commands import BadInput
+    from policies.base import PolicyCheckpointError
+    from policies.model.token_policy import TokenPolicy, is_checkpoint
     from policies.training.train import TrainConfig
 
     if not is_checkpoint(path):
@@ -301,8 +303,8 @@ def load_init(path: Path, cfg):
                          f"with config.json, e.g. checkpoints/default or a training run)")
     try:
         policy = TokenPolicy.load(path)
-    except CheckpointMismatchError as e:
-        raise SystemExit(f"error: --init {path}: {e}") from None
+    except PolicyCheckpointError as e:
+        raise BadInput(f"--init {path}: {e}") from None
     pc, default = policy.config, TrainConfig()
     kept = {"chunk": pc.chunk, "execute": pc.execute, "plan_objects": pc.plan_objects,
             "film": policy.model.cfg.film}
