@@ -103,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
         writer = _open_writer(args, recorder.spec, noise)
     except DatasetError as e:
         recorder.close()
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(str(e)) from None
     pool = None
     if args.num_envs > 1:
         recorder.close()
