@@ -124,7 +124,13 @@ def main(args: argparse.Namespace) -> int:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         torch.distributed.init_process_group(backend)
     cfg = _train_config(args)
-    demos = load_demos(args.data)
+    from agent.commands import BadInput
+    from dataset import DatasetError
+
+    try:
+        demos = load_demos(args.data)
+    except DatasetError as e:  # a missing, damaged or foreign --data directory
+        raise BadInput(str(e)) from None
     start, opt_state = 0, None
     if args.resume and args.init is not None:
         raise SystemExit("error: --resume continues RUN from its own checkpoint; --init starts "

@@ -1,5 +1,6 @@
-"""A damaged dataset: `agent dataset info` and `agent collect --resume` print one line naming
-the file and exit 2; --resume changes nothing (real `agent collect` data, damaged on disk)."""
+"""A damaged dataset or a missing --data: `agent dataset info`, `agent collect --resume` and
+`agent train` print one line naming the file and exit 2; --resume changes nothing (real
+`agent collect` data, damaged on disk)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,11 @@ def test_collect_resume_changes_nothing(recorded: Path, tmp_path: Path, case: st
     assert line.endswith("; nothing was changed")
     assert _tree(ds) == before
 
+
+def test_train_on_a_missing_data_dir(tmp_path: Path, capsys):
+    missing = tmp_path / "no_such_dataset"
+    line = fails_with_one_line(["train", "--data", str(missing), "--out", str(tmp_path / "run")],
+                               capsys)
+    assert line == (f"error: {missing} does not exist; a dataset is a directory (written by "
+                    f"`agent collect`)")
+    assert not (tmp_path / "run").exists()
