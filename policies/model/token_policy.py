@@ -38,8 +38,8 @@ class CheckpointMismatchError(PolicyCheckpointError):
 
 
 # What to do about a checkpoint file that cannot be read: nothing in it can be trusted.
-_DAMAGED = ("the file is damaged (empty, truncated or overwritten): restore the checkpoint "
-            "from where it was trained, or re-train it (agent train)")
+_DAMAGED = ("the file is damaged (empty, truncated, overwritten or edited): restore the "
+            "checkpoint from where it was trained, or re-train it (agent train)")
 # ... and about files that read but disagree with each other.
 _MIXED = ("the checkpoint's files are from different runs or were edited: restore it from "
           "where it was trained, or re-train it (agent train)")
