@@ -10,6 +10,8 @@ import importlib
 import os
 import sys
 
+from agent.commands import BadInput
+
 COMMANDS: dict[str, str] = {
     "run": "agent.commands.run",
     "eval": "agent.commands.eval",
@@ -49,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BadInput as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise  # exits 2, printing nothing more
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ Layout and durability design: see `dataset/writer.py`.
 from __future__ import annotations
 
 from dataset.errors import (
+    DatasetCorruptError,
     DatasetError,
     DatasetExistsError,
     DatasetWriteError,
@@ -20,6 +21,6 @@ from dataset.errors import (
 )
 from dataset.reader import EpisodeData, LeRobotDatasetReader
 
-__all__ = ["DatasetError", "DatasetExistsError", "DatasetWriteError", "EpisodeData",
-           "EpisodeNotFoundError", "FeatureMismatchError", "LeRobotDatasetReader",
+__all__ = ["DatasetCorruptError", "DatasetError", "DatasetExistsError", "DatasetWriteError",
+           "EpisodeData", "EpisodeNotFoundError", "FeatureMismatchError", "LeRobotDatasetReader",
            "NotADatasetError"]

@@ -11,6 +11,11 @@ class NotADatasetError(DatasetError):
     """A folder that is neither empty nor a LeRobot v3.0 dataset (no meta/info.json)."""
 
 
+class DatasetCorruptError(DatasetError):
+    """A dataset file that cannot be read (a truncated info.json), or files that disagree
+    (info.json's totals vs the episodes table)."""
+
+
 class DatasetExistsError(DatasetError):
     """`--out` already holds a dataset and `--resume` was not given."""
 

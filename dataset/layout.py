@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataset.errors import DatasetCorruptError
 from dataset.video import VideoConfig
 
 CODEBASE_VERSION = "v3.0"  # the LeRobotDataset format version this writes
@@ -195,5 +196,10 @@ def atomic_write_json(data: Any, path: Path) -> None:
 
 
 def load_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """Raises DatasetCorruptError for a file that is not JSON (a truncated write, say)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+        raise DatasetCorruptError(f"{path} is not valid JSON ({e}): the file is damaged "
+                                  f"(truncated or overwritten)") from e

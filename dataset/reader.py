@@ -18,7 +18,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dataset import layout, tables, video
-from dataset.errors import EpisodeNotFoundError, NotADatasetError
+from dataset.errors import DatasetCorruptError, EpisodeNotFoundError, NotADatasetError
+
+# The info.json keys this reader (and `DatasetWriter.resume`) cannot do without.
+INFO_KEYS = ("total_episodes", "total_frames", "fps", "features", "data_path", "video_path")
+# What to do about files that disagree: which of them is right cannot be told from the rest.
+_DISAGREE = ("the dataset's files disagree (edited, or copied in part): restore it from a "
+             "copy, or record it again")
 
 
 @dataclass(frozen=True)
@@ -66,16 +72,29 @@ class LeRobotDatasetReader:
     """
 
     def __init__(self, root: str | Path) -> None:
+        """Opens and checks `root`: info.json must read and agree with the episodes table.
+
+        Raises:
+            NotADatasetError: no such directory, no meta/info.json, or another version.
+            DatasetCorruptError: a damaged info.json or episodes table, or totals that
+                disagree with the table; the message names the file.
+        """
         self.root = Path(root)
         info_path = self.root / layout.INFO_PATH
+        if not self.root.is_dir():
+            what = "is a file" if self.root.exists() else "does not exist"
+            raise NotADatasetError(f"{self.root} {what}; a dataset is a directory "
+                                   f"(written by `agent collect`)")
         if not info_path.exists():
             raise NotADatasetError(f"{self.root} is not a LeRobot dataset (no {layout.INFO_PATH})")
         self.info: dict[str, Any] = layout.load_json(info_path)
         self._cached: tuple[Path, pa.Table] | None = None
-        version = self.info.get("codebase_version")
+        version = self.info.get("codebase_version") if isinstance(self.info, dict) else None
         if version != layout.CODEBASE_VERSION:
             raise NotADatasetError(f"{self.root} is a LeRobot {version} dataset; this reader "
                                    f"reads {layout.CODEBASE_VERSION}")
+        # The committed rows of the episodes table (stats columns left out), in order.
+        self.episodes: list[dict[str, Any]] = committed_episodes(self.root, self.info)
 
     # -- metadata ----------------------------------------------------------------------------
     @property
@@ -125,20 +144,6 @@ class LeRobotDatasetReader:
         from dataset.stats import from_json
 
         return from_json(layout.load_json(self.root / layout.STATS_PATH))
-
-    @cached_property
-    def episodes(self) -> list[dict[str, Any]]:
-        """The committed rows of the episodes table (stats columns left out), in order."""
-        parts = sorted((self.root / "meta" / "episodes").glob("*/*.parquet"))
-        if not parts:
-            return []
-        rows: list[dict[str, Any]] = []
-        for path in parts:
-            schema = pq.read_schema(path)
-            cols = [c for c in schema.names if not c.startswith("stats/")]
-            rows.extend(pq.read_table(path, columns=cols).to_pylist())
-        rows = [r for r in rows if r["episode_index"] < self.num_episodes]
-        return sorted(rows, key=lambda r: r["episode_index"])
 
     def episode_meta(self, k: int) -> dict[str, Any]:
         if not 0 <= k < self.num_episodes:
@@ -193,6 +198,50 @@ class LeRobotDatasetReader:
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+
+def committed_episodes(root: Path, info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The episodes-table rows `info` counts as committed (stats columns left out), in order.
+
+    Rows past `total_episodes` are the tail of a commit a crash cut short (see writer.py) and
+    are left out; a table that lacks a counted episode, or whose counted episodes' lengths do
+    not add up to `total_frames`, disagrees with info.json.
+
+    Raises:
+        DatasetCorruptError: info.json lacks a key, a table cannot be read, or they disagree.
+    """
+    where = root / layout.INFO_PATH
+    missing = [k for k in INFO_KEYS if k not in info]
+    if missing:
+        raise DatasetCorruptError(f"{where} lacks {missing}: the file is damaged")
+    n, frames = int(info["total_episodes"]), int(info["total_frames"])
+    rows = sorted((r for r in _episode_rows(root) if r["episode_index"] < n),
+                  key=lambda r: r["episode_index"])
+    held = [r["episode_index"] for r in rows]
+    if held != list(range(n)):
+        lacking = sorted(set(range(n)) - set(held))
+        what = (f"lacks episode(s) {lacking[:5]}{' ...' if len(lacking) > 5 else ''}"
+                if lacking else "holds an episode twice")
+        raise DatasetCorruptError(f"{where} counts {n} episodes (total_episodes) but the "
+                                  f"episodes table (meta/episodes/) {what}; {_DISAGREE}")
+    length = sum(int(r["length"]) for r in rows)
+    if length != frames:
+        raise DatasetCorruptError(f"{where} counts {frames} frames (total_frames) but the "
+                                  f"episodes table's {n} episodes hold {length}; {_DISAGREE}")
+    return rows
+
+
+def _episode_rows(root: Path) -> list[dict[str, Any]]:
+    """Every row of every episodes-table file, committed or not, without stats columns."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted((root / "meta" / "episodes").glob("*/*.parquet")):
+        try:
+            cols = [c for c in pq.read_schema(path).names if not c.startswith("stats/")]
+            rows.extend(pq.read_table(path, columns=cols).to_pylist())
+        except (OSError, pa.ArrowException) as e:
+            raise DatasetCorruptError(f"{path} cannot be read ({e}): the file is damaged "
+                                      f"(truncated or overwritten)") from e
+    return rows
 
 
 def _vectors(col: pa.ChunkedArray) -> np.ndarray:

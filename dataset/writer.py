@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from dataset import layout, stats, tables, video
 from dataset.errors import (
+    DatasetCorruptError,
     DatasetExistsError,
     DatasetLockedError,
     DatasetWriteError,
@@ -49,6 +50,7 @@ from dataset.errors import (
     NotADatasetError,
 )
 from dataset.layout import DatasetSpec, FileLocation
+from dataset.reader import committed_episodes
 
 LOCK_NAME = ".lock"  # see _lock(); LeRobot ignores it
 
@@ -132,7 +134,11 @@ class DatasetWriter:
         info_path = root / layout.INFO_PATH
         if not info_path.exists():
             raise NotADatasetError(f"{root} is not a LeRobot dataset (no {layout.INFO_PATH})")
-        info = layout.load_json(info_path)
+        try:
+            info = layout.load_json(info_path)
+            committed_episodes(root, info)  # refuse damage before recover() rewrites files
+        except DatasetCorruptError as e:
+            raise DatasetCorruptError(f"cannot resume {root}: {e}; nothing was changed") from e
         if "episodes_per_file" not in info:
             raise NotADatasetError(f"{root} was not recorded by `agent collect` (no "
                                    f"episodes_per_file in {layout.INFO_PATH}); not appending")

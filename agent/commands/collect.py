@@ -27,6 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from agent.action_noise import ActionNoise
+from agent.commands import BadInput
 from dataset import layout
 from dataset.errors import DatasetError
 from dataset.video import CODECS, VideoConfig
@@ -102,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
         writer = _open_writer(args, recorder.spec, noise)
     except DatasetError as e:
         recorder.close()
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(str(e)) from None
     pool = None
     if args.num_envs > 1:
         recorder.close()
@@ -157,8 +158,9 @@ def _build(make: Callable[[], Any]) -> Any:
 
     try:
         return make()
+    # ValueError includes a damaged --policy checkpoint (policies.base.PolicyCheckpointError)
     except (envs.UnknownEnvError, UnknownPolicyError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(str(e)) from None
 
 
 def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None) -> Any:

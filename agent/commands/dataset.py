@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from agent.commands import BadInput
+
 SHEET_FRAMES = 8  # frames per camera on a contact sheet
 
 
@@ -33,7 +35,7 @@ def _open(path: Path) -> Any:
     try:
         return LeRobotDatasetReader(path)
     except DatasetError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(str(e)) from None
 
 
 def summary(ds: Any) -> dict[str, Any]:
@@ -115,7 +117,7 @@ def show_main(args: argparse.Namespace) -> int:
         ep = ds.episode(args.episode)
         frames = {k: ds.frames(args.episode, k) for k in ds.camera_keys}
     except DatasetError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(str(e)) from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     names = ds.features["action"].get("names") or [f"a{i}" for i in range(ep.action.shape[1])]
     title = (f"episode {ep.index} (seed {ep.seed}): {ep.task} - "

@@ -33,8 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from agent.commands import BadInput
     from agent.commands.eval import EVAL_SEED_BASE
     from agent.rollout import rollout_observations
+    from policies.base import PolicyCheckpointError
     from policies.inference.onnx_engine import OnnxEngine, ProviderError
     from policies.inference.onnx_export import export_policy
     from policies.inference.parity import dataset_observations, parity_report
@@ -44,8 +46,8 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         policy = load_policy(str(args.policy))
-    except UnknownPolicyError as e:
-        raise SystemExit(f"error: {e}") from None
+    except (UnknownPolicyError, PolicyCheckpointError) as e:
+        raise BadInput(str(e)) from None
     if not isinstance(policy, TokenPolicy):
         raise SystemExit(f"error: {args.policy} is not a token-policy checkpoint")
     meta = export_policy(policy, args.out)

@@ -63,6 +63,7 @@ def replay(env: Any, states: np.ndarray, actions: np.ndarray, seed: int) -> tupl
 
 
 def main(args: argparse.Namespace) -> int:
+    from agent.commands import BadInput
     from agent.recorder import make_env
     from dataset import DatasetError, LeRobotDatasetReader
 
@@ -70,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
         ds = LeRobotDatasetReader(args.dataset)
         ep = ds.episode(args.episode)
     except DatasetError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(str(e)) from None
     spec = args.env or ds.recording.get("env")
     if not spec:
         raise SystemExit("error: the dataset does not say which env recorded it; pass --env")

@@ -243,9 +243,11 @@ def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
 
 def main(args: argparse.Namespace) -> int:
     import envs
+    from agent.commands import BadInput
     from agent.episode_video import EpisodeVideo, PredictionVideo
     from agent.runtime import run_episode
     from agent.timing import StageTimer
+    from policies.base import PolicyCheckpointError
     from policies.registry import UnknownPolicyError, default_policy_spec, load_policy
     from policies.video.lookahead import LookaheadError
 
@@ -257,8 +259,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         envs.resolve(args.env)  # a bad spec fails here, before anything loads
         policy = load_policy(args.policy)
-    except (envs.UnknownEnvError, UnknownPolicyError) as e:
-        raise SystemExit(f"error: {e}") from None
+    except (envs.UnknownEnvError, UnknownPolicyError, PolicyCheckpointError) as e:
+        raise BadInput(str(e)) from None
     backend = setup_backend(args, policy, log=lambda m: print(m, file=sys.stderr))
     predictor = load_predictor(args, policy)
     look = None

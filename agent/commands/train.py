@@ -124,7 +124,13 @@ def main(args: argparse.Namespace) -> int:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         torch.distributed.init_process_group(backend)
     cfg = _train_config(args)
-    demos = load_demos(args.data)
+    from agent.commands import BadInput
+    from dataset import DatasetError
+
+    try:
+        demos = load_demos(args.data)
+    except DatasetError as e:  # a missing, damaged or foreign --data directory
+        raise BadInput(str(e)) from None
     start, opt_state = 0, None
     if args.resume and args.init is not None:
         raise SystemExit("error: --resume continues RUN from its own checkpoint; --init starts "
@@ -293,7 +299,9 @@ def load_init(path: Path, cfg):
     given on the command line that contradicts the checkpoint is an error, not overridden)."""
     from dataclasses import replace
 
-    from policies.model.token_policy import CheckpointMismatchError, TokenPolicy, is_checkpoint
+    from agent.commands import BadInput
+    from policies.base import PolicyCheckpointError
+    from policies.model.token_policy import TokenPolicy, is_checkpoint
     from policies.training.train import TrainConfig
 
     if not is_checkpoint(path):
@@ -301,8 +309,8 @@ def load_init(path: Path, cfg):
                          f"with config.json, e.g. checkpoints/default or a training run)")
     try:
         policy = TokenPolicy.load(path)
-    except CheckpointMismatchError as e:
-        raise SystemExit(f"error: --init {path}: {e}") from None
+    except PolicyCheckpointError as e:
+        raise BadInput(f"--init {path}: {e}") from None
     pc, default = policy.config, TrainConfig()
     kept = {"chunk": pc.chunk, "execute": pc.execute, "plan_objects": pc.plan_objects,
             "film": policy.model.cfg.film}

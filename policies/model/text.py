@@ -72,4 +72,9 @@ class InstructionTokenizer:
 
     @classmethod
     def load(cls, path: Path) -> InstructionTokenizer:
-        return cls(Tokenizer.from_file(str(path)))
+        """Raises ValueError for a missing or malformed file."""
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as e:  # tokenizers raises a bare Exception for both
+            raise ValueError(f"cannot read instruction tokenizer {path}: {e}") from e
+        return cls(tokenizer)

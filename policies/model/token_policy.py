@@ -14,14 +14,17 @@ begin_actions, then the action chunk; the plan is decoded too and kept as `last_
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from action_codec.binning import BinningCodec
 from action_codec.vocab import VocabLayout
 from envs.types import ActionChunk, Observation
+from policies.base import PolicyCheckpointError
 from policies.inference.torch_engine import DecodeEngine, TorchEngine, check_rule
 from policies.model.text import InstructionTokenizer
 from policies.model.transformer import TokenTransformer, TransformerConfig
@@ -30,8 +33,16 @@ CHECKPOINT_FORMAT = "motoken.token_policy"
 CHECKPOINT_VERSION = 2  # 2: BPE instruction tokens (text_tokenizer.json), CNN image encoder
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(PolicyCheckpointError):
     """A checkpoint whose parts (vocabulary, codecs, config) do not fit together or the env."""
+
+
+# What to do about a checkpoint file that cannot be read: nothing in it can be trusted.
+_DAMAGED = ("the file is damaged (empty, truncated, overwritten or edited): restore the "
+            "checkpoint from where it was trained, or re-train it (agent train)")
+# ... and about files that read but disagree with each other.
+_MIXED = ("the checkpoint's files are from different runs or were edited: restore it from "
+          "where it was trained, or re-train it (agent train)")
 
 
 @dataclass(frozen=True)
@@ -297,35 +308,104 @@ class TokenPolicy:
 
     @classmethod
     def load(cls, directory: Path) -> TokenPolicy:
-        from safetensors.torch import load_file
+        """The policy `save` wrote to `directory`.
 
-        meta = json.loads((directory / "config.json").read_text())
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointMismatchError(f"{directory} is not a {CHECKPOINT_FORMAT} checkpoint")
-        if meta.get("version") != CHECKPOINT_VERSION:
-            raise CheckpointMismatchError(
-                f"checkpoint version {meta.get('version')}, this code reads {CHECKPOINT_VERSION}")
-        layout = VocabLayout.load(directory / "vocab.json")
+        Raises:
+            PolicyCheckpointError: a file missing, damaged, or disagreeing with the others
+                (CheckpointMismatchError); the message names the file and what to do.
+        """
+        meta = _read_config(directory / "config.json")
+        layout = _read_part(directory / "vocab.json", VocabLayout.load)
         if layout.hash != meta["vocab_hash"]:
             raise CheckpointMismatchError(
-                f"vocab.json (hash {layout.hash}) is not the vocabulary the weights were trained "
-                f"with (hash {meta['vocab_hash']})")
+                f"{directory / 'vocab.json'} (hash {layout.hash}) is not the vocabulary the "
+                f"weights were trained with (hash {meta['vocab_hash']}); {_MIXED}")
+        config, model = _build(directory / "config.json", meta)
+        _load_weights(model, directory / "model.safetensors", directory / "config.json")
+        plan = (_read_part(directory / "plan_codec", BinningCodec.load) if config.plan_dim
+                else None)
+        state, action = (_read_part(directory / n, BinningCodec.load)
+                         for n in ("state_codec", "action_codec"))
+        text = _read_part(directory / "text_tokenizer.json", InstructionTokenizer.load)
+        try:
+            return cls(model, config, layout, state, action, text, plan)
+        except CheckpointMismatchError as e:
+            raise CheckpointMismatchError(f"{directory}: {e}; {_MIXED}") from e
+
+
+_Part = TypeVar("_Part")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """config.json, checked for the format, version and the keys `load` reads."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:  # missing, unreadable, not UTF-8, not JSON
+        raise PolicyCheckpointError(f"{path} cannot be read as JSON ({e}); {_DAMAGED}") from e
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointMismatchError(f"{path.parent} is not a {CHECKPOINT_FORMAT} checkpoint")
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointMismatchError(
+            f"{path}: checkpoint version {meta.get('version')}, this code reads "
+            f"{CHECKPOINT_VERSION}; re-train it with this version (agent train)")
+    missing = [k for k in ("model", "policy", "vocab_hash") if k not in meta]
+    if missing:
+        raise PolicyCheckpointError(f"{path} lacks {missing}; {_DAMAGED}")
+    return meta
+
+
+def _build(path: Path, meta: dict[str, Any]) -> tuple[PolicyConfig, TokenTransformer]:
+    """The policy config and the (untrained) model config.json describes."""
+    try:
         pcfg = meta["policy"]
         config = PolicyConfig(**{**pcfg, "cameras": tuple(pcfg["cameras"])})
+        check_rule(config.decode)
         model = TokenTransformer(TransformerConfig(**meta["model"]))
-        weights = load_file(str(directory / "model.safetensors"))
-        model.load_state_dict(weights)
-        plan = BinningCodec.load(directory / "plan_codec") if config.plan_dim else None
-        return cls(model, config, layout, BinningCodec.load(directory / "state_codec"),
-                   BinningCodec.load(directory / "action_codec"),
-                   InstructionTokenizer.load(directory / "text_tokenizer.json"), plan)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # RuntimeError: torch sizes
+        raise PolicyCheckpointError(
+            f"{path} describes no model this code can build ({type(e).__name__}: {e}); "
+            f"{_MIXED}") from e
+    return config, model
+
+
+def _load_weights(model: TokenTransformer, path: Path, config: Path) -> None:
+    """model.safetensors into `model`; every tensor must have the shape config.json implies."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(str(path))
+    except (OSError, SafetensorError) as e:
+        raise PolicyCheckpointError(f"{path} cannot be read ({e}); {_DAMAGED}") from e
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in weights.items()}
+    wrong = [f"{k} is {got[k]} in the weights but {want[k]} in the model config.json describes"
+             for k in want if k in got and got[k] != want[k]]
+    wrong += [f"the weights lack {k}" for k in want if k not in got]
+    wrong += [f"the weights hold {k}, which the model lacks" for k in got if k not in want]
+    if wrong:
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise CheckpointMismatchError(f"{path} does not fit {config}: {wrong[0]}{more}; {_MIXED}")
+    model.load_state_dict(weights)
+
+
+def _read_part(path: Path, load: Callable[[Path], _Part]) -> _Part:
+    """One of the checkpoint's vocabulary, codec or tokenizer files."""
+    try:
+        return load(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:  # CodecError is a ValueError
+        raise PolicyCheckpointError(f"{path} cannot be loaded ({e}); {_DAMAGED}") from e
 
 
 def is_checkpoint(path: Path) -> bool:
+    """Whether `path` is a token-policy checkpoint: its config.json names this format, or is
+    unreadable beside a model.safetensors (loading then says what is wrong with it, instead of
+    the directory being taken for no checkpoint at all)."""
     cfg = path / "config.json"
     if not cfg.is_file():
         return False
     try:
-        return json.loads(cfg.read_text()).get("format") == CHECKPOINT_FORMAT
+        meta = json.loads(cfg.read_text())
     except (OSError, ValueError):
-        return False
+        return (path / "model.safetensors").is_file()
+    return isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT

@@ -130,6 +130,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
             expert's up to the env's clipping, so both are expert labels.
 
     Raises:
+        DatasetError: a directory that is missing, not a dataset, or damaged (the message
+            names it; see dataset.LeRobotDatasetReader).
         ValueError: unknown `labels`, labels="expert" on a dataset without expert labels,
             missing cameras, datasets that disagree on dims, or no episodes at all.
     """
