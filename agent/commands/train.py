@@ -57,7 +57,7 @@ class TrainCommand(Generic[C]):
     eval_env: Annotated[str | None, tyro.conf.arg(metavar="SPEC")] = None
     """evaluate in this env (e.g. mujoco:pick_place) on `agent eval`'s held-out seeds"""
     eval_every: Annotated[int, tyro.conf.arg(metavar="STEPS")] = 0
-    """steps between evaluations with --eval-env (0: none)"""
+    """steps between evaluations in --eval-env"""
     eval_episodes: int = 10
     """episodes per evaluation"""
     threads: int | None = None
@@ -73,6 +73,9 @@ class TrainCommand(Generic[C]):
         if self.eval_every < 0 or self.eval_episodes < 1:
             raise ValueError(f"--eval-every must be >= 0 and --eval-episodes >= 1, got "
                              f"{self.eval_every} and {self.eval_episodes}")
+        if (self.eval_env is None) != (self.eval_every == 0):  # one alone would do nothing
+            raise ValueError(f"--eval-env SPEC and --eval-every STEPS go together, got "
+                             f"{self.eval_env} and {self.eval_every}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
 

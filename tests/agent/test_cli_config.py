@@ -78,6 +78,7 @@ def test_a_bad_setting_is_one_error_line_and_writes_nothing(small_dataset, tmp_p
     (["--lr", "-1e-3"], "lr must be > 0, got -0.001"),
     (["--execute", "9"], "execute must be in 1..chunk=8, got 9"),
     (["--eval-episodes", "0"], "--eval-every must be >= 0 and --eval-episodes >= 1"),
+    (["--eval-every", "100"], "--eval-env SPEC and --eval-every STEPS go together"),
     (["--video-camera", "1"], "--video-pixel-weight need --tokenizer TOK"),
 ])
 def test_train_refuses_bad_settings_before_reading_any_data(tmp_path, capsys, flags, message):
