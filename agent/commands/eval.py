@@ -1,32 +1,48 @@
 """`agent eval`: success rate of a policy on held-out seeds, with a 95% confidence interval.
 
 Held-out means seeds that `agent collect` never uses by default: collection counts up from 0,
-evaluation starts at EVAL_SEED_BASE. Runs unpaced (`--rate 0`); otherwise `agent run`'s loop.
+evaluation starts at EVAL_SEED_BASE. Runs unpaced (`--rate 0`); otherwise `agent run`'s loop:
+`EvalCommand` is `agent run`'s RunCommand with other defaults and without the options that
+pace, record, watch or slow the loop.
 """
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
 
 from agent.commands import run
+from agent.commands.run import ExecMode, RerunWhere, RunCommand
 
 EVAL_SEED_BASE = 1_000_000
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="success rate of a policy on held-out seeds",
-                       description=__doc__.splitlines()[0])
-    p.add_argument("--env", required=True, metavar="SPEC")
-    p.add_argument("--policy", default=None, metavar="NAME|PATH")
-    p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--seed", type=int, default=EVAL_SEED_BASE,
-                   help=f"first seed (default {EVAL_SEED_BASE}: disjoint from collection seeds)")
-    p.add_argument("--json", action="store_true")
-    run.add_backend_arguments(p)
-    run.add_lookahead_arguments(p)
-    p.set_defaults(func=main, rate=0.0, record=None, viewer=False, exec_mode="sync",
-                   simulate_latency=None)
+@dataclass(frozen=True)
+class EvalCommand(RunCommand):
+    """success rate of a policy on held-out seeds
+
+    Runs the policy unpaced on seeds from 1000000 on (disjoint from collection seeds) and
+    reports the success rate with its 95% confidence interval (or one JSON object with --json).
+    """
+
+    # Field docstrings are the flags' help, one line each (tyro keeps indented line breaks).
+    episodes: int = 100
+    """episodes to run"""
+    seed: int = EVAL_SEED_BASE
+    """first seed (1000000 on: disjoint from collection seeds)"""
+    rate: tyro.conf.Suppress[float | None] = 0.0
+    record: tyro.conf.Suppress[Path | None] = None
+    viewer: tyro.conf.Suppress[bool] = False
+    exec_mode: tyro.conf.Suppress[ExecMode] = "sync"
+    simulate_latency: tyro.conf.Suppress[str | None] = None
+    rerun: tyro.conf.Suppress[RerunWhere] = None
 
 
-def main(args: argparse.Namespace) -> int:
+#: What `agent eval` parses (agent/cli.py).
+Command = EvalCommand
+
+
+def main(args: EvalCommand) -> int:
     return run.main(args)

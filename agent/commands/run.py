@@ -2,102 +2,94 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+import tyro
 from tqdm import tqdm
+from tyro.constructors import PrimitiveConstructorSpec
 
 from agent.execution import EXEC_MODES
-from policies.video.lookahead import SCORES, WHEN
+from policies.video.lookahead import LookaheadConfig
 
 DEFAULT_EPISODES = 3
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a policy in an environment",
-                       description="Run a policy for N episodes; one line per episode, then a "
-                                   "summary (or one JSON object with --json).")
-    add_run_arguments(p)
-    add_lookahead_arguments(p)
-    p.add_argument("--rerun", nargs="?", const="spawn", default=None, metavar="WHERE",
-                   help="log cameras, applied actions, state and (with --lookahead) predicted "
-                        "frames to Rerun: 'spawn' a viewer (the default), save to FILE.rrd, or "
-                        "a viewer URL (agent/rerun_view.py; needs motoken[viz])")
-    p.set_defaults(func=main)
+ExecMode = Literal[EXEC_MODES]  # type: ignore[valid-type]
 
 
-def add_lookahead_arguments(p: argparse.ArgumentParser) -> None:
-    """--lookahead and its options (shared with eval)."""
-    p.add_argument("--lookahead", type=int, default=None, metavar="K",
-                   help="sample K >= 2 candidate chunks per decision, predict each one's future "
-                        "with the run's video head, execute the best (agent/lookahead_agent.py); "
-                        "needs --policy RUN trained with --tokenizer")
-    p.add_argument("--lookahead-horizon", type=int, default=None, metavar="STEPS",
-                   help="score the state this many steps ahead (default: the head's horizon)")
-    p.add_argument("--lookahead-temperature", type=float, default=1.0, metavar="T",
-                   help="sampling temperature of the candidates after the greedy one")
-    p.add_argument("--lookahead-margin", type=float, default=None, metavar="M",
-                   help="keep the greedy chunk unless a candidate's predicted progress beats "
-                        "it by more than M (metres of EE distance; default 0)")
-    p.add_argument("--lookahead-score", choices=sorted(SCORES), default=None,
-                   help="progress: 'distance' to the plan's goal (the default) or 'funnel', "
-                        "the distance to a point above it that falls as the EE lines up")
-    p.add_argument("--lookahead-when", choices=WHEN, default=None,
-                   help="'always' (the default) chooses every chunk by lookahead; "
-                        "'missed-grasp' runs the policy alone until the fingers close on "
-                        "nothing, then by lookahead for the rest of the episode")
-    p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
-                   help="the video head's tokenizer, if it moved (default: RUN/video_head/"
-                        "tokenizer/ if present, else the recorded path)")
+def _rerun_where(values: list[str]) -> str:
+    if len(values) > 1:
+        raise ValueError(f"--rerun takes at most one WHERE, got {values}")
+    return values[0] if values else "spawn"
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """The options `run` shares with commands that roll out policies (eval, collect)."""
-    p.add_argument("--env", required=True, metavar="SPEC",
-                   help="backend:task, e.g. mujoco:pick_place, pybullet:pick_place, "
-                        "bridge:tcp://HOST:PORT")
-    p.add_argument("--policy", default=None, metavar="NAME|PATH",
-                   help="'scripted' or a checkpoint directory (default: the shipped default)")
-    p.add_argument("--episodes", type=int, default=DEFAULT_EPISODES)
-    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 each)")
-    p.add_argument("--rate", type=float, default=None, metavar="HZ",
-                   help="control rate to pace the loop at (default: the env's, real time); "
-                        "0 runs as fast as possible")
-    p.add_argument("--record", type=Path, default=None, metavar="DIR",
-                   help="write one mp4 per episode (camera views side by side)")
-    p.add_argument("--viewer", action="store_true", help="open MuJoCo's interactive viewer")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON summary object as the last stdout line")
-    add_backend_arguments(p)
-    p.add_argument("--exec", default="sync", choices=EXEC_MODES, dest="exec_mode",
-                   help="how chunks are executed: sync waits for each inference; naive, "
-                        "ensemble and rtc infer in a background thread while the loop keeps "
-                        "its rate (see agent/execution.py)")
-    p.add_argument("--simulate-latency", default=None, metavar="MS|MEAN:JITTER",
-                   help="add this delay (ms) to every inference, e.g. 100 or 100:20")
+#: --rerun [WHERE]: a flag with an optional value ("spawn" when none follows).
+RerunWhere = Annotated[str | None, PrimitiveConstructorSpec(
+    nargs="*", metavar="[WHERE]", instance_from_str=_rerun_where,
+    is_instance=lambda x: isinstance(x, str), str_from_instance=lambda x: [x])]
 
 
-def add_backend_arguments(p: argparse.ArgumentParser) -> None:
-    """Which engine runs a token policy (policies/inference/backend.py); shared with eval."""
-    p.add_argument("--backend", default="auto", metavar="auto|torch|onnx",
-                   help="inference backend for token policies; auto times each available one "
-                        "and keeps the fastest (default)")
-    p.add_argument("--onnx-dir", type=Path, default=None, metavar="DIR",
-                   help="ONNX export to run (default: <checkpoint>/onnx, else exported once "
-                        "into a cache)")
-    p.add_argument("--onnx-provider", default="auto", metavar="auto|tensorrt|cuda|cpu",
-                   help="ONNX Runtime provider to start the chain at (default: the best "
-                        "installed of TensorRT -> CUDA -> CPU)")
+@dataclass(frozen=True)
+class RunCommand:
+    """run a policy in an environment
+
+    Runs a policy for N episodes; one line per episode, then a summary (or one JSON object
+    with --json).
+    """
+
+    # Field docstrings are the flags' help, one line each (tyro keeps indented line breaks).
+    env: Annotated[str, tyro.conf.arg(metavar="SPEC")]
+    """backend:task, e.g. mujoco:pick_place, pybullet:pick_place, bridge:tcp://HOST:PORT"""
+    policy: Annotated[str | None, tyro.conf.arg(metavar="NAME|PATH")] = None
+    """'scripted' or a checkpoint directory (None: the shipped default)"""
+    episodes: int = DEFAULT_EPISODES
+    """episodes to run"""
+    seed: int = 0
+    """seed of the first episode (then +1 each)"""
+    rate: Annotated[float | None, tyro.conf.arg(metavar="HZ")] = None
+    """control rate to pace the loop at, Hz (None: the env's; 0: as fast as possible)"""
+    record: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
+    """write one mp4 per episode (camera views side by side)"""
+    viewer: bool = False
+    """open MuJoCo's interactive viewer"""
+    json: bool = False
+    """print one JSON summary object as the last stdout line"""
+    backend: Annotated[str, tyro.conf.arg(metavar="auto|torch|onnx")] = "auto"
+    """inference backend of token policies; auto times each available one, keeps the fastest"""
+    onnx_dir: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
+    """ONNX export to run (None: <checkpoint>/onnx, else exported once into a cache)"""
+    onnx_provider: Annotated[str, tyro.conf.arg(metavar="auto|tensorrt|cuda|cpu")] = "auto"
+    """ONNX Runtime provider to start at (auto: the best installed of TensorRT, CUDA, CPU)"""
+    # sync waits for each inference; naive, ensemble and rtc infer in a background thread
+    # while the loop keeps its rate (agent/execution.py).
+    exec_mode: Annotated[ExecMode, tyro.conf.arg(name="exec")] = "sync"
+    """(experimental) naive, ensemble, rtc infer while the loop runs; sync (supported) waits"""
+    simulate_latency: Annotated[str | None, tyro.conf.arg(metavar="MS|MEAN:JITTER")] = None
+    """(experimental) add this delay (ms) to every inference, e.g. 100 or 100:20"""
+    lookahead: Annotated[LookaheadConfig, tyro.conf.OmitArgPrefixes] = field(
+        default_factory=LookaheadConfig)
+    # agent/rerun_view.py; needs motoken[viz].
+    rerun: RerunWhere = None
+    """log cameras, actions, state, predicted frames to Rerun: spawn, FILE.rrd or a viewer URL"""
+
+    def __post_init__(self) -> None:
+        if self.rate is not None and not self.rate >= 0:  # not >= also refuses NaN
+            raise ValueError(f"--rate must be >= 0 Hz (0 = as fast as possible), got "
+                             f"{self.rate}")
 
 
-def setup_backend(args: argparse.Namespace, policy: Any, log: Callable[[str], None]
+#: What `agent run` parses (agent/cli.py).
+Command = RunCommand
+
+
+def setup_backend(args: RunCommand, policy: Any, log: Callable[[str], None]
                   ) -> str | None:
     """Install the engine --backend asks for on a token policy; its description, or None for
     policies that have no backend to choose (scripted)."""
@@ -119,7 +111,7 @@ def setup_backend(args: argparse.Namespace, policy: Any, log: Callable[[str], No
         raise SystemExit(f"error: {e}") from None
 
 
-def make_agent(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
+def make_agent(args: RunCommand, policy: Any) -> tuple[Any, Any]:
     """The execution broker --exec names, over the policy slowed by --simulate-latency."""
     from agent.execution import make_broker
     from agent.latency import DelayedPolicy, LatencySpec
@@ -134,7 +126,7 @@ def make_agent(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
         raise SystemExit(f"error: {e}") from None
 
 
-def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
+def load_predictor(args: RunCommand, policy: Any) -> Any:
     """The FuturePredictor --lookahead needs (None without it); loaded before the env."""
     from policies.model.token_policy import TokenPolicy
     from policies.video.head import VideoHeadError
@@ -145,17 +137,8 @@ def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
         tokenizer_dir,
     )
 
-    extra = [f for f, v in (("--lookahead-horizon", args.lookahead_horizon),
-                            ("--lookahead-margin", args.lookahead_margin),
-                            ("--lookahead-score", args.lookahead_score),
-                            ("--lookahead-when", args.lookahead_when),
-                            ("--tokenizer", args.tokenizer)) if v is not None]
-    if args.lookahead is None:
-        if extra:
-            raise SystemExit(f"error: {' and '.join(extra)} apply to --lookahead K only")
+    if args.lookahead.k is None:  # LookaheadConfig refused its options without K
         return None
-    if args.lookahead < 2:
-        raise SystemExit(f"error: --lookahead K needs K >= 2 candidates, got {args.lookahead}")
     if not isinstance(policy, TokenPolicy) or not args.policy:
         raise SystemExit(f"error: --lookahead needs --policy RUN, a token policy trained with "
                          f"a video head (agent train --tokenizer); got {policy.name!r}")
@@ -164,25 +147,23 @@ def load_predictor(args: argparse.Namespace, policy: Any) -> Any:
                          "cannot continue committed actions; use --exec sync, naive or ensemble")
     try:
         head, record = load_video_head(Path(args.policy), policy.model.cfg.d_model)
-        tok = check_tokenizer(record, args.tokenizer or tokenizer_dir(Path(args.policy), record))
+        tok = check_tokenizer(record, args.lookahead.tokenizer
+                              or tokenizer_dir(Path(args.policy), record))
         return FuturePredictor(policy, head, tok)
     except VideoHeadError as e:
         raise SystemExit(f"error: {e}") from None
 
 
-def make_lookahead(args: argparse.Namespace, policy: Any, predictor: Any, env: Any) -> Any:
+def make_lookahead(args: RunCommand, policy: Any, predictor: Any, env: Any) -> Any:
     """Wrap the token policy in lookahead over the env's robot (its joint limits)."""
     from agent.lookahead_agent import LookaheadPolicy, robot_spec
 
+    c = args.lookahead
     try:
-        return LookaheadPolicy(policy, predictor, robot_spec(env), args.lookahead,
-                               args.lookahead_horizon, seed=args.seed,
-                               temperature=args.lookahead_temperature,
-                               margin=args.lookahead_margin or 0.0,
-                               score=args.lookahead_score or "distance",
-                               when=args.lookahead_when or "always",
-                               keep_frames=args.record is not None
-                               or getattr(args, "rerun", None) is not None)
+        return LookaheadPolicy(policy, predictor, robot_spec(env), c.k, c.horizon,
+                               seed=args.seed, temperature=c.temperature, margin=c.margin,
+                               score=c.score, when=c.when,
+                               keep_frames=args.record is not None or args.rerun is not None)
     except ValueError as e:
         env.close()
         raise SystemExit(f"error: {e}") from None
@@ -211,10 +192,10 @@ def _viewer_hook(env: Any) -> tuple[Callable[..., None], Callable[[], None]]:
     return (lambda *_: viewer.sync()), viewer.close
 
 
-def _rerun_view(args: argparse.Namespace, env: Any, agent: Any, look: Any, policy: Any,
+def _rerun_view(args: RunCommand, env: Any, agent: Any, look: Any, policy: Any,
                 predictor: Any) -> Any:
     """The --rerun logger (agent/rerun_view.py), or None without --rerun."""
-    if getattr(args, "rerun", None) is None:
+    if args.rerun is None:
         return None
     from agent.rerun_view import RerunError, RerunView, open_stream
 
@@ -241,7 +222,7 @@ def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
     return call_all
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: RunCommand) -> int:
     import envs
     from agent.commands import BadInput
     from agent.episode_video import EpisodeVideo, PredictionVideo

@@ -4,117 +4,127 @@
                 [--tokenizer TOK [--video-weight 0.5] [--video-horizon 8]
                  [--video-pixel-weight 0]]
 
-Writes RUN/ (safetensors weights, config.json, vocab.json, codecs, train_state.pt for
---resume, metrics.jsonl, loss.png). Under `torchrun --nproc_per_node K agent train ...` it
-trains with DistributedDataParallel. Closed-loop evaluation in simulation every --eval-every
-steps on held-out seeds (`agent eval`'s), when --eval-env is given. With --tokenizer (a
-directory from `agent train-tokenizer`) a video head learns, in the same steps, the front
-camera's frame and the state k in 1..--video-horizon steps after each chunk starts; it is saved
-in RUN/video_head/ (policies.video.train_head, policies.video.imagine.load_imagination). `--init` a
-run
-that has a video head, with the same --tokenizer, and training continues that head too.
+Every flag is a field of `TrainCommand`, of the TrainConfig it nests (policies.training.config;
+the run keeps it as RUN/train_config.json) or of VideoTrainConfig (policies.video.train_head);
+agent/cli.py has tyro make the flags. A closed-loop evaluation in simulation runs every
+--eval-every steps on held-out seeds (`agent eval`'s) when --eval-env is given. With
+--tokenizer (a directory from `agent train-tokenizer`) a video head learns, in the same steps,
+the front camera's frame and the state k in 1..--video-horizon steps after each chunk starts;
+it is saved in RUN/video_head/ (policies.video.train_head, policies.video.imagine). `--init` a
+run that has a video head, with the same --tokenizer, and training continues that head too.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Annotated, Generic, TypeVar
+
+import tyro
+
+from agent.commands import BadInput
+from policies.training.config import TRAIN_CONFIG, TrainConfig, load_train_config
+from policies.video.train_head import VideoTrainConfig
+
+C = TypeVar("C", bound=TrainConfig)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from policies.model.transformer import CONFIGS
-    from policies.training.train import TrainConfig
+@dataclass(frozen=True)
+class TrainCommand(Generic[C]):
+    """train the token policy on datasets
 
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train the token policy on datasets",
-                       description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, action="append", required=True, metavar="DIR",
-                   help="a dataset written by `agent collect` (repeat for several)")
-    p.add_argument("--out", type=Path, required=True, metavar="RUN")
-    p.add_argument("--config", default=d.model, choices=sorted(CONFIGS), help="model size")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--chunk", type=int, default=d.chunk, help="actions predicted per inference")
-    p.add_argument("--execute", type=int, default=d.execute,
-                   help="actions executed per inference")
-    p.add_argument("--shift-px", type=int, default=d.shift_px,
-                   help="random-shift augmentation, pixels (0: off)")
-    p.add_argument("--label-sigma", type=float, default=d.label_sigma,
-                   help="Gaussian label smoothing over neighbouring action bins, in bins (0: off)")
-    p.add_argument("--aux-weight", type=float, default=d.aux_weight,
-                   help="weight of the auxiliary object-pose loss, used when the data recorded "
-                        "observation.environment_state (0: off)")
-    p.add_argument("--plan-weight", type=float, default=d.plan_weight,
-                   help="weight of the plan tokens (the policy writes where the named cube and "
-                        "plate are before its actions), used when the data recorded "
-                        "observation.environment_state (0: no plan tokens)")
-    p.add_argument("--plan-objects", action=argparse.BooleanOptionalAction,
-                   default=d.plan_objects,
-                   help="the plan starts with every object's position, then the named cube and "
-                        "plate (--no-plan-objects: the named ones only)")
-    p.add_argument("--film", action="store_true",
-                   help="condition the image encoder on the instruction (FiLM)")
-    p.add_argument("--stale-prefix", type=float, default=d.stale_prefix, metavar="P",
-                   help="share of samples whose first actions are fed perturbed, as the stale "
-                        "prefix --exec rtc forces (policies.training.data.stale_prefix); 0: off")
-    p.add_argument("--stale-prefix-steps", type=int, default=d.stale_prefix_steps, metavar="D",
-                   help="longest such prefix, in steps (1..chunk-1)")
-    p.add_argument("--stale-prefix-lag", type=int, default=d.stale_prefix_lag, metavar="L",
-                   help="take the prefix from the expert's chunk 1..L steps earlier (an "
-                        "out-of-date plan) instead of adding noise; 0: noise")
-    p.add_argument("--value-weight", type=float, default=d.value_weight,
-                   help="weight of the expected-value loss on action tokens (0: off)")
-    p.add_argument("--tokenizer", type=Path, default=None, metavar="TOK",
-                   help="train a video-prediction head on this VQ tokenizer's codes of future "
-                        "frames, jointly with the actions (written to RUN/video_head/)")
-    p.add_argument("--video-weight", type=float, default=None, metavar="W",
-                   help="weight of the predicted frame's codes in the loss (default 0.5, "
-                        "Emu3's; the future state weighs 1); needs --tokenizer")
-    p.add_argument("--video-horizon", type=int, default=None, metavar="K",
-                   help="the head predicts 1..K steps ahead, K <= --chunk (default 8); "
-                        "needs --tokenizer")
-    p.add_argument("--video-pixel-weight", type=float, default=None, metavar="W",
-                   help="also score the frame rendered from the head's expected code embedding "
-                        "against the real one (log-MSE, i.e. -PSNR), with this weight "
-                        "(default 0: codes only); needs --tokenizer")
-    p.add_argument("--resume", action="store_true", help="continue RUN from its last checkpoint")
-    p.add_argument("--init", type=Path, default=None, metavar="POLICY",
-                   help="start from this trained policy's weights and codecs instead of a fresh "
-                        "model (fine-tuning; e.g. with --tokenizer, add a video head to it); "
-                        "its chunk, execute, plan and FiLM settings are kept")
-    p.add_argument("--eval-env", default=None, metavar="SPEC")
-    p.add_argument("--eval-every", type=int, default=0, metavar="STEPS")
-    p.add_argument("--eval-episodes", type=int, default=10)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.set_defaults(func=main)
+    Writes RUN/: weights, config.json, vocab.json, codecs, train_config.json (the training
+    settings), train_state.pt for --resume, metrics.jsonl and loss.png. Under torchrun
+    (`torchrun --nproc_per_node K -m agent train ...`) it trains with DistributedDataParallel.
+    """
+
+    # Field docstrings are the flags' help, one line each (tyro keeps indented line breaks).
+    data: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction, tyro.conf.arg(metavar="DIR")]
+    """(required) a dataset written by `agent collect`; repeat for several"""
+    out: Annotated[Path, tyro.conf.arg(metavar="RUN")]
+    """the run directory to write (with --resume: to continue)"""
+    train: Annotated[C, tyro.conf.OmitArgPrefixes]
+    resume: bool = False
+    """continue RUN from its last checkpoint, with its settings where no flag overrides them"""
+    # Fine-tuning; e.g. with --tokenizer, add a video head to a trained policy.
+    init: Annotated[Path | None, tyro.conf.arg(metavar="POLICY")] = None
+    """start from this policy's weights and codecs (its chunk, execute, plan, FiLM kept)"""
+    video: Annotated[VideoTrainConfig, tyro.conf.OmitArgPrefixes] = field(
+        default_factory=VideoTrainConfig)
+    eval_env: Annotated[str | None, tyro.conf.arg(metavar="SPEC")] = None
+    """evaluate in this env (e.g. mujoco:pick_place) on `agent eval`'s held-out seeds"""
+    eval_every: Annotated[int, tyro.conf.arg(metavar="STEPS")] = 0
+    """steps between evaluations in --eval-env"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+    threads: int | None = None
+    """torch CPU threads (None: torch's choice)"""
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise ValueError("--data DIR is required (a dataset from `agent collect`; repeat "
+                             "for several)")
+        if self.resume and self.init is not None:
+            raise ValueError("--resume continues RUN from its own checkpoint; --init starts a "
+                             "new run from another policy; give one of them")
+        if self.eval_every < 0 or self.eval_episodes < 1:
+            raise ValueError(f"--eval-every must be >= 0 and --eval-episodes >= 1, got "
+                             f"{self.eval_every} and {self.eval_episodes}")
+        if (self.eval_env is None) != (self.eval_every == 0):  # one alone would do nothing
+            raise ValueError(f"--eval-env SPEC and --eval-every STEPS go together, got "
+                             f"{self.eval_env} and {self.eval_every}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
 
 
-def _train_config(args: argparse.Namespace):
-    from policies.training.train import TrainConfig
-
-    names = {f.name for f in fields(TrainConfig)}
-    given = {"model": args.config, "steps": args.steps, "batch_size": args.batch_size,
-             "lr": args.lr, "chunk": args.chunk, "execute": args.execute, "seed": args.seed,
-             "shift_px": args.shift_px, "label_sigma": args.label_sigma,
-             "aux_weight": args.aux_weight, "value_weight": args.value_weight,
-             "plan_weight": args.plan_weight, "plan_objects": args.plan_objects,
-             "film": args.film, "stale_prefix": args.stale_prefix,
-             "stale_prefix_steps": args.stale_prefix_steps,
-             "stale_prefix_lag": args.stale_prefix_lag}
-    return TrainConfig(**{k: v for k, v in given.items() if k in names})
+#: What `agent train` parses (agent/cli.py): the command over TrainConfig.
+Command = TrainCommand[TrainConfig]
 
 
-def main(args: argparse.Namespace) -> int:
+def defaults(args: TrainCommand) -> TrainCommand | None:
+    """The defaults to parse `agent train`'s command line over again, where a run is
+    continued: on --resume, RUN's own settings (train_config.json), and with --tokenizer its
+    video head's; with --init from a run with a video head (and --tokenizer), that head's. A
+    flag given still wins; main refuses what contradicts a head. None: nothing to continue."""
+    train, video = args.train, args.video
+    if args.resume and (args.out / TRAIN_CONFIG).is_file():
+        try:
+            train = load_train_config(args.out, type(args.train))
+        except (OSError, ValueError, TypeError) as e:
+            raise SystemExit(f"error: --resume: {e}") from None
+    head_run = args.out if args.resume else args.init
+    if head_run is not None and args.video.tokenizer is not None:
+        video = _head_settings(head_run, args.video)
+    if train is args.train and video is args.video:
+        return None
+    # --data appends to its default: leave it unset, or the datasets would be given twice.
+    return replace(args, data=tyro.MISSING, train=train, video=video)
+
+
+def _head_settings(run: Path, video: VideoTrainConfig) -> VideoTrainConfig:
+    """`video` with the settings of RUN's video head (as is without a readable head: loading
+    it in main then says what is wrong)."""
+    from policies.video.imagine import HEAD_DIR, has_video_head
+
+    if not has_video_head(run):
+        return video
+    try:
+        head = json.loads((run / HEAD_DIR / "config.json").read_text())["head"]
+        kept = {f.name: head[f.name] for f in fields(VideoTrainConfig) if f.name in head}
+        return replace(video, **kept)
+    except (OSError, ValueError, KeyError, TypeError):
+        return video
+
+
+def main(args: TrainCommand) -> int:
     import torch
     from tqdm import tqdm
 
+    from dataset import DatasetError
     from policies.training.data import load_demos
     from policies.training.train import build_policy, load_run, train, write_metrics
 
@@ -123,18 +133,12 @@ def main(args: argparse.Namespace) -> int:
     if world_size() > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         torch.distributed.init_process_group(backend)
-    cfg = _train_config(args)
-    from agent.commands import BadInput
-    from dataset import DatasetError
-
+    cfg = args.train
     try:
         demos = load_demos(args.data)
     except DatasetError as e:  # a missing, damaged or foreign --data directory
         raise BadInput(str(e)) from None
     start, opt_state = 0, None
-    if args.resume and args.init is not None:
-        raise SystemExit("error: --resume continues RUN from its own checkpoint; --init starts "
-                         "a new run from another policy; give one of them")
     if args.resume:
         if not (args.out / "train_state.pt").is_file():
             raise SystemExit(f"error: --resume given but {args.out} holds no training state")
@@ -144,9 +148,7 @@ def main(args: argparse.Namespace) -> int:
         if start >= cfg.steps:
             raise SystemExit(f"error: {args.out} already trained {start} steps; raise --steps")
     else:
-        if args.out.exists() and any(args.out.iterdir()):
-            raise SystemExit(f"error: {args.out} exists and is not empty; use --resume to "
-                             "continue it, or another --out")
+        check_free(args.out)
         if args.init is None:
             policy = build_policy(demos, cfg)
         else:
@@ -158,9 +160,12 @@ def main(args: argparse.Namespace) -> int:
     rank0 = int(os.environ.get("RANK", 0)) == 0
     if rank0:
         args.out.mkdir(parents=True, exist_ok=True)
-        init = str(args.init) if args.init is not None else _recorded_init(args.out)
-        (args.out / "train_config.json").write_text(json.dumps({**asdict(cfg), "init": init},
-                                                               indent=2))
+        if not args.resume:  # an unfinished start's rows (check_free) are not this run's
+            (args.out / "metrics.jsonl").unlink(missing_ok=True)
+        init = None if args.init is None else str(args.init)
+        init = _recorded_init(args.out) if args.resume else init
+        (args.out / TRAIN_CONFIG).write_text(json.dumps({**asdict(cfg), "init": init},
+                                                        indent=2))
         frames = sum(len(d.action) for d in demos)
         print(f"training {cfg.model} ({policy.model.num_params() / 1e6:.2f}M params) on "
               f"{len(demos)} episodes / {frames} frames from {len(args.data)} dataset(s)",
@@ -222,27 +227,21 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_video_training(args: argparse.Namespace, policy, demos, seed: int):
+def make_video_training(args: TrainCommand, policy, demos, seed: int):
     """The VideoTraining --tokenizer asks for (None without it); on --resume, the run's own
-    head, which must have been trained against the same tokenizer."""
-    from dataclasses import replace
-
+    head, which must have been trained against the same tokenizer; with --init from a run with
+    a head, that head, continued. (`defaults` took both heads' settings as the defaults.)"""
     import torch
 
     from policies.video.head import VideoHeadError
     from policies.video.imagine import check_tokenizer, has_video_head, load_video_head
-    from policies.video.train_head import VideoTrainConfig, VideoTraining
+    from policies.video.train_head import VideoTraining
     from policies.video.vq import TokenizerError, VQTokenizer
 
-    given = {"visual_weight": args.video_weight, "max_horizon": args.video_horizon,
-             "pixel_weight": args.video_pixel_weight}
-    given = {k: v for k, v in given.items() if v is not None}
+    cfg = args.video
     resumed_head = args.resume and has_video_head(args.out)
     init_head = args.init is not None and has_video_head(args.init)
-    if args.tokenizer is None:
-        if given:
-            raise SystemExit("error: --video-weight, --video-horizon and --video-pixel-weight "
-                             "need --tokenizer TOK")
+    if cfg.tokenizer is None:
         if resumed_head:
             raise SystemExit(f"error: {args.out} was trained with a video head; pass the "
                              f"--tokenizer it was trained with to resume it")
@@ -256,40 +255,43 @@ def make_video_training(args: argparse.Namespace, policy, demos, seed: int):
     device = "cuda" if torch.cuda.is_available() else "cpu"  # encodes the targets once
     try:
         head = None
-        if resumed_head:
-            head, record = load_video_head(args.out, policy.model.cfg.d_model)
-            tok = check_tokenizer(record, args.tokenizer).to(device)
-            saved = {"visual_weight": head.cfg.visual_weight,
-                     "max_horizon": head.cfg.max_horizon, "pixel_weight": head.cfg.pixel_weight}
-            changed = {k: (v, saved[k]) for k, v in given.items() if v != saved[k]}
-            if changed:
-                raise SystemExit(f"error: --resume keeps the run's video head; these differ "
-                                 f"from it (given, saved): {changed}")
-            given = saved
-        elif init_head:  # fine-tune the init run's head too; its horizons are its embedding's
-            head, record = load_video_head(args.init, policy.model.cfg.d_model)
-            tok = check_tokenizer(record, args.tokenizer).to(device)
-            if given.get("max_horizon", head.cfg.max_horizon) != head.cfg.max_horizon:
-                raise SystemExit(f"error: --init {args.init} has a video head of horizon "
-                                 f"{head.cfg.max_horizon}; --video-horizon must match it or "
-                                 f"be left out")
-            weights = {k: v for k, v in given.items() if k != "max_horizon"}
-            head.cfg = replace(head.cfg, **weights)
-            given = {"visual_weight": head.cfg.visual_weight, "state_weight":
-                     head.cfg.state_weight, "pixel_weight": head.cfg.pixel_weight,
-                     "max_horizon": head.cfg.max_horizon, "camera": head.cfg.camera}
+        if resumed_head or init_head:
+            run = args.out if resumed_head else args.init
+            head, record = load_video_head(run, policy.model.cfg.d_model)
+            tok = check_tokenizer(record, cfg.tokenizer).to(device)
+            check_head_settings(head.cfg, cfg, resumed_head, args.init)
+            head.cfg = replace(head.cfg, visual_weight=cfg.visual_weight,
+                               state_weight=cfg.state_weight, pixel_weight=cfg.pixel_weight)
         else:
-            tok = VQTokenizer.load(args.tokenizer, device=device)
-        cfg = VideoTrainConfig(tokenizer=args.tokenizer, **given)
+            tok = VQTokenizer.load(cfg.tokenizer, device=device)
         return VideoTraining(policy, demos, tok, cfg, head=head, seed=seed)
     except (TokenizerError, VideoHeadError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
 
 
+def check_head_settings(saved, cfg: VideoTrainConfig, resumed: bool, init: Path | None) -> None:
+    """A continued head keeps its settings on --resume (the optimizer state goes with them),
+    and its horizon and camera (its embeddings) with --init; a flag that contradicts them is
+    an error, not overridden."""
+    names = [f.name for f in fields(VideoTrainConfig) if f.name != "tokenizer"]
+    if resumed:
+        changed = {k: (getattr(cfg, k), getattr(saved, k)) for k in names
+                   if getattr(cfg, k) != getattr(saved, k)}
+        if changed:
+            raise SystemExit(f"error: --resume keeps the run's video head; these differ "
+                             f"from it (given, saved): {changed}")
+    elif cfg.max_horizon != saved.max_horizon:
+        raise SystemExit(f"error: --init {init} has a video head of horizon "
+                         f"{saved.max_horizon}; --video-horizon must match it or be left out")
+    elif cfg.camera != saved.camera:
+        raise SystemExit(f"error: --init {init} has a video head of camera {saved.camera}; "
+                         f"--video-camera must match it or be left out")
+
+
 def _recorded_init(run: Path) -> str | None:
     """The --init a resumed run started from (train_config.json), so resuming keeps it."""
     try:
-        return json.loads((run / "train_config.json").read_text()).get("init")
+        return json.loads((run / TRAIN_CONFIG).read_text()).get("init")
     except (OSError, ValueError):
         return None
 
@@ -297,12 +299,8 @@ def _recorded_init(run: Path) -> str | None:
 def load_init(path: Path, cfg):
     """The policy --init names and the TrainConfig with its chunk/plan/FiLM settings (a value
     given on the command line that contradicts the checkpoint is an error, not overridden)."""
-    from dataclasses import replace
-
-    from agent.commands import BadInput
     from policies.base import PolicyCheckpointError
     from policies.model.token_policy import TokenPolicy, is_checkpoint
-    from policies.training.train import TrainConfig
 
     if not is_checkpoint(path):
         raise SystemExit(f"error: --init {path} is not a token-policy checkpoint (a directory "
@@ -311,7 +309,7 @@ def load_init(path: Path, cfg):
         policy = TokenPolicy.load(path)
     except PolicyCheckpointError as e:
         raise BadInput(f"--init {path}: {e}") from None
-    pc, default = policy.config, TrainConfig()
+    pc, default = policy.config, type(cfg)()
     kept = {"chunk": pc.chunk, "execute": pc.execute, "plan_objects": pc.plan_objects,
             "film": policy.model.cfg.film}
     clash = {k: (getattr(cfg, k), v) for k, v in kept.items()
@@ -320,6 +318,25 @@ def load_init(path: Path, cfg):
         raise SystemExit(f"error: --init {path} fixes these settings; drop the flags that "
                          f"contradict it (given, checkpoint): {clash}")
     return policy, replace(cfg, **kept)
+
+
+#: What a start writes into RUN before its first checkpoint (no weights, no train_state.pt):
+#: a RUN holding only these never trained, so a fresh start may have it.
+UNFINISHED_START = frozenset({TRAIN_CONFIG, "video_config.json", "metrics.jsonl"})
+
+
+def check_free(out: Path) -> None:
+    """A fresh start's RUN: missing, empty, or an unfinished start (UNFINISHED_START, said on
+    stderr); anything else is an error, since --resume or another --out is meant."""
+    if not out.exists():
+        return
+    held = sorted(p.name for p in out.iterdir())
+    if held and set(held) <= UNFINISHED_START:
+        print(f"{out} holds an unfinished start ({', '.join(held)}; no weights, no "
+              f"train_state.pt): starting afresh in it", file=sys.stderr)
+    elif held:
+        raise SystemExit(f"error: {out} exists and is not empty; use --resume to continue it, "
+                         "or another --out")
 
 
 def world_size() -> int:

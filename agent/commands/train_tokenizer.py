@@ -3,51 +3,64 @@
     agent train-tokenizer --data DIR [--data DIR2 ...] --out TOK [--config small] [--steps N]
                           [--cameras front,wrist]
 
-Writes TOK/ (model.safetensors + config.json, loadable by policies.video.vq.VQTokenizer.load;
-metrics.jsonl; eval.json) and prints one JSON line: held-out PSNR, codebook usage, steps and
-wall time.
+Every flag is a field of `Command` or of the VQTrainConfig it nests
+(policies.video.train_tokenizer); agent/cli.py has tyro make the flags.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from policies.video.train_tokenizer import VQTrainConfig
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from policies.video.train_tokenizer import VQTrainConfig
-    from policies.video.vq import CONFIGS
+@dataclass(frozen=True)
+class TrainTokenizerCommand:
+    """train the VQ image tokenizer on dataset frames
 
-    d = VQTrainConfig()
-    p = sub.add_parser("train-tokenizer", help="train the VQ image tokenizer on dataset frames",
-                       description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, action="append", required=True, metavar="DIR",
-                   help="a dataset written by `agent collect` (repeat for several)")
-    p.add_argument("--out", type=Path, required=True, metavar="TOK")
-    p.add_argument("--config", default=d.model, choices=sorted(CONFIGS), help="tokenizer size")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--cameras", default=None, metavar="NAMES",
-                   help="comma-separated camera names, e.g. front,wrist (default: all)")
-    p.add_argument("--frame-stride", type=int, default=d.frame_stride,
-                   help="use every n-th frame of each episode")
-    p.add_argument("--eval-every", type=int, default=d.eval_every, metavar="STEPS")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.set_defaults(func=main)
+    Writes TOK/ (model.safetensors and config.json, loadable by VQTokenizer.load; metrics.jsonl;
+    eval.json) and prints one JSON line: held-out PSNR, codebook usage, steps and wall time.
+    """
+
+    # Field docstrings are the flags' help, one line each (tyro keeps indented line breaks).
+    data: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction, tyro.conf.arg(metavar="DIR")]
+    """(required) a dataset written by `agent collect`; repeat for several"""
+    out: Annotated[Path, tyro.conf.arg(metavar="TOK")]
+    """the tokenizer directory to write"""
+    train: Annotated[VQTrainConfig, tyro.conf.OmitArgPrefixes] = field(
+        default_factory=VQTrainConfig)
+    cameras: Annotated[str | None, tyro.conf.arg(metavar="NAMES")] = None
+    """comma-separated camera names, e.g. front,wrist (None: all)"""
+    device: str = "auto"
+    """auto (a GPU when there is one), cpu, cuda"""
+    threads: int | None = None
+    """torch CPU threads (None: torch's choice)"""
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise ValueError("--data DIR is required (a dataset from `agent collect`; repeat "
+                             "for several)")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
 
 
-def main(args: argparse.Namespace) -> int:
+#: What `agent train-tokenizer` parses (agent/cli.py).
+Command = TrainTokenizerCommand
+
+
+def main(args: TrainTokenizerCommand) -> int:
     import torch
     from tqdm import tqdm
 
     from dataset.errors import DatasetError
-    from policies.video.train_tokenizer import VQTrainConfig, load_frames, train_tokenizer
+    from policies.video.train_tokenizer import load_frames, train_tokenizer
     from policies.video.vq import VQTokenizer, get_config
 
     if args.out.exists() and any(args.out.iterdir()):
@@ -58,9 +71,7 @@ def main(args: argparse.Namespace) -> int:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        cfg = VQTrainConfig(model=args.config, steps=args.steps, batch_size=args.batch_size,
-                            lr=args.lr, frame_stride=args.frame_stride,
-                            eval_every=args.eval_every, seed=args.seed)
+        cfg = args.train
         cameras = [c.strip() for c in args.cameras.split(",")] if args.cameras else None
         frames = load_frames(args.data, cameras, cfg.frame_stride, cfg.heldout_every)
         model_cfg = get_config(cfg.model)

@@ -28,6 +28,7 @@ from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
 from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
 from policies.model.transformer import CONFIGS, TokenTransformer
+from policies.training.config import TrainConfig
 from policies.training.data import Batch, ChunkSampler, DemoEpisode, stale_prefix
 
 if TYPE_CHECKING:
@@ -36,66 +37,6 @@ if TYPE_CHECKING:
 
 #: (trunk, (B, S, D) [prefix + plan + whole chunk] embeddings, batch) -> the video loss.
 VideoLossFn = Callable[[torch.nn.Module, torch.Tensor, Batch], "VideoLoss"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str = "small"
-    steps: int = 3000
-    batch_size: int = 32
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.05
-    weight_decay: float = 0.05
-    warmup: int = 100
-    chunk: int = 8  # H: long enough that real-time chunking keeps usable steps at 200 ms
-    execute: int = 4
-    n_bins: int = 256
-    # Random-shift augmentation, pixels at 128x128. Small: the front camera is fixed, so a
-    # shift of s pixels blurs where things are by ~s/128 of the table.
-    shift_px: int = 3
-    label_sigma: float = 1.0  # Gaussian label smoothing over neighbouring bins (0: one-hot)
-    # Weight of the auxiliary object-pose loss (policies.model.plan_targets), used when every
-    # episode has an
-    # environment state; 0: no auxiliary head.
-    aux_weight: float = 1.0
-    # Weight of the expected-value loss: |E_softmax[bin value] - expert value| per action token,
-    # in units of each dimension's half range (see batch_loss); 0: cross-entropy only.
-    value_weight: float = 0.0
-    # Weight of the plan tokens' cross-entropy (policies.model.plan_targets.plan_targets: the
-    # policy writes
-    # where the named cube and plate are before its actions), used when every episode has an
-    # environment state; 0: no plan tokens.
-    plan_weight: float = 1.0
-    # The plan starts with every object's position relative to the tool, then the named ones
-    # (policies.model.plan_targets.plan_targets); False: the named cube and plate only.
-    plan_objects: bool = True
-    # FiLM (policies.model.transformer.TransformerConfig.film): the instruction modulates the CNN,
-    # so
-    # the keypoints can follow the named cube and plate instead of whichever cube is salient.
-    film: bool = False
-    # Share of samples whose first 1..stale_prefix_steps actions are fed perturbed, as a
-    # stale committed prefix (policies.training.data.stale_prefix; what --exec rtc forces); 0: off.
-    stale_prefix: float = 0.0
-    stale_prefix_steps: int = 3
-    # >0: the prefix is the expert's own chunk from 1..stale_prefix_lag steps earlier, without
-    # noise (ChunkSampler.lagged: an out-of-date plan); 0: the current chunk plus noise.
-    stale_prefix_lag: int = 0
-    checkpoint_every: int = 500
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.model not in CONFIGS:
-            raise ValueError(f"unknown model config {self.model!r}; known: {sorted(CONFIGS)}")
-        if not 1 <= self.execute <= self.chunk:
-            raise ValueError(f"execute must be in 1..chunk={self.chunk}, got {self.execute}")
-        if not 0.0 <= self.stale_prefix <= 1.0:
-            raise ValueError(f"stale_prefix is a share of samples in [0, 1], got "
-                             f"{self.stale_prefix}")
-        if self.stale_prefix_lag < 0:
-            raise ValueError(f"stale_prefix_lag must be >= 0 steps, got {self.stale_prefix_lag}")
-        if self.stale_prefix > 0 and not 1 <= self.stale_prefix_steps < self.chunk:
-            raise ValueError(f"stale_prefix_steps must be in 1..{self.chunk - 1}, got "
-                             f"{self.stale_prefix_steps}")
 
 
 def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,

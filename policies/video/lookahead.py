@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+import tyro
 
 from envs.types import Observation
 from hw_bridge.safety import SafetyLimits
@@ -125,6 +128,59 @@ SCORES: dict[str, Callable[[np.ndarray, int], ProgressFn]] = {
 #: lookahead; "missed-grasp" runs the policy alone until the fingers close on nothing, then
 #: chooses by lookahead for the rest of the episode.
 WHEN = ("always", "missed-grasp")
+
+
+def _flag(field: str) -> str:
+    """The `agent run`/`agent eval` flag of a LookaheadConfig field."""
+    return {"k": "lookahead", "tokenizer": "tokenizer"}.get(field, "lookahead-" + field)
+
+
+def _arg(field: str, metavar: str) -> object:
+    return tyro.conf.arg(name=_flag(field), metavar=metavar)
+
+
+ScoreName = Literal[tuple(sorted(SCORES))]  # type: ignore[valid-type]
+WhenName = Literal[WHEN]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class LookaheadConfig:
+    """(experimental) Lookahead (agent/lookahead_agent.py): sample K candidate chunks per
+    decision, predict each one's future with the run's video head, execute the best."""
+
+    # Field docstrings are the flags' help (`_flag`), one line each.
+    k: Annotated[int | None, _arg("k", "K")] = None
+    """(experimental) choose among K >= 2 sampled chunks by the video head (a --tokenizer run)"""
+    horizon: Annotated[int | None, _arg("horizon", "STEPS")] = None
+    """(experimental) score the state this many steps ahead (None: the head's horizon)"""
+    temperature: Annotated[float, _arg("temperature", "T")] = 1.0
+    """(experimental) sampling temperature of the candidates after the greedy one"""
+    margin: Annotated[float, _arg("margin", "M")] = 0.0
+    """(experimental) keep the greedy chunk unless another's progress beats it by > M metres"""
+    # "funnel": the distance to a point above the goal that falls as the EE lines up.
+    score: Annotated[ScoreName, _arg("score", "{" + ",".join(sorted(SCORES)) + "}")] = "distance"
+    """(experimental) progress: distance to the plan's goal, or funnel (see funnel_progress)"""
+    # "missed-grasp": the policy alone until the fingers close on nothing, then lookahead.
+    when: Annotated[WhenName, _arg("when", "{" + ",".join(WHEN) + "}")] = "always"
+    """(experimental) always choose by lookahead, or only after a missed grasp"""
+    tokenizer: Annotated[Path | None, _arg("tokenizer", "TOK")] = None
+    """(experimental) the head's tokenizer, if it moved (None: RUN's copy, else its record)"""
+
+    def __post_init__(self) -> None:
+        if self.k is None:
+            given = [f"--{_flag(f.name)}" for f in fields(self)
+                     if getattr(self, f.name) != f.default]
+            if given:
+                raise ValueError(f"{' and '.join(given)} apply to --lookahead K only")
+            return
+        if self.k < 2:
+            raise ValueError(f"--lookahead K needs K >= 2 candidates, got {self.k}")
+        if self.horizon is not None and self.horizon < 1:
+            raise ValueError(f"--lookahead-horizon must be >= 1 steps, got {self.horizon}")
+        if not self.temperature > 0:  # not > also refuses NaN
+            raise ValueError(f"lookahead temperature must be > 0, got {self.temperature}")
+        if not self.margin >= 0:
+            raise ValueError(f"lookahead margin must be >= 0, got {self.margin}")
 
 
 def score_candidates(predicted_states: np.ndarray, goal: np.ndarray | ProgressFn,

@@ -22,11 +22,13 @@ are also rendered through the frozen decoder and scored against the real future 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
+import tyro
 
 from policies.model.token_policy import TokenPolicy
 from policies.training.data import Batch, DemoEpisode
@@ -47,26 +49,55 @@ ENCODE_BATCH = 64  # frames per tokenizer call while precomputing the targets
 PIXEL_BATCH = 16  # samples per batch whose rendered frame the pixel loss scores
 
 
+def _flag(field: str) -> str:
+    """The `agent train` flag of a VideoTrainConfig field."""
+    named = {"tokenizer": "tokenizer", "visual_weight": "video-weight",
+             "max_horizon": "video-horizon"}
+    return named.get(field, "video-" + field.replace("_", "-"))
+
+
+def _arg(field: str, metavar: str) -> object:
+    return tyro.conf.arg(name=_flag(field), metavar=metavar)
+
+
 @dataclass(frozen=True)
 class VideoTrainConfig:
-    """What `agent train --tokenizer TOK [--video-weight W] [--video-horizon K]` sets."""
+    """(experimental) The video-prediction head trained with the policy (--tokenizer); a run
+    keeps these in RUN/video_config.json."""
 
-    tokenizer: Path  # a directory written by `agent train-tokenizer`
-    visual_weight: float = 0.5  # Emu3's weight of visual tokens; the state part weighs 1
-    state_weight: float = 1.0
-    pixel_weight: float = 0.0  # the rendered frame's log-MSE (policies.video.head); 0: off
-    max_horizon: int = 8  # k is drawn from 1..max_horizon per sample
-    camera: int = 0  # index into the policy's cameras (0 = front)
+    # Field docstrings are the flags' help (`_flag`), one line each.
+    tokenizer: Annotated[Path | None, _arg("tokenizer", "TOK")] = None
+    """(experimental) train a video head on this VQ tokenizer's codes (`agent train-tokenizer`)"""
+    # Emu3 weighs visual tokens 0.5; the future state weighs state_weight.
+    visual_weight: Annotated[float, _arg("visual_weight", "W")] = 0.5
+    """(experimental) weight of the predicted frame's codes in the loss"""
+    max_horizon: Annotated[int, _arg("max_horizon", "K")] = 8
+    """(experimental) the head predicts 1..K steps ahead, K <= --chunk"""
+    state_weight: Annotated[float, _arg("state_weight", "W")] = 1.0
+    """(experimental) weight of the predicted future state in the loss"""
+    camera: Annotated[int, _arg("camera", "I")] = 0
+    """(experimental) index into the policy's cameras of the predicted frames (0: front)"""
+    # The frame rendered from the head's expected code embedding against the real one
+    # (log-MSE, i.e. -PSNR; policies.video.head, "Rendering").
+    pixel_weight: Annotated[float, _arg("pixel_weight", "W")] = 0.0
+    """(experimental) weight of the rendered frame's pixel loss (0: codes only)"""
 
     def __post_init__(self) -> None:
         if self.max_horizon < 1:
             raise ValueError(f"video horizon must be >= 1, got {self.max_horizon}")
-        if min(self.visual_weight, self.state_weight, self.pixel_weight) < 0:
+        if not min(self.visual_weight, self.state_weight, self.pixel_weight) >= 0:
             raise ValueError(f"video loss weights must be >= 0, got visual {self.visual_weight}, "
                              f"state {self.state_weight}, pixel {self.pixel_weight}")
+        if self.camera < 0:
+            raise ValueError(f"video camera must be an index >= 0, got {self.camera}")
+        head = [f for f in fields(self) if f.name != "tokenizer"]
+        if self.tokenizer is None and any(getattr(self, f.name) != f.default for f in head):
+            flags = [f"--{_flag(f.name)}" for f in head]
+            raise ValueError(f"{', '.join(flags[:-1])} and {flags[-1]} need --tokenizer TOK")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "tokenizer": str(self.tokenizer)}
+        tok = None if self.tokenizer is None else str(self.tokenizer)
+        return {**asdict(self), "tokenizer": tok}
 
 
 def head_config(policy: TokenPolicy, tokenizer: VQTokenizer, cfg: VideoTrainConfig
@@ -113,6 +144,9 @@ class VideoTraining:
 
     def __init__(self, policy: TokenPolicy, demos: Sequence[DemoEpisode], tokenizer: VQTokenizer,
                  cfg: VideoTrainConfig, head: VideoHead | None = None, seed: int = 0) -> None:
+        if cfg.tokenizer is None:
+            raise VideoHeadError("VideoTrainConfig.tokenizer is None: the head's targets are "
+                                 "that tokenizer's codes, give its directory")
         hcfg = head.cfg if head is not None else head_config(policy, tokenizer, cfg)
         camera = check_fits(policy, tokenizer, hcfg, demos)
         self.policy, self.tokenizer, self.cfg = policy, tokenizer, cfg

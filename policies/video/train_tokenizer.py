@@ -16,31 +16,54 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+import tyro
 
-from policies.video.vq import VQOutput, VQTokenizer, get_config, psnr
+from policies.video.vq import CONFIGS, VQOutput, VQTokenizer, get_config, psnr
 from policies.video.vq_quantizer import perplexity
+
+#: The tokenizer sizes (policies.video.vq.CONFIGS), as the choices of --model.
+TokenizerName = Literal[tuple(sorted(CONFIGS))]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
 class VQTrainConfig:
-    model: str = "small"
+    """What `agent train-tokenizer` trains with; each field is a flag
+    (agent/commands/train_tokenizer.py)."""
+
+    model: Annotated[TokenizerName, tyro.conf.arg(aliases=("--config",))] = "small"
+    """tokenizer size (policies.video.vq.CONFIGS)"""
     steps: int = 20_000
+    """optimizer steps"""
     batch_size: int = 32
+    """frames per step"""
     lr: float = 1e-3
+    """peak learning rate, after the linear warm-up"""
     min_lr_ratio: float = 0.1
+    """the cosine decay ends at lr times this"""
     weight_decay: float = 0.01
+    """AdamW weight decay"""
     warmup: int = 500
+    """steps of linear learning-rate warm-up"""
     grad_clip: float = 1.0
+    """gradient-norm clip"""
     log_every: int = 50
-    eval_every: int = 1000
+    """steps between rows of metrics.jsonl"""
+    eval_every: Annotated[int, tyro.conf.arg(metavar="STEPS")] = 1000
+    """steps between held-out evaluations (PSNR, codebook usage)"""
     checkpoint_every: int = 1000
-    heldout_every: int = 10  # every 10th episode is held out for evaluation
-    frame_stride: int = 1  # keep every n-th frame (neighbouring frames are near-duplicates)
+    """steps between checkpoints (and at the last step)"""
+    heldout_every: int = 10
+    """every n-th episode is held out for evaluation"""
+    frame_stride: int = 1
+    """use every n-th frame of each episode (neighbouring frames are near-duplicates)"""
     max_eval_frames: int = 512
+    """held-out frames evaluated at most"""
     seed: int = 0
+    """seed of initialisation and sampling"""
 
     def __post_init__(self) -> None:
         get_config(self.model)  # unknown names fail here, with the known ones listed
@@ -50,6 +73,14 @@ class VQTrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.heldout_every < 2:
             raise ValueError(f"heldout_every must be >= 2, got {self.heldout_every}")
+        for name in ("lr", "grad_clip"):
+            if not getattr(self, name) > 0:  # not > also refuses NaN
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        for name in ("weight_decay", "warmup"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,126 @@
+"""The settings of a training run: `TrainConfig`, the flags of `agent train` and the run's
+RUN/train_config.json, one dataclass for both."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+
+from policies.model.transformer import CONFIGS
+
+#: The model sizes (policies.model.transformer.CONFIGS), as the choices of --model.
+ModelName = Literal[tuple(sorted(CONFIGS))]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training settings; a run keeps them in RUN/train_config.json, and --resume
+    continues with them where no flag overrides them."""
+
+    # Field docstrings are the flags' help (agent/commands/train.py): one line each, since
+    # tyro keeps a docstring's indented line breaks.
+    model: Annotated[ModelName, tyro.conf.arg(aliases=("--config",))] = "small"
+    """model size (policies.model.transformer.CONFIGS)"""
+    steps: int = 3000
+    """optimizer steps in all (with --resume: up to this many)"""
+    batch_size: int = 32
+    """samples per step (per process under torchrun)"""
+    lr: float = 1e-3
+    """peak learning rate, after the linear warm-up"""
+    min_lr_ratio: float = 0.05
+    """the cosine decay ends at lr times this"""
+    weight_decay: float = 0.05
+    """AdamW weight decay of the weight matrices (none on norms and biases)"""
+    warmup: int = 100
+    """steps of linear learning-rate warm-up"""
+    # Long enough that real-time chunking keeps usable steps at 200 ms of inference.
+    chunk: int = 8
+    """actions predicted per inference"""
+    execute: int = 4
+    """actions executed per inference (1..chunk)"""
+    n_bins: int = 256
+    """bins per action and state dimension (the codecs' vocabulary)"""
+    # Small: the front camera is fixed, so a shift of s pixels blurs where things are by
+    # ~s/128 of the table.
+    shift_px: int = 3
+    """random-shift augmentation, pixels at 128x128 (0: off)"""
+    label_sigma: float = 1.0
+    """Gaussian label smoothing over neighbouring action bins, in bins (0: one-hot)"""
+    aux_weight: float = 1.0
+    """weight of the object-pose loss, with observation.environment_state in the data (0: off)"""
+    # |E_softmax[bin value] - expert value| per action token, in half ranges of each
+    # dimension (policies.training.train.batch_loss).
+    value_weight: float = 0.0
+    """weight of the expected-value loss on action tokens (0: cross-entropy only)"""
+    # The plan: where the named cube and plate are, written before the actions
+    # (policies.model.plan_targets); it needs every episode's environment state.
+    plan_weight: float = 1.0
+    """weight of the plan tokens, with observation.environment_state in the data (0: no plan)"""
+    plan_objects: bool = True
+    """the plan starts with every object's position (--no-plan-objects: the named ones only)"""
+    # So the keypoints can follow the named cube and plate, not whichever cube is salient.
+    film: bool = False
+    """condition the image encoder on the instruction (FiLM)"""
+    # policies.training.data.stale_prefix: what --exec rtc forces at run time.
+    stale_prefix: float = 0.0
+    """(experimental) share of samples whose first actions are fed stale (0: off)"""
+    stale_prefix_steps: int = 3
+    """(experimental) longest stale prefix, in steps (1..chunk-1)"""
+    # ChunkSampler.lagged: an out-of-date plan rather than a noisy one.
+    stale_prefix_lag: int = 0
+    """(experimental) stale prefix from the expert's chunk 1..L steps earlier (0: noise)"""
+    checkpoint_every: int = 500
+    """steps between checkpoints (and at the last step)"""
+    seed: int = 0
+    """seed of sampling, augmentation and initialisation"""
+
+    def __post_init__(self) -> None:
+        if self.model not in CONFIGS:
+            raise ValueError(f"unknown model config {self.model!r}; known: {sorted(CONFIGS)}")
+        for name in ("steps", "batch_size", "chunk", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:  # not > also refuses NaN
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        for name in ("weight_decay", "warmup", "shift_px", "label_sigma", "aux_weight",
+                     "value_weight", "plan_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.n_bins < 2:
+            raise ValueError(f"n_bins must be >= 2, got {self.n_bins}")
+        if not 1 <= self.execute <= self.chunk:
+            raise ValueError(f"execute must be in 1..chunk={self.chunk}, got {self.execute}")
+        if not 0.0 <= self.stale_prefix <= 1.0:
+            raise ValueError(f"stale_prefix is a share of samples in [0, 1], got "
+                             f"{self.stale_prefix}")
+        if self.stale_prefix_lag < 0:
+            raise ValueError(f"stale_prefix_lag must be >= 0 steps, got {self.stale_prefix_lag}")
+        if self.stale_prefix > 0 and not 1 <= self.stale_prefix_steps < self.chunk:
+            raise ValueError(f"stale_prefix_steps must be in 1..{self.chunk - 1}, got "
+                             f"{self.stale_prefix_steps}")
+
+
+TRAIN_CONFIG = "train_config.json"
+
+
+def load_train_config(run: Path, cls: type[TrainConfig] = TrainConfig) -> TrainConfig:
+    """RUN/train_config.json read back into `cls` (a run's settings, for --resume). Keys that
+    are not fields of `cls`, other than "init", are an error: settings this version cannot
+    apply. Fields the file lacks (added since) take their defaults.
+
+    Raises:
+        ValueError: unreadable JSON, unknown keys or values `cls` refuses.
+    """
+    path = Path(run) / TRAIN_CONFIG
+    saved = json.loads(path.read_text())
+    saved.pop("init", None)  # which policy the run started from: not a setting
+    unknown = sorted(set(saved) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"{path} has settings {cls.__name__} does not know: {unknown}")
+    return cls(**saved)
