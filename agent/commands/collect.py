@@ -137,19 +137,19 @@ def main(args: argparse.Namespace) -> int:
 def _check_args(args: argparse.Namespace) -> ActionNoise | None:
     """Refuse bad arguments before anything is built; returns the parsed --action-noise."""
     if args.episodes < 1:
-        raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")
+        raise BadInput(f"--episodes must be >= 1, got {args.episodes}")
     if args.num_envs < 1:
-        raise SystemExit(f"error: --num-envs must be >= 1, got {args.num_envs}")
+        raise BadInput(f"--num-envs must be >= 1, got {args.num_envs}")
     if args.fps is not None and args.fps < 1:
-        raise SystemExit(f"error: --fps must be a positive integer, got {args.fps}")
+        raise BadInput(f"--fps must be a positive integer, got {args.fps}")
     if args.out.exists() and not args.out.is_dir():
-        raise SystemExit(f"error: --out {args.out} exists and is not a directory")
+        raise BadInput(f"--out {args.out} exists and is not a directory")
     if args.action_noise is None:
         return None
     try:
         return ActionNoise.parse(args.action_noise)
     except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
 
 
 def _build(make: Callable[[], Any]) -> Any:

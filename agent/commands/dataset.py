@@ -105,13 +105,13 @@ def show_main(args: argparse.Namespace) -> int:
     ds = _open(args.dataset)
     suffix = args.out.suffix.lower()
     if suffix not in (".png", ".mp4"):
-        raise SystemExit(f"error: --out must end in .png (contact sheet) or .mp4, got {args.out}")
+        raise BadInput(f"--out must end in .png (contact sheet) or .mp4, got {args.out}")
     try:
         import matplotlib
 
         matplotlib.use("Agg")  # files only; never open a window
     except ImportError:
-        raise SystemExit("error: `agent dataset show` needs matplotlib (pip install "
+        raise BadInput("`agent dataset show` needs matplotlib (pip install "
                          "matplotlib)") from None
     try:
         ep = ds.episode(args.episode)

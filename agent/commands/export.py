@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from agent.commands import BadInput
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a token policy to ONNX, with a parity report",
@@ -33,7 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from agent.commands import BadInput
     from agent.commands.eval import EVAL_SEED_BASE
     from agent.rollout import rollout_observations
     from policies.base import PolicyCheckpointError
@@ -49,14 +50,14 @@ def main(args: argparse.Namespace) -> int:
     except (UnknownPolicyError, PolicyCheckpointError) as e:
         raise BadInput(str(e)) from None
     if not isinstance(policy, TokenPolicy):
-        raise SystemExit(f"error: {args.policy} is not a token-policy checkpoint")
+        raise BadInput(f"{args.policy} is not a token-policy checkpoint")
     meta = export_policy(policy, args.out)
     print(f"exported {args.policy} to {args.out} (prefill.onnx, decode.onnx; opset "
           f"{meta['opset']}, checked)", file=sys.stderr)
     try:
         onnx = OnnxEngine(args.out, meta, provider=args.onnx_provider)
     except ProviderError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
     if args.data:
         obs = dataset_observations(args.data, args.observations, policy.config.cameras)
         source = {"dataset": str(args.data)}

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from agent.commands import BadInput
+
 DEFAULT_TOLERANCE = 1e-4  # rad|m: float32 round-off, far below any physical difference
 
 
@@ -63,7 +65,6 @@ def replay(env: Any, states: np.ndarray, actions: np.ndarray, seed: int) -> tupl
 
 
 def main(args: argparse.Namespace) -> int:
-    from agent.commands import BadInput
     from agent.recorder import make_env
     from dataset import DatasetError, LeRobotDatasetReader
 
@@ -74,15 +75,15 @@ def main(args: argparse.Namespace) -> int:
         raise BadInput(str(e)) from None
     spec = args.env or ds.recording.get("env")
     if not spec:
-        raise SystemExit("error: the dataset does not say which env recorded it; pass --env")
+        raise BadInput("the dataset does not say which env recorded it; pass --env")
     if ep.seed < 0:
-        raise SystemExit(f"error: episode {args.episode} has no recorded seed; cannot replay")
+        raise BadInput(f"episode {args.episode} has no recorded seed; cannot replay")
     import envs
 
     try:
         env = make_env(spec, ds.fps)
     except envs.UnknownEnvError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
     try:
         final, worst, success = replay(env, ep.state, ep.action, ep.seed)
     finally:

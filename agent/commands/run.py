@@ -16,6 +16,7 @@ import tyro
 from tqdm import tqdm
 from tyro.constructors import PrimitiveConstructorSpec
 
+from agent.commands import BadInput
 from agent.execution import EXEC_MODES
 from policies.video.lookahead import LookaheadConfig
 
@@ -99,7 +100,7 @@ def setup_backend(args: RunCommand, policy: Any, log: Callable[[str], None]
 
     if not isinstance(policy, TokenPolicy):
         if args.backend not in ("auto", "torch"):
-            raise SystemExit(f"error: --backend {args.backend} applies to token policies; "
+            raise BadInput(f"--backend {args.backend} applies to token policies; "
                              f"{policy.name!r} has no model to run")
         return None
     spec = Path(args.policy) if args.policy else None
@@ -108,7 +109,7 @@ def setup_backend(args: RunCommand, policy: Any, log: Callable[[str], None]
     try:
         return make_engine(policy, opts, log).describe()
     except (UnknownBackendError, ProviderError, CheckpointMismatchError) as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
 
 
 def make_agent(args: RunCommand, policy: Any) -> tuple[Any, Any]:
@@ -123,7 +124,7 @@ def make_agent(args: RunCommand, policy: Any) -> tuple[Any, Any]:
             policy = DelayedPolicy(policy, latency, seed=args.seed)
         return make_broker(policy, args.exec_mode), latency
     except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
 
 
 def load_predictor(args: RunCommand, policy: Any) -> Any:
@@ -140,10 +141,10 @@ def load_predictor(args: RunCommand, policy: Any) -> Any:
     if args.lookahead.k is None:  # LookaheadConfig refused its options without K
         return None
     if not isinstance(policy, TokenPolicy) or not args.policy:
-        raise SystemExit(f"error: --lookahead needs --policy RUN, a token policy trained with "
+        raise BadInput(f"--lookahead needs --policy RUN, a token policy trained with "
                          f"a video head (agent train --tokenizer); got {policy.name!r}")
     if args.exec_mode == "rtc":
-        raise SystemExit("error: --lookahead chooses among freshly sampled chunks, which "
+        raise BadInput("--lookahead chooses among freshly sampled chunks, which "
                          "cannot continue committed actions; use --exec sync, naive or ensemble")
     try:
         head, record = load_video_head(Path(args.policy), policy.model.cfg.d_model)
@@ -151,7 +152,7 @@ def load_predictor(args: RunCommand, policy: Any) -> Any:
                               or tokenizer_dir(Path(args.policy), record))
         return FuturePredictor(policy, head, tok)
     except VideoHeadError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
 
 
 def make_lookahead(args: RunCommand, policy: Any, predictor: Any, env: Any) -> Any:
@@ -166,7 +167,7 @@ def make_lookahead(args: RunCommand, policy: Any, predictor: Any, env: Any) -> A
                                keep_frames=args.record is not None or args.rerun is not None)
     except ValueError as e:
         env.close()
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
 
 
 def wilson_ci95(successes: int, n: int) -> tuple[float, float]:
@@ -182,9 +183,9 @@ def wilson_ci95(successes: int, n: int) -> tuple[float, float]:
 def _viewer_hook(env: Any) -> tuple[Callable[..., None], Callable[[], None]]:
     sim = getattr(env.unwrapped, "sim", None)
     if not hasattr(sim, "model"):
-        raise SystemExit("error: --viewer needs a MuJoCo env (e.g. mujoco:pick_place)")
+        raise BadInput("--viewer needs a MuJoCo env (e.g. mujoco:pick_place)")
     if not os.environ.get("DISPLAY") or os.environ.get("MUJOCO_GL") == "egl":
-        raise SystemExit("error: --viewer needs a display (DISPLAY is unset or MUJOCO_GL=egl); "
+        raise BadInput("--viewer needs a display (DISPLAY is unset or MUJOCO_GL=egl); "
                          "use --record DIR to write videos instead")
     import mujoco.viewer
 
@@ -204,7 +205,7 @@ def _rerun_view(args: RunCommand, env: Any, agent: Any, look: Any, policy: Any,
     except RerunError as e:
         env.close()
         agent.close()
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
     if look is None:
         return RerunView(stream)
     return RerunView(stream, look.latest_prediction,
@@ -224,7 +225,6 @@ def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
 
 def main(args: RunCommand) -> int:
     import envs
-    from agent.commands import BadInput
     from agent.episode_video import EpisodeVideo, PredictionVideo
     from agent.runtime import run_episode
     from agent.timing import StageTimer
@@ -233,7 +233,7 @@ def main(args: RunCommand) -> int:
     from policies.video.lookahead import LookaheadError
 
     if args.episodes < 1:
-        raise SystemExit(f"error: --episodes must be >= 1, got {args.episodes}")
+        raise BadInput(f"--episodes must be >= 1, got {args.episodes}")
     # The policy (and its backend: imports torch, may time engines) is ready before the env is
     # made: for bridge:... making the env opens a session on the robot, and a long import
     # holding the GIL can starve the client's heartbeat thread until the watchdog ends it.
@@ -281,7 +281,7 @@ def main(args: RunCommand) -> int:
         except LookaheadError as e:  # every candidate rejected: stop, never run one of them
             env.close()
             agent.close()
-            raise SystemExit(f"error: episode seed={seed}: {e}") from None
+            raise BadInput(f"episode seed={seed}: {e}") from None
         finally:
             if video:
                 video.close()

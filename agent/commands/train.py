@@ -95,7 +95,7 @@ def defaults(args: TrainCommand) -> TrainCommand | None:
         try:
             train = load_train_config(args.out, type(args.train))
         except (OSError, ValueError, TypeError) as e:
-            raise SystemExit(f"error: --resume: {e}") from None
+            raise BadInput(f"--resume: {e}") from None
     head_run = args.out if args.resume else args.init
     if head_run is not None and args.video.tokenizer is not None:
         video = _head_settings(head_run, args.video)
@@ -141,12 +141,12 @@ def main(args: TrainCommand) -> int:
     start, opt_state = 0, None
     if args.resume:
         if not (args.out / "train_state.pt").is_file():
-            raise SystemExit(f"error: --resume given but {args.out} holds no training state")
+            raise BadInput(f"--resume given but {args.out} holds no training state")
         policy, state = load_run(args.out)
         check_demos_fit(policy, demos)
         start, opt_state = state["step"], state["optimizer"]
         if start >= cfg.steps:
-            raise SystemExit(f"error: {args.out} already trained {start} steps; raise --steps")
+            raise BadInput(f"{args.out} already trained {start} steps; raise --steps")
     else:
         check_free(args.out)
         if args.init is None:
@@ -243,14 +243,14 @@ def make_video_training(args: TrainCommand, policy, demos, seed: int):
     init_head = args.init is not None and has_video_head(args.init)
     if cfg.tokenizer is None:
         if resumed_head:
-            raise SystemExit(f"error: {args.out} was trained with a video head; pass the "
+            raise BadInput(f"{args.out} was trained with a video head; pass the "
                              f"--tokenizer it was trained with to resume it")
         return None
     if world_size() > 1:
-        raise SystemExit(f"error: --tokenizer (joint video training) runs in one process, got "
+        raise BadInput(f"--tokenizer (joint video training) runs in one process, got "
                          f"WORLD_SIZE {world_size()}; run it without torchrun")
     if args.resume and not resumed_head:
-        raise SystemExit(f"error: {args.out} was trained without a video head, so its "
+        raise BadInput(f"{args.out} was trained without a video head, so its "
                          f"optimizer state has none; start a new run to add --tokenizer")
     device = "cuda" if torch.cuda.is_available() else "cpu"  # encodes the targets once
     try:
@@ -266,7 +266,7 @@ def make_video_training(args: TrainCommand, policy, demos, seed: int):
             tok = VQTokenizer.load(cfg.tokenizer, device=device)
         return VideoTraining(policy, demos, tok, cfg, head=head, seed=seed)
     except (TokenizerError, VideoHeadError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
+        raise BadInput(f"{e}") from None
 
 
 def check_head_settings(saved, cfg: VideoTrainConfig, resumed: bool, init: Path | None) -> None:
@@ -278,13 +278,13 @@ def check_head_settings(saved, cfg: VideoTrainConfig, resumed: bool, init: Path 
         changed = {k: (getattr(cfg, k), getattr(saved, k)) for k in names
                    if getattr(cfg, k) != getattr(saved, k)}
         if changed:
-            raise SystemExit(f"error: --resume keeps the run's video head; these differ "
+            raise BadInput(f"--resume keeps the run's video head; these differ "
                              f"from it (given, saved): {changed}")
     elif cfg.max_horizon != saved.max_horizon:
-        raise SystemExit(f"error: --init {init} has a video head of horizon "
+        raise BadInput(f"--init {init} has a video head of horizon "
                          f"{saved.max_horizon}; --video-horizon must match it or be left out")
     elif cfg.camera != saved.camera:
-        raise SystemExit(f"error: --init {init} has a video head of camera {saved.camera}; "
+        raise BadInput(f"--init {init} has a video head of camera {saved.camera}; "
                          f"--video-camera must match it or be left out")
 
 
@@ -303,7 +303,7 @@ def load_init(path: Path, cfg):
     from policies.model.token_policy import TokenPolicy, is_checkpoint
 
     if not is_checkpoint(path):
-        raise SystemExit(f"error: --init {path} is not a token-policy checkpoint (a directory "
+        raise BadInput(f"--init {path} is not a token-policy checkpoint (a directory "
                          f"with config.json, e.g. checkpoints/default or a training run)")
     try:
         policy = TokenPolicy.load(path)
@@ -315,7 +315,7 @@ def load_init(path: Path, cfg):
     clash = {k: (getattr(cfg, k), v) for k, v in kept.items()
              if getattr(cfg, k) != v and getattr(cfg, k) != getattr(default, k)}
     if clash:
-        raise SystemExit(f"error: --init {path} fixes these settings; drop the flags that "
+        raise BadInput(f"--init {path} fixes these settings; drop the flags that "
                          f"contradict it (given, checkpoint): {clash}")
     return policy, replace(cfg, **kept)
 
@@ -335,7 +335,7 @@ def check_free(out: Path) -> None:
         print(f"{out} holds an unfinished start ({', '.join(held)}; no weights, no "
               f"train_state.pt): starting afresh in it", file=sys.stderr)
     elif held:
-        raise SystemExit(f"error: {out} exists and is not empty; use --resume to continue it, "
+        raise BadInput(f"{out} exists and is not empty; use --resume to continue it, "
                          "or another --out")
 
 
@@ -348,12 +348,12 @@ def check_demos_fit(policy, demos) -> None:
     c = policy.config
     d = demos[0]
     if d.state.shape[1] != c.state_dim or d.action.shape[1] != c.action_dim:
-        raise SystemExit(f"error: dataset has state/action dims {d.state.shape[1]}/"
+        raise BadInput(f"dataset has state/action dims {d.state.shape[1]}/"
                          f"{d.action.shape[1]}, the checkpoint expects "
                          f"{c.state_dim}/{c.action_dim}")
     missing = [cam for cam in c.cameras if cam not in d.frames]
     if missing:
-        raise SystemExit(f"error: dataset lacks camera(s) {missing} the checkpoint uses")
+        raise BadInput(f"dataset lacks camera(s) {missing} the checkpoint uses")
 
 
 def make_eval_fn(spec: str, episodes: int):

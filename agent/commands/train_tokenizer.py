@@ -18,6 +18,7 @@ from typing import Annotated
 
 import tyro
 
+from agent.commands import BadInput
 from policies.video.train_tokenizer import VQTrainConfig
 
 
@@ -64,7 +65,7 @@ def main(args: TrainTokenizerCommand) -> int:
     from policies.video.vq import VQTokenizer, get_config
 
     if args.out.exists() and any(args.out.iterdir()):
-        raise SystemExit(f"error: {args.out} exists and is not empty; choose another --out")
+        raise BadInput(f"{args.out} exists and is not empty; choose another --out")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device
@@ -79,7 +80,7 @@ def main(args: TrainTokenizerCommand) -> int:
             raise ValueError(f"frames are {frames.train.shape[1:]}, the {cfg.model!r} tokenizer "
                              f"takes ({model_cfg.image_size}, {model_cfg.image_size}, 3)")
     except (ValueError, DatasetError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise BadInput(f"{exc}") from None
     torch.manual_seed(cfg.seed)
     tok = VQTokenizer(model_cfg).to(device)
     print(f"training tokenizer {cfg.model} ({tok.num_params() / 1e6:.2f}M params, "

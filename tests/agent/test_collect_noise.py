@@ -102,7 +102,7 @@ def test_same_noisy_dataset_with_one_or_two_workers(noisy: Path, tmp_path: Path)
 def test_bad_action_noise_is_refused(tmp_path: Path, value: str):
     with pytest.raises(SystemExit, match="(--action-noise|action noise)") as e:
         _collect(tmp_path / "x", "--action-noise", value, episodes=1)
-    assert "error:" in str(e.value)
+    assert e.value.code == 2  # one `error: ...` line (BadInput), not a traceback
     assert not (tmp_path / "x").exists()
 
 
