@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from envs.features import ACTION_LAYOUT
 from envs.types import Observation
 
-POS_DIMS = slice(0, 3)  # action layout of envs.tabletop: dpos xyz, drot xyz, gripper
-ROT_DIMS = slice(3, 6)
 DEFAULT_ROT_PER_POS = 5.0  # rad per m: 0.01 m <-> 0.05 rad, each ~1/5 of the per-step cap
 # Mixed into the episode seed so the noise stream is not the env's own stream for that seed.
 _NOISE_STREAM = 0xDA27
@@ -68,11 +67,12 @@ class ActionNoise:
 
     def sample(self, rng: np.random.Generator, action_dim: int) -> np.ndarray:
         """One noise vector for an action of `action_dim` dims (7 for the tabletop envs)."""
-        if action_dim < 6:
-            raise ValueError(f"action noise needs >= 6 action dims (dpos xyz, drot xyz), "
-                             f"got {action_dim}")
+        a = ACTION_LAYOUT
+        if action_dim < a.motion.stop:
+            raise ValueError(f"action noise needs >= {a.motion.stop} action dims "
+                             f"({' '.join(a.names[a.motion])}), got {action_dim}")
         std = np.zeros(action_dim)
-        std[POS_DIMS], std[ROT_DIMS] = self.pos_std, self.rot_std
+        std[a.dpos], std[a.drot] = self.pos_std, self.rot_std
         return rng.normal(0.0, 1.0, action_dim) * std
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-MOTION_DIMS = 6  # the env's action: 6 end-effector deltas, then the gripper (README)
+from envs.features import ACTION_LAYOUT
 
 
 def _stats(values: list[float], digits: int = 4) -> dict[str, float] | None:
@@ -40,7 +40,8 @@ class ExecStats:
 
     def executed(self, action: np.ndarray, source: Any) -> None:
         if self._last is not None:
-            jump = float(np.abs(action[:MOTION_DIMS] - self._last[:MOTION_DIMS]).max())
+            motion = ACTION_LAYOUT.motion
+            jump = float(np.abs(action[motion] - self._last[motion]).max())
             same = source is not None and source == self._source
             (self.within_jumps if same else self.boundary_jumps).append(jump)
         self._last, self._source = np.asarray(action, np.float32), source

@@ -26,8 +26,9 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 
-from agent.exec_stats import MOTION_DIMS, ExecStats
+from agent.exec_stats import ExecStats
 from agent.runtime import ChunkBroker
+from envs.features import ACTION_LAYOUT, ActionLayout
 from envs.types import Observation
 from policies.base import Policy
 
@@ -35,11 +36,11 @@ EXEC_MODES = ("sync", "naive", "ensemble", "rtc")
 ENSEMBLE_M = 0.01  # ACT's default: nearly uniform weights, slightly favouring older chunks
 
 
-def hold_action(last: np.ndarray | None, action_dim: int = 7) -> np.ndarray:
-    """No end-effector motion, the gripper as last commanded (env action layout, README)."""
-    action = np.zeros(action_dim, np.float32)
+def hold_action(last: np.ndarray | None, layout: ActionLayout = ACTION_LAYOUT) -> np.ndarray:
+    """(Da,) float32: no end-effector motion, the gripper as last commanded."""
+    action = np.zeros(layout.dim, np.float32)
     if last is not None:
-        action[MOTION_DIMS:] = last[MOTION_DIMS:]
+        action[layout.gripper] = last[layout.gripper]
     return action
 
 

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from envs.features import ACTION_LAYOUT, StateLayout
 from envs.types import ActionChunk, Observation
 from policies.model.plan_targets import PLAN_GOAL
 from policies.model.token_policy import TokenPolicy
@@ -56,11 +57,12 @@ class Prediction(NamedTuple):
     horizon: int
 
 
-def plan_goal(state: np.ndarray, plan: np.ndarray, n_joints: int, max_opening: float
+def plan_goal(state: np.ndarray, plan: np.ndarray, layout: StateLayout, max_opening: float
               ) -> np.ndarray:
-    """(Ds,) state and (plan_dim,) decoded plan -> (3,) goal point for the EE (module doc)."""
+    """(Ds,) state laid out as `layout` and (plan_dim,) decoded plan -> (3,) goal point for
+    the EE (module doc)."""
     goal = plan[PLAN_GOAL]  # (7,) cube offset (3), plate offset (3), grasp turn (1)
-    ee, opening = state[n_joints:n_joints + 3], float(state[n_joints + 7])
+    ee, opening = state[layout.ee_pos], float(state[layout.gripper_opening])
     closed_on_cube = EMPTY_CLOSED_FRACTION < opening / max_opening < HOLD_CLOSED_FRACTION
     held = np.linalg.norm(goal[:3]) < HOLD_RADIUS_M and closed_on_cube
     return ee + (goal[3:6] if held else goal[:3])  # (3,)
@@ -94,9 +96,8 @@ class LookaheadPolicy:
         if not policy.config.plan_dim:
             raise ValueError("--lookahead scores candidates by the policy's plan tokens (where "
                              "the named cube and plate are); this policy has none (plan_dim 0)")
-        if robot.state_dim != policy.config.state_dim:
-            raise ValueError(f"robot {robot.name!r} has state_dim {robot.state_dim}, the policy "
-                             f"{policy.config.state_dim}")
+        self.layout = StateLayout.for_robot(robot)
+        policy.check_layouts(self.layout, ACTION_LAYOUT, f"robot {robot.name!r}")
         self.policy, self.predictor, self.robot = policy, predictor, robot
         top = predictor.head.cfg.max_horizon
         self.horizon = predictor.head.cfg.horizon if horizon is None else horizon
@@ -122,9 +123,8 @@ class LookaheadPolicy:
 
     def _progress(self, states: np.ndarray) -> np.ndarray:
         plan = self.policy.last_plan  # (1, plan_dim): the greedy chunk's, set by _sample
-        goal = plan_goal(self._obs.state, plan[0], self.robot.n_joints,
-                         self.robot.max_gripper_opening)
-        return SCORES[self.score](goal, self.robot.n_joints)(states)  # (K,)
+        goal = plan_goal(self._obs.state, plan[0], self.layout, self.robot.max_gripper_opening)
+        return SCORES[self.score](goal, self.layout)(states)  # (K,)
 
     def reset(self) -> None:
         self.policy.reset()
@@ -134,7 +134,7 @@ class LookaheadPolicy:
     def _engage(self, obs: Observation) -> bool:
         """Whether this decision is lookahead's (`when`); a missed grasp engages it for good."""
         if not self.engaged:
-            opening = float(obs.state[self.robot.n_joints + 7])
+            opening = float(obs.state[self.layout.gripper_opening])
             if opening < EMPTY_CLOSED_FRACTION * self.robot.max_gripper_opening:
                 self.engaged, self.engagements = True, self.engagements + 1
         return self.engaged

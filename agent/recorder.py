@@ -23,7 +23,7 @@ from dataset import stats, video
 from dataset.layout import DatasetSpec
 from dataset.video import VideoConfig
 from dataset.writer import EpisodeRecord
-from envs.features import ACTION_NAMES, EE_NAMES, env_state_names, env_state_vector
+from envs.features import env_state_names, env_state_vector
 
 
 @dataclass(frozen=True)
@@ -55,21 +55,19 @@ def make_env(spec: str, fps: int | None) -> Any:
 
 
 def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False) -> DatasetSpec:
-    """The dataset features an env produces (names from the robot where it has them)."""
+    """The dataset features an env produces: state and action names from the env's layouts
+    (envs.features), the robot's name from its sim or, over the bridge, its handshake."""
     u = env.unwrapped
     hz = float(u.control_hz)
     if abs(hz - round(hz)) > 1e-9:
         raise ValueError(f"LeRobot datasets need an integer fps; the env runs at {hz} Hz")
     images = env.observation_space["images"]
     cameras = tuple(images.spaces)
-    robot = getattr(getattr(u, "sim", None), "robot", None)
-    state_dim = env.observation_space["state"].shape[0]
-    names = tuple(robot.joint_names) + EE_NAMES if robot is not None else ()
-    if len(names) != state_dim:
-        names = tuple(f"state_{i}" for i in range(state_dim))
-    return DatasetSpec(fps=round(hz), robot_type=robot.name if robot else "unknown",
+    robot = getattr(getattr(u, "sim", None), "robot", None) or u.robot
+    return DatasetSpec(fps=round(hz), robot_type=robot.name,
                        cameras=cameras, image_shape=tuple(images[cameras[0]].shape),
-                       state_names=names, action_names=ACTION_NAMES, video=video_cfg,
+                       state_names=u.state_layout.names,
+                       action_names=u.action_layout.names, video=video_cfg,
                        expert_action=expert_action, env_state_names=env_state_names(env))
 
 

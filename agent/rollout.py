@@ -38,7 +38,9 @@ def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scrip
         frames = {c: np.stack([f[c] for f in rec["frames"]]) for c in rec["frames"][0]}
         demos.append(DemoEpisode(rec["task"], frames, np.stack(rec["state"]),
                                  np.stack(rec["action"]),
-                                 np.stack(rec["env"]) if names else None))
+                                 np.stack(rec["env"]) if names else None,
+                                 state_layout=env.unwrapped.state_layout,
+                                 action_layout=env.unwrapped.action_layout))
     env.close()
     return demos
 

@@ -72,7 +72,7 @@ def episode_samples(pred: FuturePredictor, ep: DemoEpisode, horizons: list[int],
     """Per horizon: lists of psnr/ssim of prediction, copy-last and ceiling, EE error (m)."""
     pol, head = pred.policy, pred.head
     camera = pol.config.cameras[head.cfg.camera]
-    H, n = pol.config.chunk, pol.config.state_dim - 8  # n: arm joints
+    H, ee = pol.config.chunk, pol.config.state_layout.ee_pos
     real_all = ep.frames[camera]  # (T, h, w, 3)
     out: dict[int, dict[str, list[float]]] = {k: {} for k in horizons}
     for t in range(0, len(ep.action) - max(horizons), stride):
@@ -86,8 +86,7 @@ def episode_samples(pred: FuturePredictor, ep: DemoEpisode, horizons: list[int],
         last = np.repeat(real_all[t][None], len(horizons), 0)
         tok = pred.tokenizer
         ceiling = tok.decode(tok.encode(real)).cpu().numpy()
-        ee_err = np.linalg.norm(states[:, n:n + 3] - ep.state[t + np.asarray(horizons), n:n + 3],
-                                axis=1)
+        ee_err = np.linalg.norm(states[:, ee] - ep.state[t + np.asarray(horizons), ee], axis=1)
         parts = {"psnr_pred": psnr(frames, real), "psnr_pred_expected": psnr(expected, real),
                  "psnr_copy_last": psnr(last, real), "psnr_ceiling": psnr(ceiling, real),
                  "ssim_pred": ssim(frames, real), "ssim_pred_expected": ssim(expected, real),

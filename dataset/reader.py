@@ -119,6 +119,16 @@ class LeRobotDatasetReader:
         return layout.EXPERT_ACTION_KEY in self.features
 
     @property
+    def state_names(self) -> list[str]:
+        """Names of `observation.state`'s dims (envs.features.StateLayout's, for our envs)."""
+        return list(self.features["observation.state"]["names"])
+
+    @property
+    def action_names(self) -> list[str]:
+        """Names of `action`'s dims (and `expert_action`'s)."""
+        return list(self.features["action"]["names"])
+
+    @property
     def env_state_names(self) -> list[str]:
         """Names of `observation.environment_state`'s dims ([] when it was not recorded)."""
         feat = self.features.get(layout.ENV_STATE_KEY)

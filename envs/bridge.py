@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.errors import InvalidActionError
+from envs.features import ACTION_LAYOUT, StateLayout
 from envs.tabletop import (
     INSTRUCTION_CHARSET,
     INSTRUCTION_MAX_LEN,
@@ -60,6 +61,8 @@ class BridgeEnv(gym.Env):
         self.robot = RobotSpec(r["name"], tuple(r["joint_names"]), tuple(r["joint_lower"]),
                                tuple(r["joint_upper"]), tuple(r["home"]),
                                r["max_gripper_opening"])
+        self.state_layout = StateLayout.for_robot(self.robot)  # as TableTopEnv's
+        self.action_layout = ACTION_LAYOUT
         self.kin = make_kinematics(r["kinematics"])
         if tuple(self.kin.joint_names) != self.robot.joint_names:
             raise BridgeError(f"server joints {self.robot.joint_names} do not match the "
@@ -121,14 +124,15 @@ class BridgeEnv(gym.Env):
             raise gym.error.ResetNeeded("call reset() before step()")
         t_start = time.monotonic()
         a = self._validate(action)
-        n = self.robot.n_joints
+        s, act = self.state_layout, self.action_layout
         state = self._frame["state"].astype(np.float64)
-        pos, quat = state[n:n + 3], state[n + 3:n + 7]
-        target_pos = np.clip(pos + a[:3], WORKSPACE_LOW, WORKSPACE_HIGH)
-        target_quat = quat_mul(quat_from_axis_angle(a[3:6].astype(np.float64)), quat)
-        q0 = state[:n] if self._goal_q is None else self._goal_q
+        pos, quat = state[s.ee_pos], state[s.ee_quat]
+        target_pos = np.clip(pos + a[act.dpos], WORKSPACE_LOW, WORKSPACE_HIGH)
+        target_quat = quat_mul(quat_from_axis_angle(a[act.drot].astype(np.float64)), quat)
+        q0 = state[s.joints] if self._goal_q is None else self._goal_q
         t_sent = self.client.server_now()
-        ack, problem = self._send(self.kin.solve_ik(target_pos, target_quat, q0), float(a[6]))
+        ack, problem = self._send(self.kin.solve_ik(target_pos, target_quat, q0),
+                                  float(a[act.gripper]))
         time.sleep(max(0.0, t_start + self.period - PACE_LEAD_S - time.monotonic()))
         if problem is None or problem.code in RECOVERABLE:
             self._frame = self.client.observation(after_t=ack["t"] if ack else t_sent)
@@ -152,8 +156,8 @@ class BridgeEnv(gym.Env):
             info["applied_command"] = {"q": self._goal_q, "gripper": ack["gripper"],
                                        "clamped": list(ack["clamped"])}
         else:  # nothing new ran: the arm kept its previous goal
-            info["applied_action"] = np.zeros(7, np.float32)
-            info["applied_action"][6] = self._gripper
+            info["applied_action"] = np.zeros(self.action_layout.dim, np.float32)
+            info["applied_action"][self.action_layout.gripper] = self._gripper
             info["bridge"]["rejected"] = str(problem)
         if ack is not None:
             self._gripper = float(ack["gripper"])

@@ -16,3 +16,7 @@ class UnknownEnvError(EnvError, KeyError):
 
 class InvalidActionError(EnvError, ValueError):
     """An action of the wrong shape, dtype or with non-finite values."""
+
+
+class LayoutError(EnvError, ValueError):
+    """Feature names that do not form a state or action layout (envs.features)."""

@@ -1,5 +1,10 @@
 """The feature names an env's observations and actions carry into datasets and checkpoints.
 
+`StateLayout` and `ActionLayout` name every dimension of `observation.state` and `action` (what
+LeRobot's info.json `features[...]["names"]` and a checkpoint's config.json hold) and give the
+groups code reads (joints, EE position, ...) as slices found from those names, so no caller
+counts indices.
+
 The environment state (`observation.environment_state`) is the simulator's ground truth per
 frame: every object's pose, the instruction's named object and target first. A real arm has no
 such sensor; the bridge env returns no names for it.
@@ -7,9 +12,14 @@ such sensor; the bridge env returns no names for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from envs.errors import LayoutError
+from sims.base import RobotSpec
 
 ACTION_NAMES = ("dx", "dy", "dz", "drx", "dry", "drz", "gripper")
 EE_NAMES = ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz", "gripper_opening")
@@ -17,6 +27,162 @@ POSE_NAMES = ("x", "y", "z", "qw", "qx", "qy", "qz")
 # The environment state starts with the poses of what the instruction names, so a trainer can
 # use "where is the thing I was asked about" without parsing the instruction; then every object.
 GOAL_SLOTS = ("goal_object", "goal_target")
+
+
+def _span(names: tuple[str, ...], first: str, last: str) -> slice:
+    """The dimensions from `first` to `last`, both included."""
+    return slice(names.index(first), names.index(last) + 1)
+
+
+def _state_problem(names: tuple[str, ...]) -> str | None:
+    """Why `names` is not a state layout, or None if it is."""
+    if not all(isinstance(n, str) and n for n in names):
+        return "every name must be a non-empty string"
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        return f"{dupes} appear more than once"
+    missing = [n for n in EE_NAMES if n not in names]
+    if missing:
+        return f"{missing} are missing"
+    if names[-len(EE_NAMES):] != EE_NAMES:
+        return f"{list(EE_NAMES)} must be the last {len(EE_NAMES)} names, in that order"
+    if len(names) == len(EE_NAMES):
+        return "no joint names come before them"
+    return None
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    """What each dimension of the proprioceptive state `observation.state` means.
+
+    The state is (n_joints + 8,) float32: the arm's joint positions (rad, in `joint_names`
+    order), the tool centre point's position ee_x ee_y ee_z (m, world frame), its orientation
+    ee_qw ee_qx ee_qy ee_qz (unit quaternion, wxyz) and the gripper opening (m between the
+    fingers). The groups index the last axis, so batches slice alike: for states (K, dim),
+    `states[:, layout.ee_pos]` is (K, 3).
+
+    Attributes:
+        names: one per dimension: the joint names, then EE_NAMES.
+
+    Raises:
+        LayoutError: names that are not joint names followed by EE_NAMES.
+    """
+
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        names = tuple(self.names)
+        object.__setattr__(self, "names", names)  # a list from JSON becomes the tuple
+        problem = _state_problem(names)
+        if problem:
+            raise LayoutError(f"state names {list(names)} do not form a state layout: {problem} "
+                              f"(allowed: joint names, then {list(EE_NAMES)})")
+
+    @classmethod
+    def for_robot(cls, robot: RobotSpec) -> StateLayout:
+        """The state an env with this arm returns (robot.state_dim dims)."""
+        return cls(tuple(robot.joint_names) + EE_NAMES)
+
+    @classmethod
+    def from_names(cls, names: Sequence[str]) -> StateLayout:
+        """From the list a dataset's info.json or a checkpoint's config.json holds."""
+        return cls(tuple(names))
+
+    def to_names(self) -> list[str]:
+        """The list info.json and config.json hold."""
+        return list(self.names)
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    @property
+    def joints(self) -> slice:
+        """Joint positions, (n_joints,) rad."""
+        return slice(0, self.names.index(EE_NAMES[0]))
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.names[self.joints]
+
+    @property
+    def n_joints(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def ee_pos(self) -> slice:
+        """Tool centre point position, (3,) m, world frame."""
+        return _span(self.names, "ee_x", "ee_z")
+
+    @property
+    def ee_quat(self) -> slice:
+        """Tool orientation, (4,) unit quaternion wxyz."""
+        return _span(self.names, "ee_qw", "ee_qz")
+
+    @property
+    def gripper_opening(self) -> int:
+        """Distance between the fingers, m (a scalar index)."""
+        return self.names.index("gripper_opening")
+
+    def describe(self) -> str:
+        """One line for messages: the joints by name, then the EE part and the width."""
+        return (f"state [{', '.join(self.joint_names)}] + EE pose and gripper opening "
+                f"({self.dim} values)")
+
+
+@dataclass(frozen=True)
+class ActionLayout:
+    """What each dimension of an action means: (7,) float32, the EE position delta dx dy dz
+    (m), the EE rotation delta drx dry drz (axis-angle, rad, world frame), both applied to the
+    measured pose, and the gripper command (0 open .. 1 closed). Every env takes exactly this.
+
+    Raises:
+        LayoutError: names other than ACTION_NAMES.
+    """
+
+    names: tuple[str, ...] = ACTION_NAMES
+
+    def __post_init__(self) -> None:
+        names = tuple(self.names)
+        object.__setattr__(self, "names", names)
+        if names != ACTION_NAMES:
+            raise LayoutError(f"action names {list(names)} do not form an action layout "
+                              f"(allowed: exactly {list(ACTION_NAMES)}, what the envs take)")
+
+    @classmethod
+    def from_names(cls, names: Sequence[str]) -> ActionLayout:
+        """From the list a dataset's info.json or a checkpoint's config.json holds."""
+        return cls(tuple(names))
+
+    def to_names(self) -> list[str]:
+        return list(self.names)
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    @property
+    def dpos(self) -> slice:
+        """EE position delta, (3,) m."""
+        return _span(self.names, "dx", "dz")
+
+    @property
+    def drot(self) -> slice:
+        """EE rotation delta, (3,) axis-angle rad."""
+        return _span(self.names, "drx", "drz")
+
+    @property
+    def motion(self) -> slice:
+        """Every EE delta, (6,): what moves the arm, as opposed to the gripper."""
+        return _span(self.names, "dx", "drz")
+
+    @property
+    def gripper(self) -> int:
+        """The gripper command (a scalar index)."""
+        return self.names.index("gripper")
+
+
+ACTION_LAYOUT = ActionLayout()
 
 
 def env_state_names(env: Any) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.errors import InvalidActionError
+from envs.features import ACTION_LAYOUT, StateLayout
 from sims import make_sim
 from sims.base import (
     GRIPPER_DOWN,
@@ -65,6 +66,9 @@ class TableTopEnv(gym.Env):
         self.sim = make_sim(backend, list(self.task.objects), 1.0 / control_hz,
                             (image_size, image_size))
         robot = self.sim.robot
+        # What each dimension of `state` and of an action means (envs.features).
+        self.state_layout = StateLayout.for_robot(robot)
+        self.action_layout = ACTION_LAYOUT
         self.action_space = spaces.Box(
             low=np.array([-MAX_DPOS] * 3 + [-MAX_DROT] * 3 + [0.0], dtype=np.float32),
             high=np.array([MAX_DPOS] * 3 + [MAX_DROT] * 3 + [1.0], dtype=np.float32))
@@ -93,9 +97,10 @@ class TableTopEnv(gym.Env):
             raise gym.error.ResetNeeded("call reset() before step()")
         applied = self._validate(action)
         pos, quat = self.sim.ee_pose()
-        target_pos = np.clip(pos + applied[:3], WORKSPACE_LOW, WORKSPACE_HIGH)
-        target_quat = quat_mul(quat_from_axis_angle(applied[3:6].astype(np.float64)), quat)
-        self.sim.step(target_pos, target_quat, float(applied[6]))
+        a = self.action_layout
+        target_pos = np.clip(pos + applied[a.dpos], WORKSPACE_LOW, WORKSPACE_HIGH)
+        target_quat = quat_mul(quat_from_axis_angle(applied[a.drot].astype(np.float64)), quat)
+        self.sim.step(target_pos, target_quat, float(applied[a.gripper]))
         failure = self.sim.divergence()
         obs = self._observe()
         success = failure is None and self.task.success(self.sim, self._goal)

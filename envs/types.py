@@ -18,7 +18,7 @@ class Observation:
     Attributes:
         images: camera name -> (H, W, 3) uint8 image.
         state: (state_dim,) float32 proprioception: joint positions, EE position, EE quaternion
-            (wxyz), gripper opening.
+            (wxyz), gripper opening; the env's `state_layout` (envs.features) names each.
         instruction: the task in words, e.g. "put the red cube on the yellow plate".
         privileged: simulator ground truth (object poses, goal), for scripted experts only;
             None where the env cannot provide it (a real robot).

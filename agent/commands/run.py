@@ -112,6 +112,24 @@ def setup_backend(args: RunCommand, policy: Any, log: Callable[[str], None]
         raise BadInput(f"{e}") from None
 
 
+def check_policy_fits(policy: Any, env: Any, agent: Any = None) -> None:
+    """A token policy trained on another robot's state (or actions) than the env's stops the
+    run with one line, before any episode; the env (and the agent, if made) is closed."""
+    from agent.lookahead_agent import robot_spec
+    from policies.model.token_policy import CheckpointMismatchError, TokenPolicy
+
+    if not isinstance(policy, TokenPolicy):
+        return  # the scripted expert reads privileged state, whatever the arm
+    u = env.unwrapped
+    try:
+        policy.check_layouts(u.state_layout, u.action_layout, f"robot {robot_spec(env).name!r}")
+    except CheckpointMismatchError as e:
+        env.close()
+        if agent is not None:
+            agent.close()
+        raise BadInput(f"{e}") from None
+
+
 def make_agent(args: RunCommand, policy: Any) -> tuple[Any, Any]:
     """The execution broker --exec names, over the policy slowed by --simulate-latency."""
     from agent.execution import make_broker
@@ -248,8 +266,10 @@ def main(args: RunCommand) -> int:
     if predictor is None:
         agent, latency = make_agent(args, policy)
         env = envs.make(args.env)
+        check_policy_fits(policy, env, agent)
     else:  # lookahead reads the joint limits off the env's robot, so the env comes first
         env = envs.make(args.env)
+        check_policy_fits(policy, env)
         look = make_lookahead(args, policy, predictor, env)
         agent, latency = make_agent(args, look)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate

@@ -345,12 +345,15 @@ def world_size() -> int:
 
 def check_demos_fit(policy, demos) -> None:
     """A dataset with other features than the checkpoint was trained on is an error."""
+    from policies.model.token_policy import CheckpointMismatchError
+    from policies.training.data import demo_layouts
+
     c = policy.config
     d = demos[0]
-    if d.state.shape[1] != c.state_dim or d.action.shape[1] != c.action_dim:
-        raise BadInput(f"dataset has state/action dims {d.state.shape[1]}/"
-                         f"{d.action.shape[1]}, the checkpoint expects "
-                         f"{c.state_dim}/{c.action_dim}")
+    try:
+        policy.check_layouts(*demo_layouts(demos), "the dataset")
+    except CheckpointMismatchError as e:
+        raise BadInput(str(e)) from None
     missing = [cam for cam in c.cameras if cam not in d.frames]
     if missing:
         raise BadInput(f"dataset lacks camera(s) {missing} the checkpoint uses")

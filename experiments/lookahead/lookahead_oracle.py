@@ -112,7 +112,7 @@ def cell(job: tuple) -> list[bool]:
             held = (np.linalg.norm(cube - priv["ee_pos"]) < HOLD_RADIUS_M
                     and EMPTY_CLOSED_FRACTION < opening < HOLD_CLOSED_FRACTION)
             goal = plate if held else cube  # as plan_goal: the plan's offsets are to these
-            return SCORES[self.score](goal, self.robot.n_joints)(states)  # (K,)
+            return SCORES[self.score](goal, self.layout)(states)  # (K,)
 
     kind = {"random": RandomChoice, "none": LookaheadPolicy}[control]
     kind = TrueTarget if target == "true" else kind

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     def watched(obs):
         out = infer(obs)
         truth = plan_targets(env_state_vector(obs.privileged, names)[None], obs.state[None],
-                             policy.config.plan_objects)[0]
+                             policy.config.state_layout, policy.config.plan_objects)[0]
         seen.append((truth, policy.last_plan[0].copy()))
         return out
 

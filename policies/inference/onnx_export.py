@@ -133,6 +133,15 @@ def export_policy(policy: TokenPolicy, out: Path) -> dict:
     return meta
 
 
+def _as_exported(config: dict, exported: dict | None) -> dict:
+    """The policy config to compare with an export's: exports made before checkpoints named
+    their state and action fields lack the names, which change no graph (a cached export of
+    the same weights stays valid), so they are left out of the comparison there."""
+    if isinstance(exported, dict) and "state_names" not in exported:
+        return {k: v for k, v in config.items() if k not in ("state_names", "action_names")}
+    return config
+
+
 def read_export(directory: Path, policy: TokenPolicy) -> dict:
     """export.json of `directory`, after checking it was exported from `policy`'s checkpoint.
 
@@ -149,7 +158,7 @@ def read_export(directory: Path, policy: TokenPolicy) -> dict:
             f"{path}: format {meta.get('format')} v{meta.get('version')}, this code reads "
             f"{EXPORT_FORMAT} v{EXPORT_VERSION}")
     wanted = {"vocab_hash": policy.layout.hash, "model": policy.model.cfg.to_dict(),
-              "policy": policy.config.to_dict()}
+              "policy": _as_exported(policy.config.to_dict(), meta.get("policy"))}
     diffs = [f"{k}: export has {meta.get(k)}, checkpoint has {v}"
              for k, v in wanted.items() if meta.get(k) != v]
     if not diffs and meta.get("weights_sha256") != weights_hash(policy.model):

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.features import StateLayout
+
 POSE = 7  # x y z qw qx qy qz, as envs.features lays out the environment state
 N_GOAL_SLOTS = 2  # goal_object, goal_target come first (envs.features.GOAL_SLOTS)
-
-
-# The proprioceptive state ends with EE position (3), EE quaternion (4), gripper (1)
-# (envs.types.Observation), whatever the number of joints before them.
-EE_POS, EE_QUAT = slice(-8, -5), slice(-5, -1)
 
 
 def aux_dim(env_state_dim: int) -> int:
@@ -47,16 +44,17 @@ def _gripper_yaw(quat: np.ndarray) -> np.ndarray:
     return np.arctan2(-2 * (x * y + w * z), 1 - 2 * (w * w + x * x))
 
 
-def aux_targets(env_state: np.ndarray, state: np.ndarray) -> np.ndarray:
-    """(B, E) environment state and (B, Ds) proprioception -> (B, aux_dim(E)) float32:
+def aux_targets(env_state: np.ndarray, state: np.ndarray, layout: StateLayout) -> np.ndarray:
+    """(B, E) environment state and (B, Ds) proprioception laid out as `layout` ->
+    (B, aux_dim(E)) float32:
     goal cube and goal plate xyz minus the tool's, the goal cube's yaw as (sin 4y, cos 4y) and
     its yaw relative to the fingers the same way (a cube looks the same after a quarter turn,
     so only 4y is observable), then every object's world xyz."""
     B = len(env_state)
     poses = env_state.reshape(B, -1, POSE)  # (B, slots, 7)
-    ee = state[:, EE_POS]  # (B, 3)
+    ee = state[:, layout.ee_pos]  # (B, 3)
     yaw = _yaw(poses[:, 0, 3:])
-    rel = yaw - _gripper_yaw(state[:, EE_QUAT])
+    rel = yaw - _gripper_yaw(state[:, layout.ee_quat])
     return np.concatenate([(poses[:, :N_GOAL_SLOTS, :3] - ee[:, None]).reshape(B, -1),
                            np.stack([np.sin(4 * yaw), np.cos(4 * yaw),
                                      np.sin(4 * rel), np.cos(4 * rel)], axis=1),
@@ -68,12 +66,15 @@ class AuxNormalizer:
     """Per-dimension standardisation of aux targets, fitted on the training episodes, so every
     target weighs the same in the loss (a z of 2 cm matters as much as an x of 20 cm)."""
 
-    def __init__(self, env_states: list[np.ndarray], states: list[np.ndarray]) -> None:
-        t = aux_targets(np.concatenate(env_states), np.concatenate(states))
+    def __init__(self, env_states: list[np.ndarray], states: list[np.ndarray],
+                 layout: StateLayout) -> None:
+        self.layout = layout
+        t = aux_targets(np.concatenate(env_states), np.concatenate(states), layout)
         self.mean, self.std = t.mean(0), np.maximum(t.std(0), 1e-3)
 
     def __call__(self, env_state: np.ndarray, state: np.ndarray) -> np.ndarray:
-        return ((aux_targets(env_state, state) - self.mean) / self.std).astype(np.float32)
+        t = aux_targets(env_state, state, self.layout)
+        return ((t - self.mean) / self.std).astype(np.float32)
 
 
 # -- plan tokens -------------------------------------------------------------------------------
@@ -96,8 +97,10 @@ def plan_dim(env_state_dim: int, objects: bool) -> int:
     return len(PLAN_NAMES) + (3 * n_objects if objects else 0)
 
 
-def plan_targets(env_state: np.ndarray, state: np.ndarray, objects: bool = False) -> np.ndarray:
-    """(B, E) environment state and (B, Ds) proprioception -> (B, plan_dim) float32.
+def plan_targets(env_state: np.ndarray, state: np.ndarray, layout: StateLayout,
+                 objects: bool = False) -> np.ndarray:
+    """(B, E) environment state and (B, Ds) proprioception laid out as `layout` ->
+    (B, plan_dim) float32.
 
     With `objects`, first every object's xyz minus the tool's, in the task's object order
     (pick_place: red, green, blue cube, yellow, purple plate). Then always (PLAN_GOAL): the goal
@@ -112,9 +115,9 @@ def plan_targets(env_state: np.ndarray, state: np.ndarray, objects: bool = False
     """
     B = len(env_state)
     poses = env_state.reshape(B, -1, POSE)  # (B, slots, 7)
-    ee = state[:, EE_POS]  # (B, 3)
+    ee = state[:, layout.ee_pos]  # (B, 3)
     grasp = (_yaw(poses[:, 0, 3:]) + np.pi / 4) % (np.pi / 2) - np.pi / 4
-    turn = (grasp - _gripper_yaw(state[:, EE_QUAT]) + np.pi) % (2 * np.pi) - np.pi
+    turn = (grasp - _gripper_yaw(state[:, layout.ee_quat]) + np.pi) % (2 * np.pi) - np.pi
     parts = [(poses[:, N_GOAL_SLOTS:, :3] - ee[:, None]).reshape(B, -1)] if objects else []
     parts += [(poses[:, :N_GOAL_SLOTS, :3] - ee[:, None]).reshape(B, -1), turn[:, None]]
     return np.concatenate(parts, axis=1).astype(np.float32)

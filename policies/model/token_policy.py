@@ -14,8 +14,9 @@ begin_actions, then the action chunk; the plan is decoded too and kept as `last_
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from action_codec.binning import BinningCodec
 from action_codec.vocab import VocabLayout
+from envs.features import ACTION_NAMES, EE_NAMES, ActionLayout, StateLayout
 from envs.types import ActionChunk, Observation
 from policies.base import PolicyCheckpointError
 from policies.inference.torch_engine import DecodeEngine, TorchEngine, check_rule
@@ -37,6 +39,11 @@ class CheckpointMismatchError(PolicyCheckpointError):
     """A checkpoint whose parts (vocabulary, codecs, config) do not fit together or the env."""
 
 
+# Said wherever a policy meets a robot whose state it was not trained on.
+RETRAIN_HINT = ("A policy reads only the state it was trained on: train one on demonstrations "
+                "of this robot (`agent collect --env SPEC --out DIR`, then `agent train --data "
+                "DIR --out RUN`), or fine-tune one already trained on its state (`agent train "
+                "--init RUN --data DIR --out NEW`).")
 # What to do about a checkpoint file that cannot be read: nothing in it can be trusted.
 _DAMAGED = ("the file is damaged (empty, truncated, overwritten or edited): restore the "
             "checkpoint from where it was trained, or re-train it (agent train)")
@@ -52,6 +59,10 @@ class PolicyConfig:
     cameras: tuple[str, ...] = ("front", "wrist")
     state_dim: int = 14
     action_dim: int = 7
+    # What each state and action dimension means (envs.features), as the training data named
+    # them: config.json says which arm's state the policy reads.
+    state_names: tuple[str, ...] = field(kw_only=True)
+    action_names: tuple[str, ...] = field(kw_only=True)
     chunk: int = 8  # actions predicted per inference (H)
     execute: int = 4  # of those, executed before the next inference (receding horizon)
     text_len: int = 12  # instruction tokens (BPE), padded; a longer instruction is an error
@@ -61,8 +72,50 @@ class PolicyConfig:
     # the plan starts with every object's position (policies.model.plan_targets)
     plan_objects: bool = False
 
+    def __post_init__(self) -> None:
+        for name in ("cameras", "state_names", "action_names"):  # lists from JSON
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        state, action = self.state_layout, self.action_layout  # LayoutError if not layouts
+        if (state.dim, action.dim) != (self.state_dim, self.action_dim):
+            raise ValueError(f"state_names/action_names name {state.dim}/{action.dim} dims, "
+                             f"but state_dim/action_dim are {self.state_dim}/{self.action_dim}")
+
+    @property
+    def state_layout(self) -> StateLayout:
+        return StateLayout(self.state_names)
+
+    @property
+    def action_layout(self) -> ActionLayout:
+        return ActionLayout(self.action_names)
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "cameras": list(self.cameras)}
+        """As config.json holds it (lists, so it compares equal to the JSON read back)."""
+        return {**asdict(self), "cameras": list(self.cameras),
+                "state_names": list(self.state_names), "action_names": list(self.action_names)}
+
+
+def legacy_names(pcfg: dict, path: Path) -> dict[str, tuple[str, ...]]:
+    """state_names and action_names for a config.json written before checkpoints had them.
+
+    A 14-value state is 6 joints + EE, and the sims' only 6-joint arm is MuJoCo's mk6, on which
+    the shipped checkpoints and their benches were trained: its names are assumed, with a
+    warning (a 6-joint arm behind the bridge, e.g. a UR5e, would look the same). Any other
+    width is refused rather than guessed (7 joints could be the Panda or another arm).
+    """
+    if (pcfg.get("state_dim"), pcfg.get("action_dim")) != (14, len(ACTION_NAMES)):
+        raise CheckpointMismatchError(
+            f"{path} names no state or action fields (written before checkpoints recorded "
+            f"them) and has state_dim {pcfg.get('state_dim')}, action_dim "
+            f"{pcfg.get('action_dim')}; only the mk6 arm's 14/7 are recognised. Add "
+            f"\"state_names\" (the joint names, then {list(EE_NAMES)}) and \"action_names\" "
+            f"({list(ACTION_NAMES)}) to its \"policy\" section")
+    from sims.mujoco_sim import ARM_JOINTS  # loads MuJoCo: only for these old checkpoints
+
+    warnings.warn(f"{path} names no state or action fields (written before checkpoints "
+                  f"recorded them); assuming the mk6 arm's {list(ARM_JOINTS)}, the sims' only "
+                  f"14-value state. If it was trained on another 6-joint arm, add its "
+                  f"\"state_names\" to the file", stacklevel=3)
+    return {"state_names": ARM_JOINTS + EE_NAMES, "action_names": ACTION_NAMES}
 
 
 class TokenPolicy:
@@ -223,7 +276,22 @@ class TokenPolicy:
                     f"({size}, {size}, 3)")
         if obs.state.shape != (self.config.state_dim,):
             raise CheckpointMismatchError(
-                f"state has shape {obs.state.shape}, policy needs ({self.config.state_dim},)")
+                f"state has shape {obs.state.shape}, policy needs ({self.config.state_dim},): "
+                f"it was trained on {self.config.state_layout.describe()}")
+
+    def check_layouts(self, state: StateLayout, action: ActionLayout, source: str) -> None:
+        """Raise CheckpointMismatchError unless `source` (e.g. "robot 'panda'", a dataset)
+        names its state and action dimensions as the data this policy was trained on."""
+        own_state, own_action = self.config.state_layout, self.config.action_layout
+        problems = []
+        if state != own_state:
+            problems.append(f"{source} has {state.describe()}, this policy was trained on "
+                            f"{own_state.describe()}")
+        if action != own_action:
+            problems.append(f"{source} takes actions {list(action.names)}, this policy "
+                            f"writes {list(own_action.names)}")
+        if problems:
+            raise CheckpointMismatchError("; ".join(problems) + ". " + RETRAIN_HINT)
 
     # -- acting ------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -354,13 +422,28 @@ def _read_config(path: Path) -> dict[str, Any]:
     return meta
 
 
+def _policy_config(pcfg: dict, path: Path) -> PolicyConfig:
+    """config.json's "policy" section; names filled in for older files (legacy_names)."""
+    has = [k for k in ("state_names", "action_names") if k in pcfg]
+    if len(has) == 1:
+        raise CheckpointMismatchError(f"{path} has {has[0]} but not the other of "
+                                      f"state_names/action_names")
+    if not has:
+        pcfg = {**pcfg, **legacy_names(pcfg, path)}
+    try:
+        return PolicyConfig(**pcfg)
+    except ValueError as e:  # names that are no layout, or disagree with the dims
+        raise CheckpointMismatchError(f"{path}: {e}") from None
+
+
 def _build(path: Path, meta: dict[str, Any]) -> tuple[PolicyConfig, TokenTransformer]:
     """The policy config and the (untrained) model config.json describes."""
     try:
-        pcfg = meta["policy"]
-        config = PolicyConfig(**{**pcfg, "cameras": tuple(pcfg["cameras"])})
+        config = _policy_config(meta["policy"], path)
         check_rule(config.decode)
         model = TokenTransformer(TransformerConfig(**meta["model"]))
+    except PolicyCheckpointError:
+        raise  # _policy_config's own: it names what is missing and how to fix it
     except (KeyError, TypeError, ValueError, RuntimeError) as e:  # RuntimeError: torch sizes
         raise PolicyCheckpointError(
             f"{path} describes no model this code can build ({type(e).__name__}: {e}); "

@@ -9,9 +9,16 @@ out of the loss, as LeRobot's `action_is_pad` does.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from envs.errors import LayoutError
+from envs.features import ACTION_LAYOUT, EE_NAMES, ActionLayout, StateLayout
+
+if TYPE_CHECKING:
+    from dataset.reader import LeRobotDatasetReader
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,8 @@ class DemoEpisode:
     `action` is the label the policy is trained on: the expert's clean action or the applied one,
     as `load_demos(labels=...)` chose. `env_state` (T, E) is the simulator's ground truth when
     the dataset recorded it (auxiliary targets only, see policies.model.plan_targets).
+    `state_layout` / `action_layout` name the dims of `state` / `action` (the dataset's
+    feature names); a policy trained on the episode carries them in its checkpoint.
     """
 
     task: str
@@ -28,6 +37,8 @@ class DemoEpisode:
     state: np.ndarray
     action: np.ndarray
     env_state: np.ndarray | None = None
+    state_layout: StateLayout = field(kw_only=True)
+    action_layout: ActionLayout = field(default=ACTION_LAYOUT, kw_only=True)
 
     def __post_init__(self) -> None:
         T = len(self.action)
@@ -35,6 +46,21 @@ class DemoEpisode:
                 or (self.env_state is not None and len(self.env_state) != T)):
             raise ValueError(f"episode arrays disagree on length: action {T}, state "
                              f"{len(self.state)}, frames {[len(f) for f in self.frames.values()]}")
+        dims = (self.state.shape[1], self.action.shape[1])
+        if dims != (self.state_layout.dim, self.action_layout.dim):
+            raise ValueError(f"episode has state/action dims {dims}, its layouts name "
+                             f"{self.state_layout.dim}/{self.action_layout.dim}")
+
+
+def demo_layouts(demos: list[DemoEpisode]) -> tuple[StateLayout, ActionLayout]:
+    """The state and action layouts every episode shares; episodes that differ are an error."""
+    found = {(d.state_layout, d.action_layout) for d in demos}
+    if not found:
+        raise ValueError("no episodes")
+    if len(found) > 1:
+        raise ValueError(f"episodes differ in their state/action names "
+                         f"({sorted(s.describe() for s, _ in found)}); a policy reads one layout")
+    return found.pop()
 
 
 @dataclass(frozen=True)
@@ -115,7 +141,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
                successful_only: bool = True, labels: str = "auto") -> list[DemoEpisode]:
     """Episodes of LeRobot v3.0 datasets written by `agent collect`, frames decoded.
 
-    Datasets must agree on features (state/action dims, cameras): mixing them is an error.
+    Datasets must agree on features (state/action names, cameras): mixing them is an error.
+    Each episode carries the dataset's state and action layouts (info.json's feature names).
 
     Args:
         dirs: dataset directories.
@@ -133,7 +160,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
         DatasetError: a directory that is missing, not a dataset, or damaged (the message
             names it; see dataset.LeRobotDatasetReader).
         ValueError: unknown `labels`, labels="expert" on a dataset without expert labels,
-            missing cameras, datasets that disagree on dims, or no episodes at all.
+            missing cameras, feature names that are no state/action layout, datasets that
+            disagree on them, or no episodes at all.
     """
     from dataset.reader import LeRobotDatasetReader
 
@@ -149,24 +177,40 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
         if labels == "expert" and not ds.has_expert_action:
             raise ValueError(f"dataset {d} has no expert_action labels (it was recorded without "
                              f"`agent collect --action-noise`); use labels='applied' or 'auto'")
+        state, action = dataset_layouts(ds)
+        if first is None:
+            first = (d, state, action)
+        elif (state, action) != first[1:]:
+            raise ValueError(f"dataset {d} has {state.describe()} and actions "
+                             f"{list(action.names)}, but {first[0]} has {first[1].describe()} "
+                             f"and {list(first[2].names)}: datasets with other features cannot "
+                             f"be mixed")
         use_expert = labels != "applied" and ds.has_expert_action
         for ep in ds:
             if successful_only and not ep.success:
                 continue
             frames = {c: ds.frames(ep.index, c) for c in cameras}
             label = ep.expert_action if use_expert else ep.action
-            demos.append(DemoEpisode(ep.task, frames, ep.state, label, ep.env_state))
-        if not demos:
-            continue
-        shape = (demos[-1].state.shape[1], demos[-1].action.shape[1])
-        if first is None:
-            first = (d, shape)
-        elif shape != first[1]:
-            raise ValueError(f"dataset {d} has state/action dims {shape}, but {first[0]} has "
-                             f"{first[1]}: datasets with other features cannot be mixed")
+            demos.append(DemoEpisode(ep.task, frames, ep.state, label, ep.env_state,
+                                     state_layout=state, action_layout=action))
     if not demos:
         raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
     return demos
+
+
+def dataset_layouts(ds: LeRobotDatasetReader) -> tuple[StateLayout, ActionLayout]:
+    """The layouts a dataset's info.json names in its features.
+
+    Raises:
+        ValueError: names that are no state or action layout, e.g. the state_0, state_1, ...
+            that `agent collect` wrote over the bridge before datasets named the arm's joints.
+    """
+    try:
+        return (StateLayout.from_names(ds.state_names), ActionLayout.from_names(ds.action_names))
+    except LayoutError as e:
+        raise ValueError(f"dataset {ds.root}: {e}. Re-record it, or write the arm's joint "
+                         f"names and then {list(EE_NAMES)} into meta/info.json's "
+                         f"features[\"observation.state\"][\"names\"]") from None
 
 
 def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps: int,
@@ -197,7 +241,8 @@ def stale_prefix(batch: Batch, rng: np.random.Generator, prob: float, max_steps:
         raise ValueError(f"lagged actions {lagged.shape} must match the batch's "
                          f"{batch.actions.shape}")
     steps = np.where(rng.random(B) < prob, rng.integers(1, max_steps + 1, size=B), 0)
-    sigma = np.array([noise[0]] * 3 + [noise[1]] * 3 + [0.0] * (Da - 6), np.float32)
+    sigma = np.zeros(Da, np.float32)  # the gripper and anything else: no noise
+    sigma[ACTION_LAYOUT.dpos], sigma[ACTION_LAYOUT.drot] = noise
     jitter = rng.normal(size=(B, H, Da)).astype(np.float32) * sigma
     if lagged is not None:
         jitter += lagged - batch.actions

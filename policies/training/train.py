@@ -29,7 +29,7 @@ from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
 from policies.model.transformer import CONFIGS, TokenTransformer
 from policies.training.config import TrainConfig
-from policies.training.data import Batch, ChunkSampler, DemoEpisode, stale_prefix
+from policies.training.data import Batch, ChunkSampler, DemoEpisode, demo_layouts, stale_prefix
 
 if TYPE_CHECKING:
     from policies.video.head import VideoLoss
@@ -41,7 +41,9 @@ VideoLossFn = Callable[[torch.nn.Module, torch.Tensor, Batch], "VideoLoss"]
 
 def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                  cameras: tuple[str, ...] = ("front", "wrist")) -> TokenPolicy:
-    """Fit the codecs on the demonstrations and build an untrained policy around them."""
+    """Fit the codecs on the demonstrations and build an untrained policy around them; it
+    reads and writes the episodes' state and action layouts (their dataset's names)."""
+    state_layout, action_layout = demo_layouts(demos)
     states = np.concatenate([d.state for d in demos]).astype(np.float32)
     actions = np.concatenate([d.action for d in demos]).astype(np.float32)
     # Actions: quantile bins. The expert's actions pile up at the step limits (+-0.05 m,
@@ -55,7 +57,7 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     plan_codec = None
     if env is not None and cfg.plan_weight > 0:
         targets = plan_targets(np.concatenate([d.env_state for d in demos]), states,
-                               objects=cfg.plan_objects)
+                               state_layout, objects=cfg.plan_objects)
         # Uniform bins (0.5-99.5th percentile): every bin the same few mm wherever the tool is;
         # quantile bins would spend them on the held-cube point mass at offset zero.
         plan_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins,
@@ -70,7 +72,8 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                          "n_cameras": len(cameras), "image_size": size, "aux_dim": aux,
                          "film": cfg.film or mcfg.film})
     pcfg = PolicyConfig(cameras=cameras, state_dim=states.shape[1],
-                        action_dim=actions.shape[1], chunk=cfg.chunk, execute=cfg.execute,
+                        action_dim=actions.shape[1], state_names=state_layout.names,
+                        action_names=action_layout.names, chunk=cfg.chunk, execute=cfg.execute,
                         plan_dim=0 if plan_codec is None else targets.shape[1],
                         plan_objects=plan_codec is not None and cfg.plan_objects)
     return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
@@ -148,8 +151,8 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         if batch.env_state is None:
             raise ValueError("this policy writes plan tokens, which are trained from "
                              "observation.environment_state; the batch has none")
-        plan = torch.from_numpy(policy.plan_ids(plan_targets(batch.env_state, batch.state,
-                                                         policy.config.plan_objects)))
+        plan = torch.from_numpy(policy.plan_ids(plan_targets(
+            batch.env_state, batch.state, policy.config.state_layout, policy.config.plan_objects)))
         plan = plan.to(device)  # (B, Dp + 1): the plan, then begin_actions
         seq = torch.cat([plan, seq], dim=1)
     x_full = torch.cat([x, core.embed(seq)], dim=1)  # (B, P + [Dp + 1] + n, D)
@@ -235,6 +238,8 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
           eval_every: int = 0, video: VideoTraining | None = None) -> list[TrainLog]:
     """Train in place, checkpointing to `out` (rank 0 only under torchrun); with `video`, the
     video head too (saved in out/video_head/ at every checkpoint)."""
+    # A resumed or fine-tuned policy must read the episodes' state as it was trained to.
+    policy.check_layouts(*demo_layouts(demos), "the training episodes")
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if video is not None and world > 1:
         # The head runs the trunk's blocks outside DDP's forward, so DDP would not reduce
@@ -257,7 +262,8 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
     prefix_rng = np.random.default_rng(cfg.seed + rank)
-    aux_norm = (AuxNormalizer([d.env_state for d in demos], [d.state for d in demos])
+    aux_norm = (AuxNormalizer([d.env_state for d in demos], [d.state for d in demos],
+                              policy.config.state_layout)
                 if model.aux_head is not None else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     logs: list[TrainLog] = []

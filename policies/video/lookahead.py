@@ -11,8 +11,8 @@ candidate is rejected that is an error, never a silent fallback to a rejected ch
 The limits are the ones the robot side enforces (hw_bridge.safety.SafetyLimits, the arm's
 RobotSpec joint range), so lookahead refuses what the bridge would clamp anyway.
 
-State layout (state_dim = n_joints + 8): joints [0:n], EE xyz [n:n+3], EE quat wxyz [n+3:n+7],
-gripper opening [n+7].
+Predicted states are laid out as the env's (envs.features.StateLayout: joints, EE xyz, EE quat
+wxyz, gripper opening); every slice of them goes through that layout.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Annotated, Literal
 import numpy as np
 import tyro
 
+from envs.features import StateLayout
 from envs.types import Observation
 from hw_bridge.safety import SafetyLimits
 from sims.base import RobotSpec
@@ -58,11 +59,14 @@ class StateLimits:
     joint_upper: tuple[float, ...]
     workspace_low: tuple[float, float, float]  # m, world frame, TCP position
     workspace_high: tuple[float, float, float]
+    layout: StateLayout  # where the joints and the TCP position sit in a state
 
     def __post_init__(self) -> None:
-        if len(self.joint_lower) != len(self.joint_upper) or not self.joint_lower:
+        n = self.layout.n_joints
+        if not len(self.joint_lower) == len(self.joint_upper) == n:
             raise ValueError(f"joint_lower ({len(self.joint_lower)}) and joint_upper "
-                             f"({len(self.joint_upper)}) must be non-empty and the same length")
+                             f"({len(self.joint_upper)}) must have one value per joint of the "
+                             f"state layout ({n}: {list(self.layout.joint_names)})")
         if not all(lo < hi for lo, hi in zip(self.joint_lower, self.joint_upper, strict=True)):
             raise ValueError(f"joint_lower {self.joint_lower} must be below joint_upper "
                              f"{self.joint_upper} for every joint")
@@ -73,30 +77,25 @@ class StateLimits:
         s = safety or SafetyLimits()
         return cls(tuple(lo + s.joint_margin for lo in robot.joint_lower),
                    tuple(hi - s.joint_margin for hi in robot.joint_upper),
-                   s.workspace_low, s.workspace_high)
-
-    @property
-    def n_joints(self) -> int:
-        return len(self.joint_lower)
+                   s.workspace_low, s.workspace_high, StateLayout.for_robot(robot))
 
     def accepted(self, states: np.ndarray) -> np.ndarray:
         """(K, state_dim) -> (K,) bool: joints within limits and EE inside the box."""
-        n = self.n_joints
-        q, ee = states[:, :n], states[:, n:n + 3]  # (K, n), (K, 3)
+        q, ee = states[:, self.layout.joints], states[:, self.layout.ee_pos]  # (K, n), (K, 3)
         ok_q = ((q >= self.joint_lower) & (q <= self.joint_upper)).all(1)  # (K,)
         ok_ee = ((ee >= self.workspace_low) & (ee <= self.workspace_high)).all(1)  # (K,)
         return ok_q & ok_ee & np.isfinite(states).all(1)  # (K,)
 
 
-def distance_progress(goal_xyz: np.ndarray, n_joints: int) -> ProgressFn:
+def distance_progress(goal_xyz: np.ndarray, layout: StateLayout) -> ProgressFn:
     """Progress = minus the EE's distance (m) to a goal point."""
     goal = np.asarray(goal_xyz, dtype=np.float64)
     if goal.shape != (3,):
         raise CandidateShapeError(f"goal_xyz must have shape (3,), got {goal.shape}")
-    return lambda s: -np.linalg.norm(s[:, n_joints:n_joints + 3] - goal, axis=1)  # (K,)
+    return lambda s: -np.linalg.norm(s[:, layout.ee_pos] - goal, axis=1)  # (K,)
 
 
-def funnel_progress(target_xyz: np.ndarray, n_joints: int, slope: float = 2.0,
+def funnel_progress(target_xyz: np.ndarray, layout: StateLayout, slope: float = 2.0,
                     rise: float = 0.08) -> ProgressFn:
     """Progress = minus the EE's distance (m) to a goal that rises above `target_xyz` by
     `slope` times the EE's remaining xy error (at most `rise`).
@@ -113,7 +112,7 @@ def funnel_progress(target_xyz: np.ndarray, n_joints: int, slope: float = 2.0,
         raise ValueError(f"funnel slope and rise must be >= 0, got {slope} and {rise}")
 
     def progress(s: np.ndarray) -> np.ndarray:
-        ee = s[:, n_joints:n_joints + 3]  # (K, 3)
+        ee = s[:, layout.ee_pos]  # (K, 3)
         xy_err = np.linalg.norm(ee[:, :2] - target[:2], axis=1)  # (K,)
         z_err = ee[:, 2] - (target[2] + np.minimum(slope * xy_err, rise))  # (K,)
         return -np.hypot(xy_err, z_err)  # (K,)
@@ -121,8 +120,8 @@ def funnel_progress(target_xyz: np.ndarray, n_joints: int, slope: float = 2.0,
     return progress
 
 
-#: --lookahead-score: progress functions by name, (goal (3,), n_joints) -> ProgressFn.
-SCORES: dict[str, Callable[[np.ndarray, int], ProgressFn]] = {
+#: --lookahead-score: progress functions by name, (goal (3,), state layout) -> ProgressFn.
+SCORES: dict[str, Callable[[np.ndarray, StateLayout], ProgressFn]] = {
     "distance": distance_progress, "funnel": funnel_progress}
 #: --lookahead-when (agent.lookahead_agent.LookaheadPolicy): "always" chooses every chunk by
 #: lookahead; "missed-grasp" runs the policy alone until the fingers close on nothing, then
@@ -194,11 +193,11 @@ def score_candidates(predicted_states: np.ndarray, goal: np.ndarray | ProgressFn
         limits: joint limits and workspace box a state must respect.
     """
     s = np.asarray(predicted_states, dtype=np.float64)  # (K, state_dim)
-    need = limits.n_joints + 8
+    need = limits.layout.dim
     if s.ndim != 2 or s.shape[1] != need or not len(s):
         raise CandidateShapeError(f"predicted_states must be (K >= 1, {need}) for a "
-                                  f"{limits.n_joints}-joint arm, got {s.shape}")
-    progress = goal if callable(goal) else distance_progress(goal, limits.n_joints)
+                                  f"{limits.layout.n_joints}-joint arm, got {s.shape}")
+    progress = goal if callable(goal) else distance_progress(goal, limits.layout)
     scores = np.asarray(progress(s), dtype=np.float64)  # (K,)
     if scores.shape != (len(s),):
         raise CandidateShapeError(f"progress function returned shape {scores.shape}, "

@@ -16,6 +16,7 @@ from agent.execution import SyncBroker
 from agent.lookahead_agent import LookaheadPolicy, plan_goal, robot_spec
 from agent.runtime import run_episode
 from agent.timing import StageTimer
+from envs.features import StateLayout
 from envs.types import Observation
 from policies.video.imagine import FuturePredictor, load_imagination
 
@@ -48,19 +49,19 @@ def _plan(plan_dim, cube, plate):
 
 
 def test_goal_is_the_cube_until_it_is_held_then_the_plate(robot):
-    n, top = robot.n_joints, robot.max_gripper_opening
+    layout, top = StateLayout.for_robot(robot), robot.max_gripper_opening
     ee = np.array([0.4, 0.0, 0.2])
     plan = _plan(22, cube=[0.1, 0.0, -0.15], plate=[0.0, 0.2, -0.1])
-    np.testing.assert_allclose(plan_goal(_state(robot, ee, top), plan, n, top), [0.5, 0.0, 0.05],
-                               atol=1e-6)
+    np.testing.assert_allclose(plan_goal(_state(robot, ee, top), plan, layout, top),
+                               [0.5, 0.0, 0.05], atol=1e-6)
     # Fingers closed but the cube 10 cm away: a missed grasp, still going for the cube.
-    np.testing.assert_allclose(plan_goal(_state(robot, ee, 0.0), plan, n, top)[0], 0.5,
+    np.testing.assert_allclose(plan_goal(_state(robot, ee, 0.0), plan, layout, top)[0], 0.5,
                                atol=1e-6)
     held = _plan(22, cube=[0.0, 0.01, 0.0], plate=[0.0, 0.2, -0.1])
-    np.testing.assert_allclose(plan_goal(_state(robot, ee, 0.5 * top), held, n, top),
+    np.testing.assert_allclose(plan_goal(_state(robot, ee, 0.5 * top), held, layout, top),
                                [0.4, 0.2, 0.1], atol=1e-6)
     # The plan says the cube is at the tool, but the fingers closed all the way on nothing.
-    np.testing.assert_allclose(plan_goal(_state(robot, ee, 0.0), held, n, top),
+    np.testing.assert_allclose(plan_goal(_state(robot, ee, 0.0), held, layout, top),
                                [0.4, 0.01, 0.2], atol=1e-6)
 
 
@@ -70,7 +71,7 @@ def test_lookahead_executes_the_candidate_predicted_nearest_the_plan_goal(parts,
     look = LookaheadPolicy(policy, predictor, robot, k=3)
     d = video_run["demos"][0]
     obs = Observation({c: d.frames[c][0] for c in policy.config.cameras}, d.state[0], d.task)
-    ee = obs.state[robot.n_joints:robot.n_joints + 3].astype(np.float64)
+    ee = obs.state[StateLayout.for_robot(robot).ee_pos].astype(np.float64)
     goal = ee + [0.1, 0.05, -0.05]  # the constructed plan's cube offset; the gripper is open
     states = np.stack([_state(robot, goal + [0.06, 0, 0], 0.08),  # 6 cm off
                        _state(robot, goal + [0, 0.01, 0], 0.08),  # 1 cm off: the best
@@ -124,8 +125,9 @@ def test_missed_grasp_engages_lookahead_for_the_rest_of_the_episode(parts, robot
     d = video_run["demos"][0]
     frames = {c: d.frames[c][0] for c in policy.config.cameras}
     open_, empty = d.state[0].copy(), d.state[0].copy()
-    open_[robot.n_joints + 7] = robot.max_gripper_opening
-    empty[robot.n_joints + 7] = 0.0  # the fingers closed on nothing
+    opening = StateLayout.for_robot(robot).gripper_opening
+    open_[opening] = robot.max_gripper_opening
+    empty[opening] = 0.0  # the fingers closed on nothing
     greedy = policy.infer_chunk(Observation(frames, open_, d.task)).actions
     chunk = look.infer_chunk(Observation(frames, open_, d.task))
     np.testing.assert_array_equal(chunk.actions, greedy)  # the policy alone

@@ -88,6 +88,26 @@ def test_export_of_other_weights_or_vocabulary_is_refused(exported, tmp_path):
         read_export(tmp_path, policy)
 
 
+def test_an_export_made_before_checkpoints_named_their_fields_still_belongs(exported,
+                                                                           tmp_path):
+    """Names change no graph: an export without them (a cached one of the same weights) is
+    still this checkpoint's; one naming other fields is not."""
+    policy, out, _, _ = exported
+
+    def edited(name, **change):
+        d = tmp_path / name
+        shutil.copytree(out, d)
+        meta = json.loads((d / "export.json").read_text())
+        meta["policy"] = {k: v for k, v in {**meta["policy"], **change}.items() if v is not None}
+        (d / "export.json").write_text(json.dumps(meta))
+        return d
+
+    read_export(edited("old", state_names=None, action_names=None), policy)
+    other = [f"j{i}" for i in range(6)] + list(policy.config.state_names[6:])
+    with pytest.raises(CheckpointMismatchError, match="does not belong.*state_names"):
+        read_export(edited("other", state_names=other), policy)
+
+
 def test_cli_export_writes_graphs_and_parity_report(nano_checkpoint, tmp_path, capsys):
     from agent.cli import main
 

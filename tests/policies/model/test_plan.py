@@ -3,6 +3,8 @@ and reads them."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -20,12 +22,13 @@ def test_the_experts_first_action_is_a_clipped_copy_of_the_plan() -> None:
     """On a real MuJoCo reset the plan is what the scripted expert steers by: its xy move is
     the clipped cube offset and its turn about z the clipped grasp turn."""
     env = envs.make("mujoco:pick_place")
-    names = env_state_names(env)
+    names, layout = env_state_names(env), env.unwrapped.state_layout
     try:
         for seed in (3, 4, 5):
             obs, info = env.reset(seed=seed)
             o = Observation.from_env(obs, info)
-            plan = plan_targets(env_state_vector(o.privileged, names)[None], o.state[None])[0]
+            plan = plan_targets(env_state_vector(o.privileged, names)[None], o.state[None],
+                                layout)[0]
             action = PickPlaceScript().act(o.privileged)
             np.testing.assert_allclose(action[:2], np.clip(plan[:2], -MAX_DPOS, MAX_DPOS),
                                        atol=1e-5)
@@ -34,7 +37,7 @@ def test_the_experts_first_action_is_a_clipped_copy_of_the_plan() -> None:
             np.testing.assert_allclose(plan[:3], cube - o.privileged["ee_pos"], atol=1e-5)
             # With objects: every object's offset in the task's order, then the same goal part.
             full = plan_targets(env_state_vector(o.privileged, names)[None], o.state[None],
-                                objects=True)[0]
+                                layout, objects=True)[0]
             assert full.shape == (plan_dim(len(names), objects=True),) == (7 + 3 * 5,)
             np.testing.assert_array_equal(full[PLAN_GOAL], plan)
             objects = [o.name for o in env.unwrapped.task.objects]
@@ -56,7 +59,7 @@ def test_plan_tokens_only_with_env_state(demos) -> None:
     assert goal_only.config.plan_dim == len(PLAN_NAMES) == 7
     assert not goal_only.config.plan_objects
     assert with_plan.layout.sizes.plan == with_plan.plan_codec.vocab_size
-    bare = [type(d)(d.task, d.frames, d.state, d.action) for d in demos]
+    bare = [dataclasses.replace(d, env_state=None) for d in demos]
     assert build_policy(bare, cfg).config.plan_dim == 0
     assert build_policy(demos, TrainConfig(model="nano", n_bins=16, plan_weight=0)).plan_codec \
         is None
@@ -71,7 +74,7 @@ def test_trained_policy_writes_the_true_plan_then_the_actions(trained, demos) ->
     chunks = policy.generate(policy.text_ids(b.instructions), b.frames,
                              policy.state_ids(b.state))
     assert chunks.shape == (len(b.state), policy.config.chunk, policy.config.action_dim)
-    want = plan_targets(b.env_state, b.state, objects=True)
+    want = plan_targets(b.env_state, b.state, policy.config.state_layout, objects=True)
     assert policy.last_plan.shape == want.shape == (len(b.state), 22)
     err = np.abs(policy.last_plan - want)  # (N, 22): decoded plan vs ground truth
     spread = np.abs(want - np.median(want, 0))  # the error of writing one typical plan

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from envs.features import EE_NAMES, StateLayout
 from policies.model.plan_targets import AuxNormalizer, aux_dim, aux_targets
 from policies.training.data import DemoEpisode
 from policies.training.train import TrainConfig, build_policy, train
+
+LAYOUT = StateLayout((*(f"joint{i}" for i in range(1, 7)), *EE_NAMES))
 
 
 def _yaw_quat(yaw: float) -> list[float]:
@@ -30,7 +33,7 @@ def _env_state(yaw: float, n_objects: int = 3) -> np.ndarray:
 
 def test_layout_goal_offsets_yaws_then_objects() -> None:
     s = _env_state(0.3)
-    t = aux_targets(s, _state(finger_yaw=0.1))
+    t = aux_targets(s, _state(finger_yaw=0.1), LAYOUT)
     assert t.shape == (1, aux_dim(s.shape[1])) == (1, 6 + 4 + 9)
     # goal cube and plate relative to the tool at (0.1, 0.2, 0.3)
     np.testing.assert_allclose(t[0, :6], [0.3, -0.1, -0.28, 0.4, -0.3, -0.299], atol=1e-6)
@@ -41,9 +44,10 @@ def test_layout_goal_offsets_yaws_then_objects() -> None:
 
 def test_yaw_targets_ignore_quarter_turns() -> None:
     """A cube turned by 90 degrees looks the same: its targets must not change."""
-    np.testing.assert_allclose(aux_targets(_env_state(0.2), _state(finger_yaw=0.5))[:, 6:10],
-                               aux_targets(_env_state(0.2 + np.pi / 2),
-                                           _state(finger_yaw=0.5))[:, 6:10], atol=1e-5)
+    np.testing.assert_allclose(
+        aux_targets(_env_state(0.2), _state(finger_yaw=0.5), LAYOUT)[:, 6:10],
+        aux_targets(_env_state(0.2 + np.pi / 2), _state(finger_yaw=0.5), LAYOUT)[:, 6:10],
+        atol=1e-5)
 
 
 def test_bad_width_is_an_error() -> None:
@@ -55,7 +59,7 @@ def test_normalizer_standardises() -> None:
     states = [np.concatenate([_env_state(y) + 0.01 * i for i in range(4)])
               for y in np.linspace(-0.7, 0.7, 5)]
     props = [np.repeat(_state(), len(e), 0) for e in states]
-    z = AuxNormalizer(states, props)(np.concatenate(states), np.concatenate(props))
+    z = AuxNormalizer(states, props, LAYOUT)(np.concatenate(states), np.concatenate(props))
     np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)
 
 
@@ -70,7 +74,7 @@ def _demos(with_env: bool, n: int = 3, T: int = 12) -> list[DemoEpisode]:
         out.append(DemoEpisode("put the red cube on the yellow plate", frames,
                                np.repeat(_state(), T, 0),
                                rng.uniform(-0.05, 0.05, (T, 7)).astype(np.float32),
-                               env if with_env else None))
+                               env if with_env else None, state_layout=LAYOUT))
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from envs.features import EE_NAMES, StateLayout
 from policies.training.data import ChunkSampler, DemoEpisode
 from policies.training.train import TrainConfig, batch_loss, bin_values, build_policy, train
 
@@ -15,7 +16,8 @@ def _demos(T: int = 10) -> list[DemoEpisode]:
     return [DemoEpisode("put the red cube on the yellow plate",
                         {c: np.full((T, 32, 32, 3), 60 * i, np.uint8) for c in ("front", "wrist")},
                         rng.normal(size=(T, 14)).astype(np.float32),
-                        np.repeat(rng.uniform(-0.05, 0.05, (1, 7)), T, 0).astype(np.float32))
+                        np.repeat(rng.uniform(-0.05, 0.05, (1, 7)), T, 0).astype(np.float32),
+                        state_layout=StateLayout((*(f"j{k}" for k in range(6)), *EE_NAMES)))
             for i in range(3)]
 
 

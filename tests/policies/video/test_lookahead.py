@@ -105,7 +105,7 @@ def test_funnel_prefers_lining_up_over_cutting_the_corner():
     # (the corner cut that sweeps the neighbours); row 1 is right above the cube, 7 cm up.
     states = np.stack([_state(GOAL + [0.0, 0.04, 0.0]), _state(GOAL + [0.0, 0.0, 0.07])])
     assert pick_best(CHUNKS[:2], score_candidates(states, GOAL, LIMITS))[0] == 0
-    funnel = funnel_progress(GOAL, LIMITS.n_joints, slope=2.0, rise=0.08)
+    funnel = funnel_progress(GOAL, LIMITS.layout, slope=2.0, rise=0.08)
     scores = score_candidates(states, funnel, LIMITS)
     assert pick_best(CHUNKS[:2], scores)[0] == 1
     # Row 0's goal point rises 8 cm above the cube (2 x 4 cm); row 1's is the cube itself.

@@ -1,0 +1,69 @@
+"""Named layouts through the CLI: datasets carry the robot's names, and a policy trained on one
+arm's state is refused on another's, in one line, by `agent run` and `agent train --init`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from agent.cli import main
+from envs.features import EE_NAMES
+from policies.registry import DEFAULT_CHECKPOINT
+from policies.training.data import load_demos
+from sims.pybullet_sim import ARM_JOINTS as PANDA_JOINTS
+
+
+@pytest.fixture(scope="module")
+def panda_dataset(tmp_path_factory):
+    """One scripted pick-and-place episode on pybullet's Panda (7 joints: a 15-value state)."""
+    out = tmp_path_factory.mktemp("panda") / "pick_place"
+    assert main(["collect", "--env", "pybullet:pick_place", "--policy", "scripted",
+                 "--episodes", "1", "--out", str(out)]) == 0
+    return out
+
+
+def test_run_refuses_a_policy_trained_on_another_robot_in_one_line():
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--env", "pybullet:pick_place", "--episodes", "1", "--backend", "torch"])
+    msg = str(e.value).removeprefix("error: ")  # a BadInput's message has no prefix
+    assert "\n" not in msg
+    assert msg.startswith("robot 'panda' has state [panda_joint1, panda_joint2, ")
+    assert "this policy was trained on state [joint1, joint2, joint3, joint4, joint5, joint6]" \
+        in msg
+    assert "agent train --init" in msg
+
+
+def test_a_dataset_names_its_robots_state(panda_dataset):
+    info = json.loads((panda_dataset / "meta" / "info.json").read_text())
+    assert info["robot_type"] == "panda"
+    assert info["features"]["observation.state"]["names"] == [*PANDA_JOINTS, *EE_NAMES]
+    assert load_demos([panda_dataset])[0].state_layout.joint_names == PANDA_JOINTS
+
+
+def test_train_init_refuses_a_dataset_of_another_robot(panda_dataset, tmp_path):
+    with pytest.raises(SystemExit, match=r"^(error: )?the dataset has state \[panda_joint1, .*"
+                                         r"this policy was trained on state \[joint1, "):
+        main(["train", "--data", str(panda_dataset), "--out", str(tmp_path / "run"),
+              "--init", str(DEFAULT_CHECKPOINT), "--steps", "1"])
+    assert not (tmp_path / "run").exists()
+
+
+def test_datasets_of_two_robots_do_not_mix(panda_dataset, small_dataset):
+    with pytest.raises(ValueError, match=r"has state \[panda_joint1, .* but .* has state "
+                                         r"\[joint1, .*cannot be mixed"):
+        load_demos([small_dataset, panda_dataset])
+
+
+def test_a_dataset_without_a_robots_names_is_refused(small_dataset, tmp_path):
+    """As `agent collect` over the bridge wrote them before datasets named the joints."""
+    old = tmp_path / "old"
+    shutil.copytree(small_dataset, old)
+    info_path = old / "meta" / "info.json"
+    info = json.loads(info_path.read_text())
+    info["features"]["observation.state"]["names"] = [f"state_{i}" for i in range(14)]
+    info_path.write_text(json.dumps(info, indent=4))
+    with pytest.raises(ValueError, match=r"do not form a state layout.*Re-record it, or write "
+                                         r"the arm's joint names"):
+        load_demos([old])
