@@ -38,7 +38,7 @@ def assert_same_episode(src: LeRobotDatasetReader, k: int, out: LeRobotDatasetRe
     a, b = src.episode(k), out.episode(j)
     assert b.index == j and b.task == (task or a.task)
     assert (b.seed, b.success, b.length) == (a.seed, a.success, a.length)
-    for name in ("state", "action", "timestamp", "next_success", "env_state"):
+    for name in ("state", "action", "expert_action", "timestamp", "next_success", "env_state"):
         np.testing.assert_array_equal(getattr(b, name), getattr(a, name), err_msg=name)
     assert out.camera_keys == src.camera_keys
     for cam in src.camera_keys:  # remuxed, not re-encoded: bit-identical decodes
@@ -155,6 +155,14 @@ def test_h264_dataset_edits_bit_identically(h264_dataset, tmp_path):
     out = edit.delete_episodes(h264_dataset, tmp_path / "out", [0])
     assert_same_episode(src, 1, out, 0)
     assert out.features == src.features
+
+
+def test_noisy_dataset_keeps_expert_actions(tmp_path):
+    noisy = _collect(tmp_path / "noisy", "--action-noise", "0.01", episodes=2)
+    src = LeRobotDatasetReader(noisy)
+    out = edit.delete_episodes(noisy, tmp_path / "out", [0])
+    assert out.has_expert_action and out.recording["action_noise"] == src.recording["action_noise"]
+    assert_same_episode(src, 1, out, 0)
 
 
 def test_rename_task_by_name_and_by_episode(small_dataset, tmp_path):
