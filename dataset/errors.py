@@ -32,5 +32,10 @@ class DatasetWriteError(DatasetError):
     """Writing an episode failed (disk full, permissions); committed episodes are intact."""
 
 
+class EditError(DatasetError):
+    """An edit that cannot be done as asked: an unknown episode or task, an empty result, split
+    fractions that do not add up, an output folder inside a source."""
+
+
 class EpisodeNotFoundError(DatasetError, IndexError):
     """An episode index outside the dataset."""

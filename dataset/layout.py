@@ -140,20 +140,25 @@ class DatasetSpec:
         }
 
 
-def feature_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """Human-readable differences between two `features` dicts ([] when they match)."""
+def feature_differences(stored: dict[str, Any], wanted: dict[str, Any],
+                        names: tuple[str, str] = ("the dataset", "this recording")) -> list[str]:
+    """Human-readable differences between two `features` dicts ([] when they match).
+
+    `names` says what `stored` and `wanted` are in the messages.
+    """
+    first, second = names
     out = []
     for key in sorted(set(stored) | set(wanted)):
         if key not in wanted:
-            out.append(f"{key}: in the dataset, not in this recording")
+            out.append(f"{key}: in {first}, not in {second}")
         elif key not in stored:
-            out.append(f"{key}: in this recording, not in the dataset")
+            out.append(f"{key}: in {second}, not in {first}")
         else:
             a, b = stored[key], wanted[key]
             for field in ("dtype", "shape", "names", "info"):
                 if a.get(field) != b.get(field):
-                    out.append(f"{key}.{field}: dataset has {a.get(field)!r}, "
-                               f"this recording has {b.get(field)!r}")
+                    out.append(f"{key}.{field}: {first} has {a.get(field)!r}, "
+                               f"{second} has {b.get(field)!r}")
     return out
 
 

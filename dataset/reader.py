@@ -161,6 +161,23 @@ class LeRobotDatasetReader:
                                        f"episodes: 0..{self.num_episodes - 1})")
         return self.episodes[k]
 
+    def episode_stats(self, k: int) -> dict[str, dict[str, np.ndarray]]:
+        """Episode k's per-episode stats (feature -> stat -> array), from its episodes row."""
+        meta = self.episode_meta(k)
+        path = self.root / layout.EPISODES_PATH.format(
+            chunk_index=meta["meta/episodes/chunk_index"],
+            file_index=meta["meta/episodes/file_index"])
+        cols = [c for c in pq.read_schema(path).names if c.startswith("stats/")]
+        table = pq.read_table(path, columns=["episode_index", *cols])
+        rows = table.filter(pc.equal(table["episode_index"], k)).to_pylist()
+        if not rows:
+            raise DatasetCorruptError(f"{path} has no row for episode {k}; {_DISAGREE}")
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for col in cols:
+            feature, name = col.split("/", 1)[1].rsplit("/", 1)
+            out.setdefault(feature, {})[name] = np.asarray(rows[0][col])
+        return out
+
     # -- data --------------------------------------------------------------------------------
     def episode(self, k: int) -> EpisodeData:
         """Episode k's per-frame arrays."""
@@ -199,12 +216,15 @@ class LeRobotDatasetReader:
         key = camera if camera in self.features else f"observation.images.{camera}"
         if key not in self.camera_keys:
             raise KeyError(f"no camera {camera!r}; cameras: {self.camera_keys}")
+        return video.decode(*self.video_segment(k, key), self.fps)
+
+    def video_segment(self, k: int, key: str) -> tuple[Path, float, float]:
+        """Where episode k's frames of video `key` are: (mp4 path, from_timestamp, to_timestamp)."""
         meta = self.episode_meta(k)
         path = self.root / self.info["video_path"].format(
             video_key=key, chunk_index=meta[f"videos/{key}/chunk_index"],
             file_index=meta[f"videos/{key}/file_index"])
-        return video.decode(path, meta[f"videos/{key}/from_timestamp"],
-                            meta[f"videos/{key}/to_timestamp"], self.fps)
+        return path, meta[f"videos/{key}/from_timestamp"], meta[f"videos/{key}/to_timestamp"]
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())

@@ -109,6 +109,43 @@ def append(base: Path | None, keep_until_s: float, episode: Path | None, out: Pa
     return keep_until_s if base is not None else 0.0
 
 
+def extract(src: Path, from_s: float, to_s: float, out: Path) -> int:
+    """Write `out` = the frames of `src` with `from_s <= t < to_s`, shifted to start at 0.
+
+    Packets are copied, not re-encoded, so the frames decode bit for bit as in `src`. This needs
+    the segment to start on a keyframe, as every episode of a file written by `append` does
+    (each episode was encoded on its own). Returns the number of frames copied.
+
+    Raises:
+        ValueError: no frames in the range, or the first one is not a keyframe.
+    """
+    half_frame = 0.5 / 1e4  # LeRobot's timestamp tolerance is 1e-4 s
+    n = 0
+    with av.open(str(src)) as container, av.open(str(out), mode="w", format="mp4") as dst:
+        istream = container.streams.video[0]
+        ostream = dst.add_stream_from_template(istream, opaque=True)
+        ostream.time_base = tb = istream.time_base
+        shift = round(from_s / tb)
+        container.seek(max(0, shift), stream=istream, backward=True)
+        for packet in container.demux(istream):
+            if packet.dts is None:
+                continue
+            t = float(packet.pts * tb)
+            if t < from_s - half_frame or t >= to_s - half_frame:
+                continue
+            if n == 0 and not packet.is_keyframe:
+                raise ValueError(f"{src}: the frame at {t:.4f} s is not a keyframe; a segment "
+                                 f"that starts there cannot be copied without re-encoding")
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = ostream
+            dst.mux(packet)
+            n += 1
+    if n == 0:
+        raise ValueError(f"{src}: no frames in [{from_s}, {to_s})")
+    return n
+
+
 def decode(path: Path, from_s: float, to_s: float, fps: int) -> np.ndarray:
     """Frames with `from_s <= t < to_s` as (T, H, W, 3) uint8, T = round((to - from) * fps)."""
     count = round((to_s - from_s) * fps)

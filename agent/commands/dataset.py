@@ -1,4 +1,5 @@
-"""`agent dataset info|show`: what a recorded dataset holds, and what an episode looks like."""
+"""`agent dataset info|show|edit`: what a recorded dataset holds, what an episode looks like, and
+new datasets made from recorded ones (delete episodes, split, merge, rename a task)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import numpy as np
 from agent.commands import BadInput
 
 SHEET_FRAMES = 8  # frames per camera on a contact sheet
+_LIST = "(comma-separated indices; A-B is A to B inclusive)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dataset", help="inspect a recorded dataset (info, show)")
+    p = sub.add_parser("dataset", help="inspect (info, show) or edit a recorded dataset")
     dsub = p.add_subparsers(dest="dataset_command", required=True, metavar="SUBCOMMAND")
     info = dsub.add_parser("info", help="episodes, frames, fps, features, size on disk")
     info.add_argument("dataset", type=Path, metavar="DIR")
@@ -27,6 +29,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--episode", type=int, required=True, metavar="K")
     show.add_argument("--out", type=Path, required=True, metavar="FILE.png|FILE.mp4")
     show.set_defaults(func=show_main)
+    _register_edit(dsub)
+
+
+def _register_edit(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser("edit", help="write a new dataset from recorded ones: delete episodes, "
+                                     "split, merge, rename a task (never edits in place)")
+    esub = p.add_subparsers(dest="edit_command", required=True, metavar="OPERATION")
+    out_help = "the new dataset's folder (must not exist, or be empty)"
+    d = esub.add_parser("delete", help="a copy without some episodes")
+    d.add_argument("dataset", type=Path, metavar="DIR")
+    d.add_argument("--episodes", required=True, metavar="LIST", help=f"e.g. 0,3,7-9 {_LIST}")
+    d.add_argument("--out", type=Path, required=True, metavar="DIR", help=out_help)
+    d.set_defaults(func=edit_delete_main)
+    s = esub.add_parser("split", help="OUT/<name>/ for each split (fractions or episode lists)")
+    s.add_argument("dataset", type=Path, metavar="DIR")
+    s.add_argument("--split", action="append", required=True, metavar="NAME=SPEC",
+                   help="repeat per split; SPEC a fraction (train=0.8: consecutive episodes) "
+                        f"or an episode list (val=0,5-7 {_LIST}); all fractions or all lists")
+    s.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="folder that will hold one dataset per split (must not exist, or "
+                        "be empty)")
+    s.set_defaults(func=edit_split_main)
+    m = esub.add_parser("merge", help="the episodes of several datasets (same features, fps, "
+                                      "cameras, robot) in one, in the order given")
+    m.add_argument("datasets", type=Path, nargs="+", metavar="DIR")
+    m.add_argument("--out", type=Path, required=True, metavar="DIR", help=out_help)
+    m.set_defaults(func=edit_merge_main)
+    r = esub.add_parser("rename-task", help="give episodes a new task (instruction) string")
+    r.add_argument("dataset", type=Path, metavar="DIR")
+    r.add_argument("--to", required=True, metavar="TEXT", help="the new task")
+    r.add_argument("--task", metavar="TEXT", help="only episodes with this task (default: any)")
+    r.add_argument("--episodes", metavar="LIST", help=f"only these episodes {_LIST}")
+    r.add_argument("--out", type=Path, required=True, metavar="DIR", help=out_help)
+    r.set_defaults(func=edit_rename_main)
 
 
 def _open(path: Path) -> Any:
@@ -131,4 +167,93 @@ def show_main(args: argparse.Namespace) -> int:
 
         episode_video(frames, ep.action, ep.timestamp, names, title, ds.fps, args.out)
     print(f"wrote {args.out}")
+    return 0
+
+
+# -- edit -----------------------------------------------------------------------------------------
+def parse_episodes(text: str, what: str = "--episodes") -> list[int]:
+    """'0,3,7-9' -> [0, 3, 7, 8, 9]; BadInput for anything else."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not (lo.isdigit() and (not dash or hi.isdigit())):
+            raise BadInput(f"{what}: {part.strip()!r} in {text!r} is not an episode index or "
+                           f"range A-B {_LIST}")
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last < first:
+            raise BadInput(f"{what}: range {part.strip()!r} runs backwards")
+        out.extend(range(first, last + 1))
+    return out
+
+
+def parse_splits(specs: list[str], num_episodes: int) -> dict[str, list[int]]:
+    """['train=0.8', 'val=0.2'] or ['a=0-3', 'b=4,5'] -> split name -> episode indices."""
+    from dataset.edit import fraction_splits
+
+    named: dict[str, str] = {}
+    for spec in specs:
+        name, eq, value = spec.partition("=")
+        if not eq or not name or not value:
+            raise BadInput(f"--split {spec!r} is not NAME=FRACTION or NAME=EPISODES")
+        if name in named:
+            raise BadInput(f"--split {name!r} is given twice")
+        named[name] = value
+    kinds = {"." in v for v in named.values()}
+    if kinds == {True}:
+        try:
+            fractions = {n: float(v) for n, v in named.items()}
+        except ValueError as e:
+            raise BadInput(f"--split: {e}") from None
+        return _edit_call(fraction_splits, num_episodes, fractions)
+    if kinds == {False}:
+        return {n: parse_episodes(v, f"--split {n}") for n, v in named.items()}
+    raise BadInput(f"--split: give every split a fraction (0.8) or every split an episode "
+                   f"list (0-3), not a mix: {specs}")
+
+
+def _edit_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Runs a dataset.edit function; what it refuses becomes one `error:` line (exit 2)."""
+    from dataset import DatasetError
+
+    try:
+        return fn(*args, **kwargs)
+    except DatasetError as e:
+        raise BadInput(str(e)) from None
+
+
+def _wrote(ds: Any) -> str:
+    return (f"wrote {ds.root}: {ds.num_episodes} episodes, {ds.num_frames} frames, "
+            f"{len(ds.tasks)} task(s)")
+
+
+def edit_delete_main(args: argparse.Namespace) -> int:
+    from dataset.edit import delete_episodes
+
+    episodes = parse_episodes(args.episodes)
+    print(_wrote(_edit_call(delete_episodes, args.dataset, args.out, episodes)))
+    return 0
+
+
+def edit_split_main(args: argparse.Namespace) -> int:
+    from dataset.edit import split
+
+    splits = parse_splits(args.split, _open(args.dataset).num_episodes)
+    for name, ds in _edit_call(split, args.dataset, args.out, splits).items():
+        print(f"{name}: {_wrote(ds)}")
+    return 0
+
+
+def edit_merge_main(args: argparse.Namespace) -> int:
+    from dataset.edit import merge
+
+    print(_wrote(_edit_call(merge, args.datasets, args.out)))
+    return 0
+
+
+def edit_rename_main(args: argparse.Namespace) -> int:
+    from dataset.edit import rename_task
+
+    episodes = None if args.episodes is None else parse_episodes(args.episodes)
+    print(_wrote(_edit_call(rename_task, args.dataset, args.out, args.to, task=args.task,
+                            episodes=episodes)))
     return 0

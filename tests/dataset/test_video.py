@@ -40,3 +40,26 @@ def test_append_then_trim(tmp_path: Path, codec: str):
 def test_unknown_codec():
     with pytest.raises(ValueError, match="unknown video codec 'vp9'"):
         video.VideoConfig(codec="vp9")
+
+
+@pytest.mark.parametrize("codec", ["av1", "h264"])
+def test_extract_copies_a_segment_bit_for_bit(tmp_path: Path, codec: str):
+    cfg = video.VideoConfig(codec=codec)
+    for name, clip in (("a", _clip(5, 0)), ("b", _clip(4, 30)), ("c", _clip(6, 60))):
+        video.encode(clip, tmp_path / f"{name}.mp4", 20, cfg)
+    video.append(None, 0.0, tmp_path / "a.mp4", tmp_path / "f1.mp4")
+    video.append(tmp_path / "f1.mp4", 0.25, tmp_path / "b.mp4", tmp_path / "f2.mp4")
+    video.append(tmp_path / "f2.mp4", 0.45, tmp_path / "c.mp4", tmp_path / "f3.mp4")
+    whole = video.decode(tmp_path / "f3.mp4", 0.0, 0.75, 20)
+    assert video.extract(tmp_path / "f3.mp4", 0.25, 0.45, tmp_path / "b2.mp4") == 4
+    np.testing.assert_array_equal(video.decode(tmp_path / "b2.mp4", 0.0, 0.2, 20), whole[5:9])
+    assert video.duration_s(tmp_path / "b2.mp4") == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="no frames"):
+        video.extract(tmp_path / "f3.mp4", 1.0, 1.5, tmp_path / "none.mp4")
+
+
+def test_extract_refuses_to_start_on_a_frame_that_is_not_a_keyframe(tmp_path: Path):
+    video.encode(_clip(4, 0), tmp_path / "a.mp4", 20, video.VideoConfig(codec="av1"))
+    # Frame 1 is not a keyframe (g=2): a segment starting there would need a re-encode.
+    with pytest.raises(ValueError, match="not a keyframe"):
+        video.extract(tmp_path / "a.mp4", 0.05, 0.2, tmp_path / "bad.mp4")
