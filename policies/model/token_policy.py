@@ -14,109 +14,33 @@ begin_actions, then the action chunk; the plan is decoded too and kept as `last_
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
 import numpy as np
 
 from action_codec.binning import BinningCodec
 from action_codec.vocab import VocabLayout
-from envs.features import ACTION_NAMES, EE_NAMES, ActionLayout, StateLayout
+from envs.features import ActionLayout, StateLayout
 from envs.types import ActionChunk, Observation
-from policies.base import PolicyCheckpointError
 from policies.inference.torch_engine import DecodeEngine, TorchEngine, check_rule
+from policies.model.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    MIXED,
+    RETRAIN_HINT,
+    CheckpointMismatchError,
+    PolicyConfig,
+    build,
+    is_checkpoint,
+    load_weights,
+    read_config,
+    read_part,
+)
 from policies.model.text import InstructionTokenizer
-from policies.model.transformer import TokenTransformer, TransformerConfig
+from policies.model.transformer import TokenTransformer
 
-CHECKPOINT_FORMAT = "motoken.token_policy"
-CHECKPOINT_VERSION = 2  # 2: BPE instruction tokens (text_tokenizer.json), CNN image encoder
-
-
-class CheckpointMismatchError(PolicyCheckpointError):
-    """A checkpoint whose parts (vocabulary, codecs, config) do not fit together or the env."""
-
-
-# Said wherever a policy meets a robot whose state it was not trained on.
-RETRAIN_HINT = ("A policy reads only the state it was trained on: train one on demonstrations "
-                "of this robot (`agent collect --env SPEC --out DIR`, then `agent train --data "
-                "DIR --out RUN`), or fine-tune one already trained on its state (`agent train "
-                "--init RUN --data DIR --out NEW`).")
-# What to do about a checkpoint file that cannot be read: nothing in it can be trusted.
-_DAMAGED = ("the file is damaged (empty, truncated, overwritten or edited): restore the "
-            "checkpoint from where it was trained, or re-train it (agent train)")
-# ... and about files that read but disagree with each other.
-_MIXED = ("the checkpoint's files are from different runs or were edited: restore it from "
-          "where it was trained, or re-train it (agent train)")
-
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    """What the policy reads and writes, beside the network's own config."""
-
-    cameras: tuple[str, ...] = ("front", "wrist")
-    state_dim: int = 14
-    action_dim: int = 7
-    # What each state and action dimension means (envs.features), as the training data named
-    # them: config.json says which arm's state the policy reads.
-    state_names: tuple[str, ...] = field(kw_only=True)
-    action_names: tuple[str, ...] = field(kw_only=True)
-    chunk: int = 8  # actions predicted per inference (H)
-    execute: int = 4  # of those, executed before the next inference (receding horizon)
-    text_len: int = 12  # instruction tokens (BPE), padded; a longer instruction is an error
-    # how each action token is picked (policies.inference.torch_engine.DECODE_RULES)
-    decode: str = "median"
-    plan_dim: int = 0  # plan tokens written before the actions (0: none)
-    # the plan starts with every object's position (policies.model.plan_targets)
-    plan_objects: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("cameras", "state_names", "action_names"):  # lists from JSON
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        state, action = self.state_layout, self.action_layout  # LayoutError if not layouts
-        if (state.dim, action.dim) != (self.state_dim, self.action_dim):
-            raise ValueError(f"state_names/action_names name {state.dim}/{action.dim} dims, "
-                             f"but state_dim/action_dim are {self.state_dim}/{self.action_dim}")
-
-    @property
-    def state_layout(self) -> StateLayout:
-        return StateLayout(self.state_names)
-
-    @property
-    def action_layout(self) -> ActionLayout:
-        return ActionLayout(self.action_names)
-
-    def to_dict(self) -> dict:
-        """As config.json holds it (lists, so it compares equal to the JSON read back)."""
-        return {**asdict(self), "cameras": list(self.cameras),
-                "state_names": list(self.state_names), "action_names": list(self.action_names)}
-
-
-def legacy_names(pcfg: dict, path: Path) -> dict[str, tuple[str, ...]]:
-    """state_names and action_names for a config.json written before checkpoints had them.
-
-    A 14-value state is 6 joints + EE, and the sims' only 6-joint arm is MuJoCo's mk6, on which
-    the shipped checkpoints and their benches were trained: its names are assumed, with a
-    warning (a 6-joint arm behind the bridge, e.g. a UR5e, would look the same). Any other
-    width is refused rather than guessed (7 joints could be the Panda or another arm).
-    """
-    if (pcfg.get("state_dim"), pcfg.get("action_dim")) != (14, len(ACTION_NAMES)):
-        raise CheckpointMismatchError(
-            f"{path} names no state or action fields (written before checkpoints recorded "
-            f"them) and has state_dim {pcfg.get('state_dim')}, action_dim "
-            f"{pcfg.get('action_dim')}; only the mk6 arm's 14/7 are recognised. Add "
-            f"\"state_names\" (the joint names, then {list(EE_NAMES)}) and \"action_names\" "
-            f"({list(ACTION_NAMES)}) to its \"policy\" section")
-    from sims.mujoco_sim import ARM_JOINTS  # loads MuJoCo: only for these old checkpoints
-
-    warnings.warn(f"{path} names no state or action fields (written before checkpoints "
-                  f"recorded them); assuming the mk6 arm's {list(ARM_JOINTS)}, the sims' only "
-                  f"14-value state. If it was trained on another 6-joint arm, add its "
-                  f"\"state_names\" to the file", stacklevel=3)
-    return {"state_names": ARM_JOINTS + EE_NAMES, "action_names": ACTION_NAMES}
-
+# Re-exported: callers take the checkpoint's names from the policy's module.
+__all__ = ["CheckpointMismatchError", "PolicyConfig", "TokenPolicy", "is_checkpoint"]
 
 class TokenPolicy:
     """The learned multimodal policy. `infer` returns `execute` actions of a chunk of H."""
@@ -382,113 +306,20 @@ class TokenPolicy:
             PolicyCheckpointError: a file missing, damaged, or disagreeing with the others
                 (CheckpointMismatchError); the message names the file and what to do.
         """
-        meta = _read_config(directory / "config.json")
-        layout = _read_part(directory / "vocab.json", VocabLayout.load)
+        meta = read_config(directory / "config.json")
+        layout = read_part(directory / "vocab.json", VocabLayout.load)
         if layout.hash != meta["vocab_hash"]:
             raise CheckpointMismatchError(
                 f"{directory / 'vocab.json'} (hash {layout.hash}) is not the vocabulary the "
-                f"weights were trained with (hash {meta['vocab_hash']}); {_MIXED}")
-        config, model = _build(directory / "config.json", meta)
-        _load_weights(model, directory / "model.safetensors", directory / "config.json")
-        plan = (_read_part(directory / "plan_codec", BinningCodec.load) if config.plan_dim
+                f"weights were trained with (hash {meta['vocab_hash']}); {MIXED}")
+        config, model = build(directory / "config.json", meta)
+        load_weights(model, directory / "model.safetensors", directory / "config.json")
+        plan = (read_part(directory / "plan_codec", BinningCodec.load) if config.plan_dim
                 else None)
-        state, action = (_read_part(directory / n, BinningCodec.load)
+        state, action = (read_part(directory / n, BinningCodec.load)
                          for n in ("state_codec", "action_codec"))
-        text = _read_part(directory / "text_tokenizer.json", InstructionTokenizer.load)
+        text = read_part(directory / "text_tokenizer.json", InstructionTokenizer.load)
         try:
             return cls(model, config, layout, state, action, text, plan)
         except CheckpointMismatchError as e:
-            raise CheckpointMismatchError(f"{directory}: {e}; {_MIXED}") from e
-
-
-_Part = TypeVar("_Part")
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    """config.json, checked for the format, version and the keys `load` reads."""
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as e:  # missing, unreadable, not UTF-8, not JSON
-        raise PolicyCheckpointError(f"{path} cannot be read as JSON ({e}); {_DAMAGED}") from e
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointMismatchError(f"{path.parent} is not a {CHECKPOINT_FORMAT} checkpoint")
-    if meta.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointMismatchError(
-            f"{path}: checkpoint version {meta.get('version')}, this code reads "
-            f"{CHECKPOINT_VERSION}; re-train it with this version (agent train)")
-    missing = [k for k in ("model", "policy", "vocab_hash") if k not in meta]
-    if missing:
-        raise PolicyCheckpointError(f"{path} lacks {missing}; {_DAMAGED}")
-    return meta
-
-
-def _policy_config(pcfg: dict, path: Path) -> PolicyConfig:
-    """config.json's "policy" section; names filled in for older files (legacy_names)."""
-    has = [k for k in ("state_names", "action_names") if k in pcfg]
-    if len(has) == 1:
-        raise CheckpointMismatchError(f"{path} has {has[0]} but not the other of "
-                                      f"state_names/action_names")
-    if not has:
-        pcfg = {**pcfg, **legacy_names(pcfg, path)}
-    try:
-        return PolicyConfig(**pcfg)
-    except ValueError as e:  # names that are no layout, or disagree with the dims
-        raise CheckpointMismatchError(f"{path}: {e}") from None
-
-
-def _build(path: Path, meta: dict[str, Any]) -> tuple[PolicyConfig, TokenTransformer]:
-    """The policy config and the (untrained) model config.json describes."""
-    try:
-        config = _policy_config(meta["policy"], path)
-        check_rule(config.decode)
-        model = TokenTransformer(TransformerConfig(**meta["model"]))
-    except PolicyCheckpointError:
-        raise  # _policy_config's own: it names what is missing and how to fix it
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # RuntimeError: torch sizes
-        raise PolicyCheckpointError(
-            f"{path} describes no model this code can build ({type(e).__name__}: {e}); "
-            f"{_MIXED}") from e
-    return config, model
-
-
-def _load_weights(model: TokenTransformer, path: Path, config: Path) -> None:
-    """model.safetensors into `model`; every tensor must have the shape config.json implies."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        weights = load_file(str(path))
-    except (OSError, SafetensorError) as e:
-        raise PolicyCheckpointError(f"{path} cannot be read ({e}); {_DAMAGED}") from e
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in weights.items()}
-    wrong = [f"{k} is {got[k]} in the weights but {want[k]} in the model config.json describes"
-             for k in want if k in got and got[k] != want[k]]
-    wrong += [f"the weights lack {k}" for k in want if k not in got]
-    wrong += [f"the weights hold {k}, which the model lacks" for k in got if k not in want]
-    if wrong:
-        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
-        raise CheckpointMismatchError(f"{path} does not fit {config}: {wrong[0]}{more}; {_MIXED}")
-    model.load_state_dict(weights)
-
-
-def _read_part(path: Path, load: Callable[[Path], _Part]) -> _Part:
-    """One of the checkpoint's vocabulary, codec or tokenizer files."""
-    try:
-        return load(path)
-    except (OSError, ValueError, KeyError, TypeError) as e:  # CodecError is a ValueError
-        raise PolicyCheckpointError(f"{path} cannot be loaded ({e}); {_DAMAGED}") from e
-
-
-def is_checkpoint(path: Path) -> bool:
-    """Whether `path` is a token-policy checkpoint: its config.json names this format, or is
-    unreadable beside a model.safetensors (loading then says what is wrong with it, instead of
-    the directory being taken for no checkpoint at all)."""
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        return False
-    try:
-        meta = json.loads(cfg.read_text())
-    except (OSError, ValueError):
-        return (path / "model.safetensors").is_file()
-    return isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT
+            raise CheckpointMismatchError(f"{directory}: {e}; {MIXED}") from e
