@@ -175,8 +175,10 @@ def _check_settling(running: Running, ack: dict) -> None:
     t = np.array([x for x, _ in reads])
     q = np.array([x for _, x in reads])
     rest = running.controller.governor.setpoint
-    side = np.sign(ack["q"] - q[0])
-    assert np.max(-side * (ack["q"] - q)) <= 0.001  # never more than 1 mrad past the goal
+    lag = ack["q"] - q[0]
+    moving = np.abs(lag) > 0.01  # joints held still jitter around their goal by servo error
+    past = -np.sign(lag[moving]) * (ack["q"] - q)[:, moving]
+    assert past.max(initial=0.0) <= 0.001, past.max()  # at most 1 mrad past the goal
     assert np.abs(q - q[0]).max() <= 0.5  # the documented lag bound
     off = np.abs(q - rest).max(axis=1) > 0.002
     settled = t[np.where(off)[0][-1] + 1] if off.any() else 0.0
