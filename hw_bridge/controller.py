@@ -6,6 +6,7 @@ arm period, from one thread, so every decision below is made in one place and in
 Modes: inactive (holding, waiting for a command) -> active (following commands) -> hold (a
 controlled stop after the watchdog fired or the session ended) -> active again only on a new
 command from a session opened after the stop. estop and fault are latched until `reset`.
+Every session end (watchdog, bye, a newer hello) is logged and its reason kept for the client.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hw_bridge.safety import Governor
 
 log = logging.getLogger(__name__)
 JITTER_WINDOW = 10_000  # periods of loop timing kept for the status report
+ENDED_KEPT = 16  # ended sessions whose reason an `unknown_session` reply still quotes
 
 
 class Mode(StrEnum):
@@ -58,12 +60,16 @@ class ArmController:
         self.mode, self.reason = Mode.INACTIVE, "waiting for a session"
         self.session: Session | None = None
         self.gripper = 0.0
-        self.episode: dict[str, Any] = {}
+        self.episode: dict[str, Any] = driver.current_episode()  # what connect() placed
         self.stream: dict[str, Any] = {}  # endpoint and rate, set by the server once bound
         self.arm: ArmState = driver.read()
         self.governor.hold_at(self.arm.q)
         self.counts: Counter[str] = Counter()
         self.events = {"last_rx": 0.0, "hold": 0.0, "stopped": 0.0}
+        # Why each recent session ended (id -> reason): a client whose session the watchdog
+        # ended reads it in the next reply's error and in status.session_end.
+        self.ended: dict[str, str] = {}
+        self.session_end: dict[str, Any] = {}
         self.tick_dt = np.zeros(JITTER_WINDOW)  # s between consecutive tick starts
         self.n_ticks = 0
         self._last_tick = 0.0
@@ -85,6 +91,10 @@ class ArmController:
 
     def _session(self, msg: dict[str, Any]) -> Session:
         if self.session is None or msg["session"] != self.session.id:
+            why = self.ended.get(msg["session"])
+            if why is not None:
+                raise Rejected("unknown_session", f"session {msg['session']!r} ended: {why}; "
+                               "send hello")
             raise Rejected("unknown_session", f"session {msg['session']!r} is not the open "
                            "session (ended, replaced or never opened); send hello")
         return self.session
@@ -185,13 +195,22 @@ class ArmController:
         self.events["last_rx"] = now
 
     def _end_session(self, why: str) -> None:
-        self.session = None
+        s, self.session = self.session, None
         self.governor.stop()
         if self.mode == Mode.ACTIVE:
             self.mode, self.reason = Mode.HOLD, f"stopped and holding: {why}"
             self.events["hold"] = time.monotonic()
             self.driver.state = DriverState.INACTIVE
-            log.warning("%s", self.reason)
+        elif self.mode in (Mode.INACTIVE, Mode.HOLD) and s is not None:
+            self.reason = f"holding, no session: {why}"  # estop/fault keep their latched reason
+        if s is None:
+            return
+        self.ended[s.id] = why
+        if len(self.ended) > ENDED_KEPT:
+            del self.ended[next(iter(self.ended))]
+        self.session_end = {"session": s.id, "reason": why, "t": time.monotonic()}
+        log.log(logging.WARNING if why.startswith("watchdog") else logging.INFO,
+                "session %s ended (mode %s): %s", s.id, self.mode.value, why)
 
     def _fault(self, why: str) -> None:
         self.governor.stop()
@@ -265,4 +284,5 @@ class ArmController:
                 "session_open": self.session is not None, "q": self.arm.q,
                 "setpoint": g.setpoint, "velocity": g.velocity, "goal": g.goal,
                 "stopped": g.stopped, "gripper": self.gripper, "events": dict(self.events),
-                "counts": dict(self.counts), "period_ms": jitter}
+                "counts": dict(self.counts), "period_ms": jitter,
+                "session_end": dict(self.session_end)}

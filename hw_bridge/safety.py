@@ -5,7 +5,8 @@ clamped to the joint limits, then to `max_step` from the current setpoint (a far
 approached a step at a time, never jumped to), then pulled back along the segment until the
 tool centre point lies inside the workspace box. Every control period the setpoint moves
 towards that goal with per-joint velocity and acceleration limits; a stop (watchdog, e-stop,
-fault, new session) brings the setpoint's velocity to zero at `max_accel` and holds there.
+fault, new session) brings the setpoint's velocity to zero at `max_accel` and holds there,
+never passing the last accepted goal on the way.
 """
 
 from __future__ import annotations
@@ -137,12 +138,20 @@ class Governor:
             v_want = np.sign(err) * np.minimum(vmax, v_brake)
             v = np.clip(v_want, self.velocity - a * dt, self.velocity + a * dt)
         nxt = self.setpoint + v * dt
-        if not self.stopping:
-            arrived = np.abs(v * dt) >= np.abs(self.goal - self.setpoint)
-            nxt = np.where(arrived, self.goal, nxt)
-            v = np.where(arrived, 0.0, v)
+        err = self.goal - self.setpoint
+        # Arrived, or (stopping) about to pass the last accepted goal: end on it. A stop brakes
+        # at `a` from wherever the last goal's profile left it (a goal moved closer than the
+        # braking distance, a late period run at once), so braking alone could carry the
+        # setpoint a few mrad past a goal the server accepted, and past max_step.
+        arrived = np.abs(v * dt) >= np.abs(err)
+        if self.stopping:
+            arrived &= v * err > 0.0  # moving away from the goal: braking alone ends that
+        nxt = np.where(arrived, self.goal, nxt)
+        v = np.where(arrived, 0.0, v)
         if not self.limits.inside(self.fk(nxt)) and self.limits.inside(self.fk(self.setpoint)):
-            v[:] = 0.0  # the joint-space path left the box between two inside points: stop
+            # The joint-space path left the box between two inside points: stop here. (The
+            # velocity must read zero too, or `stopped` never comes and a reset stays `busy`.)
+            self.velocity[:] = 0.0
             self.goal = self.setpoint.copy()
             self.stopping = True
             return self.setpoint

@@ -113,6 +113,8 @@ def check_request(msg: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, types) or isinstance(value, bool):
             got = type(value).__name__ if name in msg else "nothing"
             want = "/".join(t.__name__ for t in types)
+            if np.ndarray in types:  # a list is not an array: say how one travels
+                want += " (the __ndarray__ map of PROTOCOL.md section 2)"
             raise ProtocolError(f"{kind}.{name} must be {want}, got {got}", "bad_field")
     return msg
 

@@ -111,6 +111,10 @@ class Driver(ABC):
         """Start a new episode where the robot supports it (sim); return its public facts."""
         return {}
 
+    def current_episode(self) -> dict[str, Any]:
+        """The public facts of the episode in place now (`welcome.episode`); {} if none."""
+        return {}
+
     def snapshot(self) -> Snapshot:
         """A consistent reading plus camera images, called from the stream thread."""
         return Snapshot(self.read())

@@ -38,6 +38,7 @@ class SimDriver(Driver):
         self._sim: MujocoSim | None = None
         self._goal: Goal | None = None
         self._episode = 0
+        self._facts: dict[str, Any] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
     def connect(self) -> None:
@@ -102,8 +103,12 @@ class SimDriver(Driver):
             self.sim.reset(episode.placements)
             self._goal = episode.goal
             self._episode += 1
-        return {"episode": self._episode, "instruction": episode.goal.instruction,
-                "task": self.task.name, "max_steps": self.task.max_steps}
+        self._facts = {"episode": self._episode, "instruction": episode.goal.instruction,
+                       "task": self.task.name, "max_steps": self.task.max_steps}
+        return dict(self._facts)
+
+    def current_episode(self) -> dict[str, Any]:
+        return dict(self._facts)
 
     # -- stream thread --------------------------------------------------------------------
     def snapshot(self) -> Snapshot:

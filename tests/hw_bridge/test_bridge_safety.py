@@ -75,3 +75,32 @@ def test_limits_validated():
         SafetyLimits(max_step=0.0)
     with pytest.raises(ValueError, match="workspace_low"):
         SafetyLimits(workspace_low=(1, 0, 0), workspace_high=(0, 1, 1))
+
+
+def _stop_mid_motion(gov, rng) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """A few reversing goals (a policy changing its mind), ticked with late wake-ups of 1..5
+    periods, then a stop; returns the setpoint at the last accept, the last goal and every
+    setpoint of the stop."""
+    for _ in range(rng.integers(1, 6)):
+        goal, _ = gov.clamp(gov.setpoint + rng.uniform(-0.3, 0.3, 6))
+        at_accept = gov.setpoint.copy()
+        gov.accept(goal)
+        for _ in range(rng.integers(1, 25)):
+            gov.tick(DT * rng.integers(1, 6))
+    gov.stop()
+    path = []
+    while not gov.stopped:
+        path.append(gov.tick(DT * rng.integers(1, 6)).copy())
+    return at_accept, goal, path
+
+
+def test_a_stop_never_carries_the_setpoint_past_the_last_goal(gov):
+    rng = np.random.default_rng(0)
+    home = gov.setpoint.copy()
+    for _ in range(300):
+        gov.hold_at(home)
+        at_accept, goal, path = _stop_mid_motion(gov, rng)
+        side = np.sign(goal - at_accept)
+        for sp in path:  # on the start's side of the goal, or on it, for every joint
+            assert np.all(side * (goal - sp) >= -1e-12), (goal - sp, side)
+            assert np.abs(sp - at_accept).max() <= gov.limits.max_step + 1e-12
