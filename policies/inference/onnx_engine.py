@@ -6,8 +6,12 @@ installed is an error that lists the installed ones. TensorRT engines are built 
 graph and shape profile and cached on disk (`<export dir>/trt_cache`), because building takes
 minutes and the loop must not pay it at start-up twice.
 
-The KV cache stays in ONNX Runtime's memory between steps (IO binding): on a GPU it never
-crosses to the host; only the logits (B, V) do, for the constrained argmax.
+On a GPU the KV cache stays in ONNX Runtime's memory between steps (IO binding): it never
+crosses to the host; only the logits (B, V) do, for the constrained pick. On the CPU there is
+no device to stay on, and binding costs more than it saves: the cache (at most ~0.6 MB for the
+shipped policy) goes in and out as numpy arrays through a plain `session.run`, which made a
+decode step 0.44-0.48 ms instead of 0.58-0.68 ms and a chunk 0.86-0.88x as long, with the same
+logits (experiments/onnx_speed/NOTE.md).
 """
 
 from __future__ import annotations
@@ -93,22 +97,36 @@ def provider_options(provider: str, graph: str, export_dir: Path, meta: dict) ->
             "trt_profile_opt_shapes": shapes[1], "trt_profile_max_shapes": shapes[2]}
 
 
+def session_options(threads: int = 1) -> Any:
+    """The engine's ort.SessionOptions (a study may change them before passing them in)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # Batch-1 decoding is a chain of small ops: one thread avoids waking (and, on a busy
+    # 2-core machine, fighting) a thread pool for each of them.
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
+
+
 class OnnxEngine(DecodeEngine):
-    """prefill.onnx + decode.onnx in ONNX Runtime sessions (see policies.inference.onnx_export)."""
+    """prefill.onnx + decode.onnx in ONNX Runtime sessions (see policies.inference.onnx_export).
+
+    Args:
+        io_binding: keep the cache in ORT's memory between steps; None (the default) binds on
+            GPU providers only (see module doc). Either way gives the same numbers.
+        options: ort.SessionOptions for both sessions; None: `session_options(threads)`.
+    """
 
     name = "onnx"
 
     def __init__(self, export_dir: Path, meta: dict, provider: str = "auto",
-                 threads: int = 1) -> None:
+                 threads: int = 1, io_binding: bool | None = None, options: Any = None) -> None:
         import onnxruntime as ort
 
         self.providers = select_providers(provider)
-        opts = ort.SessionOptions()
-        # Batch-1 decoding is a chain of small ops: one thread avoids waking (and, on a busy
-        # 2-core machine, fighting) a thread pool for each of them.
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts = session_options(threads) if options is None else options
         sessions = {}
         for graph in ("prefill", "decode"):
             chain = [(p, provider_options(p, graph, export_dir, meta)) for p in self.providers]
@@ -118,12 +136,18 @@ class OnnxEngine(DecodeEngine):
         self.device = "cpu" if self.providers[0] == PROVIDERS["cpu"] else "cuda"
         n = meta["model"]["n_layers"]
         self._present, self._past = cache_names("present", n), cache_names("past", n)
+        self.io_binding = self.device != "cpu" if io_binding is None else io_binding
+        self._run = self._run_bound if self.io_binding else self._run_host
 
     def describe(self) -> str:
         used = self.decode_session.get_providers()
         return f"onnx[{', '.join(p.removesuffix('ExecutionProvider') for p in used)}]"
 
-    def _run(self, session: Any, inputs: dict[str, Any]) -> tuple[np.ndarray, list]:
+    def _run_host(self, session: Any, inputs: dict[str, Any]) -> tuple[np.ndarray, list]:
+        out = session.run(None, inputs)
+        return out[0], out[1:]
+
+    def _run_bound(self, session: Any, inputs: dict[str, Any]) -> tuple[np.ndarray, list]:
         binding = session.io_binding()
         for name, value in inputs.items():
             if isinstance(value, np.ndarray):

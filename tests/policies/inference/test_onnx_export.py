@@ -51,6 +51,29 @@ def test_onnx_matches_torch_tokens_and_logits(exported):
         "torch[cpu, 1 thread(s)]", "onnx[CPU]"}
 
 
+def test_cpu_cache_as_numpy_or_bound_gives_the_same_numbers(exported):
+    # On the CPU the engine feeds the cache as numpy (faster, see onnx_engine's doc); IO
+    # binding, what GPUs use, must decode the very same logits and ids from the same graph.
+    policy, out, meta, demos = exported
+    host, bound = OnnxEngine(out, meta, "cpu"), OnnxEngine(out, meta, "cpu", io_binding=True)
+    assert (host.io_binding, bound.io_binding) == (False, True)
+    obs = observations(demos, 1)[0]
+    inputs = (policy.text_ids([obs.instruction]),
+              np.stack([obs.images[c] for c in policy.config.cameras])[None],
+              policy.state_ids(obs.state[None]))
+    (la, ca), (lb, cb) = host.prefill(*inputs), bound.prefill(*inputs)
+    assert isinstance(ca[0], np.ndarray) and not isinstance(cb[0], np.ndarray)
+    start = ca[0].shape[2]
+    for _ in range(12):
+        np.testing.assert_array_equal(la, lb)
+        ids = la.argmax(-1)[:, None]
+        (la, ca), (lb, cb) = host.step(ids, ca), bound.step(ids, cb)
+    assert ca[0].shape[2] == start + 12 and ca[0].shape == tuple(cb[0].shape())
+    schedule = policy.decode_schedule(np.empty((1, 0), np.int64))
+    np.testing.assert_array_equal(host.generate(*inputs, *schedule[:3], "median", schedule[3]),
+                                  bound.generate(*inputs, *schedule[:3], "median", schedule[3]))
+
+
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_rtc_chunk_starts_with_the_committed_actions(exported, backend):
     policy, out, meta, demos = exported
