@@ -126,7 +126,13 @@ def main(args: TrainCommand) -> int:
 
     from dataset import DatasetError
     from policies.training.data import load_demos
-    from policies.training.train import build_policy, load_run, train, write_metrics
+    from policies.training.train import (
+        add_provenance,
+        build_policy,
+        load_run,
+        train,
+        write_metrics,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,6 +150,7 @@ def main(args: TrainCommand) -> int:
             raise BadInput(f"--resume given but {args.out} holds no training state")
         policy, state = load_run(args.out)
         check_demos_fit(policy, demos)
+        add_provenance(policy, demos)
         start, opt_state = state["step"], state["optimizer"]
         if start >= cfg.steps:
             raise BadInput(f"{args.out} already trained {start} steps; raise --steps")
@@ -154,6 +161,7 @@ def main(args: TrainCommand) -> int:
         else:
             policy, cfg = load_init(args.init, cfg)
             check_demos_fit(policy, demos)
+            add_provenance(policy, demos)  # config.json: its data's envs and the init's
     video = make_video_training(args, policy, demos, cfg.seed)  # errors before --out is written
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank checked --out before rank 0 writes into it

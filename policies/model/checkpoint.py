@@ -64,10 +64,22 @@ class PolicyConfig:
     plan_dim: int = 0  # plan tokens written before the actions (0: none)
     # the plan starts with every object's position (policies.model.plan_targets)
     plan_objects: bool = False
+    # The env specs (e.g. "mujoco:pick_place") and robot types (e.g. "mk6") its training data
+    # was recorded on (the datasets' meta/motoken.json and info.json), sorted. None: unknown (a
+    # checkpoint written before they were recorded, or a dataset that does not say); never
+    # guessed. `agent run` refuses a sim env outside trained_on (agent/commands/run.py).
+    trained_on: tuple[str, ...] | None = None
+    trained_robots: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("cameras", "state_names", "action_names"):  # lists from JSON
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("trained_on", "trained_robots"):
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                    raise ValueError(f"{name} must be a list of strings or null, got {value!r}")
+                object.__setattr__(self, name, tuple(value))
         state, action = self.state_layout, self.action_layout  # LayoutError if not layouts
         if (state.dim, action.dim) != (self.state_dim, self.action_dim):
             raise ValueError(f"state_names/action_names name {state.dim}/{action.dim} dims, "
@@ -83,8 +95,18 @@ class PolicyConfig:
 
     def to_dict(self) -> dict:
         """As config.json holds it (lists, so it compares equal to the JSON read back)."""
+        listed = {k: None if v is None else list(v) for k, v in (
+            ("trained_on", self.trained_on), ("trained_robots", self.trained_robots))}
         return {**asdict(self), "cameras": list(self.cameras),
-                "state_names": list(self.state_names), "action_names": list(self.action_names)}
+                "state_names": list(self.state_names), "action_names": list(self.action_names),
+                **listed}
+
+    def describe_trained_on(self) -> str:
+        """e.g. "mujoco:pick_place (robot mk6)", or says it is unknown."""
+        if self.trained_on is None:
+            return "unknown envs (its config.json predates trained_on)"
+        robots = "" if not self.trained_robots else f" (robot {', '.join(self.trained_robots)})"
+        return ", ".join(self.trained_on) + robots
 
 
 def legacy_names(pcfg: dict, path: Path) -> dict[str, tuple[str, ...]]:

@@ -39,6 +39,10 @@ class DemoEpisode:
     env_state: np.ndarray | None = None
     state_layout: StateLayout = field(kw_only=True)
     action_layout: ActionLayout = field(default=ACTION_LAYOUT, kw_only=True)
+    # Where it was recorded: the env spec (meta/motoken.json) and robot type (info.json) of its
+    # dataset; None where the dataset does not say.
+    env: str | None = field(default=None, kw_only=True)
+    robot_type: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         T = len(self.action)
@@ -50,6 +54,16 @@ class DemoEpisode:
         if dims != (self.state_layout.dim, self.action_layout.dim):
             raise ValueError(f"episode has state/action dims {dims}, its layouts name "
                              f"{self.state_layout.dim}/{self.action_layout.dim}")
+
+
+def demo_sources(demos: list[DemoEpisode]
+                 ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The distinct env specs and robot types the episodes were recorded on, sorted; either is
+    None (unknown) if any episode's dataset does not say: a partial list would be a guess."""
+    envs = {d.env for d in demos}
+    robots = {d.robot_type for d in demos}
+    return (None if None in envs else tuple(sorted(envs)),  # type: ignore[type-var]
+            None if None in robots else tuple(sorted(robots)))  # type: ignore[type-var]
 
 
 def demo_layouts(demos: list[DemoEpisode]) -> tuple[StateLayout, ActionLayout]:
@@ -192,7 +206,9 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
             frames = {c: ds.frames(ep.index, c) for c in cameras}
             label = ep.expert_action if use_expert else ep.action
             demos.append(DemoEpisode(ep.task, frames, ep.state, label, ep.env_state,
-                                     state_layout=state, action_layout=action))
+                                     state_layout=state, action_layout=action,
+                                     env=ds.recording.get("env"),
+                                     robot_type=ds.info.get("robot_type")))
     if not demos:
         raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
     return demos

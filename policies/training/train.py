@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,14 @@ from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
 from policies.model.transformer import CONFIGS, TokenTransformer
 from policies.training.config import TrainConfig
-from policies.training.data import Batch, ChunkSampler, DemoEpisode, demo_layouts, stale_prefix
+from policies.training.data import (
+    Batch,
+    ChunkSampler,
+    DemoEpisode,
+    demo_layouts,
+    demo_sources,
+    stale_prefix,
+)
 
 if TYPE_CHECKING:
     from policies.video.head import VideoLoss
@@ -44,6 +51,7 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     """Fit the codecs on the demonstrations and build an untrained policy around them; it
     reads and writes the episodes' state and action layouts (their dataset's names)."""
     state_layout, action_layout = demo_layouts(demos)
+    trained_on, trained_robots = demo_sources(demos)
     states = np.concatenate([d.state for d in demos]).astype(np.float32)
     actions = np.concatenate([d.action for d in demos]).astype(np.float32)
     # Actions: quantile bins. The expert's actions pile up at the step limits (+-0.05 m,
@@ -75,9 +83,24 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                         action_dim=actions.shape[1], state_names=state_layout.names,
                         action_names=action_layout.names, chunk=cfg.chunk, execute=cfg.execute,
                         plan_dim=0 if plan_codec is None else targets.shape[1],
-                        plan_objects=plan_codec is not None and cfg.plan_objects)
+                        plan_objects=plan_codec is not None and cfg.plan_objects,
+                        trained_on=trained_on, trained_robots=trained_robots)
     return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
                        plan_codec)
+
+
+def add_provenance(policy: TokenPolicy, demos: list[DemoEpisode]) -> None:
+    """Add the demos' env specs and robot types to what a policy (fine-tuned or resumed) was
+    trained on; unknown on either side stays unknown (policies.model.checkpoint.PolicyConfig)."""
+    envs, robots = demo_sources(demos)
+    cfg = policy.config
+
+    def union(old: tuple[str, ...] | None, new: tuple[str, ...] | None
+              ) -> tuple[str, ...] | None:
+        return None if old is None or new is None else tuple(sorted({*old, *new}))
+
+    policy.config = replace(cfg, trained_on=union(cfg.trained_on, envs),
+                            trained_robots=union(cfg.trained_robots, robots))
 
 
 def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
