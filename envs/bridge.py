@@ -27,6 +27,7 @@ from envs.tabletop import (
     MAX_DROT,
     WORKSPACE_HIGH,
     WORKSPACE_LOW,
+    check_instruction,
     state_bounds,
 )
 from hw_bridge.client import BridgeClient, ClientConfig
@@ -53,6 +54,8 @@ class BridgeEnv(gym.Env):
                  timeout_s: float = 1.0, render_mode: str | None = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} not supported; use 'rgb_array' or None")
+        if instruction is not None:
+            check_instruction(instruction)  # before a session is opened on the robot
         self.render_mode = render_mode
         self.client = BridgeClient(address, ClientConfig(keys=keys, key_name=key_name,
                                                          timeout_s=timeout_s))

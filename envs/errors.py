@@ -20,3 +20,7 @@ class InvalidActionError(EnvError, ValueError):
 
 class LayoutError(EnvError, ValueError):
     """Feature names that do not form a state or action layout (envs.features)."""
+
+
+class InstructionError(EnvError, ValueError):
+    """An instruction the env's observation space cannot hold (characters or length)."""

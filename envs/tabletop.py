@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.errors import InvalidActionError
+from envs.errors import InstructionError, InvalidActionError
 from envs.features import ACTION_LAYOUT, StateLayout
 from sims import make_sim
 from sims.base import (
@@ -40,6 +40,18 @@ INSTRUCTION_CHARSET = string.ascii_lowercase + string.digits + " ,.'-"
 INSTRUCTION_MAX_LEN = 128
 
 
+def check_instruction(text: str) -> str:
+    """`text` if the observation's instruction space holds it, else InstructionError."""
+    bad = sorted({c for c in text if c not in INSTRUCTION_CHARSET})
+    if not 1 <= len(text) <= INSTRUCTION_MAX_LEN or bad:
+        why = (f"characters {bad} are not allowed" if bad else
+               f"it has {len(text)} characters")
+        raise InstructionError(f"instruction {text!r}: {why}; an instruction is 1 to "
+                               f"{INSTRUCTION_MAX_LEN} of lowercase letters, digits and "
+                               f"{INSTRUCTION_CHARSET[36:]!r}")
+    return text
+
+
 def state_bounds(robot: RobotSpec) -> tuple[np.ndarray, np.ndarray]:
     # Joints may sit slightly past their limits (MuJoCo's limits are soft), hence the margin.
     margin = 0.1
@@ -55,7 +67,9 @@ class TableTopEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(self, task: str = "pick_place", backend: str = "mujoco", image_size: int = 128,
-                 control_hz: float = 20.0, render_mode: str | None = None) -> None:
+                 control_hz: float = 20.0, render_mode: str | None = None,
+                 instruction: str | None = None) -> None:
+        """instruction: said in every episode instead of the task's own sentence."""
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} not supported; use 'rgb_array' or None")
         self.task = make_task(task)
@@ -80,6 +94,7 @@ class TableTopEnv(gym.Env):
                                        charset=INSTRUCTION_CHARSET),
         })
         self._goal: Goal | None = None
+        self.fixed_instruction = None if instruction is None else check_instruction(instruction)
 
     # -- Gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -158,7 +173,8 @@ class TableTopEnv(gym.Env):
         state = np.concatenate([self.sim.joint_positions(), pos, quat,
                                 [self.sim.gripper_opening()]]).astype(np.float32)
         assert self._goal is not None
-        return {"images": images, "state": state, "instruction": self._goal.instruction}
+        said = self.fixed_instruction or self._goal.instruction
+        return {"images": images, "state": state, "instruction": said}
 
     def privileged(self) -> dict[str, Any]:
         """Ground truth for scripted experts: EE, objects, goal (plain data, wire-friendly)."""

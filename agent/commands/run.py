@@ -54,6 +54,10 @@ class RunCommand:
     """episodes to run"""
     seed: int = 0
     """seed of the first episode (then +1 each)"""
+    instruction: Annotated[str | None, tyro.conf.arg(metavar="TEXT")] = None
+    """the task in words for every episode, instead of the env's (e.g. "push the red cube")"""
+    allow_untrained_env: bool = False
+    """run a token policy on a sim env it was not trained on (refused otherwise), with a warning"""
     rate: Annotated[float | None, tyro.conf.arg(metavar="HZ")] = None
     """control rate to pace the loop at, Hz (None: the env's; 0: as fast as possible)"""
     record: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
@@ -112,9 +116,10 @@ def setup_backend(args: RunCommand, policy: Any, log: Callable[[str], None]
         raise BadInput(f"{e}") from None
 
 
-def check_policy_fits(policy: Any, env: Any, agent: Any = None) -> None:
-    """A token policy trained on another robot's state (or actions) than the env's stops the
-    run with one line, before any episode; the env (and the agent, if made) is closed."""
+def check_policy_fits(args: RunCommand, policy: Any, env: Any, agent: Any = None) -> None:
+    """A token policy trained on another robot's state (or actions) than the env's, or on
+    other sim envs than this one (check_trained_on), stops the run with one line, before any
+    episode; the env (and the agent, if made) is closed."""
     from agent.lookahead_agent import robot_spec
     from policies.model.token_policy import CheckpointMismatchError, TokenPolicy
 
@@ -123,11 +128,75 @@ def check_policy_fits(policy: Any, env: Any, agent: Any = None) -> None:
     u = env.unwrapped
     try:
         policy.check_layouts(u.state_layout, u.action_layout, f"robot {robot_spec(env).name!r}")
-    except CheckpointMismatchError as e:
+        check_trained_on(args, policy)
+    except (CheckpointMismatchError, BadInput) as e:
         env.close()
         if agent is not None:
             agent.close()
         raise BadInput(f"{e}") from None
+
+
+def shown_path(spec: str) -> str:
+    """`spec` relative to the working directory where it lies under it (as a user types it)."""
+    try:
+        return str(Path(spec).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return spec
+
+
+def check_trained_on(args: RunCommand, policy: Any) -> None:
+    """BadInput for a sim env spec outside the policy's trained_on (without
+    --allow-untrained-env); a warning line where it runs anyway or trained_on is unknown.
+    bridge: specs name an address, not a task: the robot's layouts are what is compared there
+    (check_layouts)."""
+    import envs
+    from policies.registry import default_policy_spec
+
+    if envs.resolve(args.env).gym_id is None:
+        return
+    trained_on = policy.config.trained_on
+    name = args.policy or shown_path(default_policy_spec())
+    if trained_on is None:
+        print(f"warning: {name} does not record which envs it was trained on (older "
+              f"checkpoint); {args.env} may be one it was never trained for", file=sys.stderr)
+        return
+    if args.env in trained_on:
+        return
+    said = f"{name} was trained on {policy.config.describe_trained_on()}, not {args.env}"
+    if args.allow_untrained_env:
+        print(f"warning: {said}; running anyway (--allow-untrained-env): expect it to fail",
+              file=sys.stderr)
+        return
+    raise BadInput(f"{said}; use --policy scripted, or collect demonstrations and train or "
+                   f"fine-tune for it (agent collect --env {args.env} --out DIR, then agent "
+                   f"train --init {name} --data DIR --out RUN), or run it anyway with "
+                   f"--allow-untrained-env")
+
+
+def check_instruction(args: RunCommand, policy: Any) -> None:
+    """--instruction, refused in one line if the policy's text window cannot hold it (the
+    env checks its characters and length when made: make_env)."""
+    from policies.model.text import InstructionTooLongError
+    from policies.model.token_policy import TokenPolicy
+
+    if args.instruction is None or not isinstance(policy, TokenPolicy):
+        return
+    try:
+        policy.text_ids([args.instruction])
+    except InstructionTooLongError as e:
+        raise BadInput(f"--instruction: {e}") from None
+
+
+def make_env(args: RunCommand) -> Any:
+    """The env --env names, saying --instruction instead of its own sentence if given."""
+    import envs
+    from envs.errors import InstructionError
+
+    kwargs = {} if args.instruction is None else {"instruction": args.instruction}
+    try:
+        return envs.make(args.env, **kwargs)
+    except InstructionError as e:
+        raise BadInput(f"--instruction: {e}") from None
 
 
 def make_agent(args: RunCommand, policy: Any) -> tuple[Any, Any]:
@@ -260,16 +329,17 @@ def main(args: RunCommand) -> int:
         policy = load_policy(args.policy)
     except (envs.UnknownEnvError, UnknownPolicyError, PolicyCheckpointError) as e:
         raise BadInput(str(e)) from None
+    check_instruction(args, policy)
     backend = setup_backend(args, policy, log=lambda m: print(m, file=sys.stderr))
     predictor = load_predictor(args, policy)
     look = None
     if predictor is None:
         agent, latency = make_agent(args, policy)
-        env = envs.make(args.env)
-        check_policy_fits(policy, env, agent)
+        env = make_env(args)
+        check_policy_fits(args, policy, env, agent)
     else:  # lookahead reads the joint limits off the env's robot, so the env comes first
-        env = envs.make(args.env)
-        check_policy_fits(policy, env)
+        env = make_env(args)
+        check_policy_fits(args, policy, env)
         look = make_lookahead(args, policy, predictor, env)
         agent, latency = make_agent(args, look)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate

@@ -1,0 +1,96 @@
+"""Issue 33 through the CLI: a token policy meeting a sim env it was not trained on is refused in
+one line (run anyway with --allow-untrained-env), `agent train` records its data's envs, and
+--instruction replaces the env's sentence in what the policy reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+import policies.model.token_policy as token_policy
+from agent.cli import main
+from envs.errors import InstructionError
+from envs.tabletop import TableTopEnv
+from policies.registry import DEFAULT_CHECKPOINT, load_policy
+
+
+def test_the_default_on_push_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--env", "mujoco:push", "--episodes", "1", "--backend", "torch"])
+    assert e.value.code == 2
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{os.path.relpath(DEFAULT_CHECKPOINT)} was trained on "
+                          f"mujoco:pick_place (robot mk6), not mujoco:push; ")
+    assert "--policy scripted" in msg and "--allow-untrained-env" in msg
+    assert "episode" not in capsys.readouterr().out  # refused before any episode
+
+
+def test_with_the_override_it_runs_saying_the_instruction(monkeypatch, capsys):
+    seen: list[str] = []
+    infer_chunk = token_policy.TokenPolicy.infer_chunk
+
+    def spy(self, obs, committed=None):
+        seen.append(obs.instruction)
+        return infer_chunk(self, obs, committed)
+
+    monkeypatch.setattr(token_policy.TokenPolicy, "infer_chunk", spy)
+    assert main(["run", "--env", "mujoco:push", "--episodes", "1", "--rate", "0",
+                 "--backend", "torch", "--allow-untrained-env",
+                 "--instruction", "push the red cube"]) == 0
+    err = capsys.readouterr().err
+    assert "not mujoco:push; running anyway (--allow-untrained-env)" in err
+    assert seen and set(seen) == {"push the red cube"}
+
+
+def test_an_instruction_the_policy_cannot_hold_is_one_line():
+    with pytest.raises(SystemExit, match=r"^--instruction: instruction 'put .*' is \d+ tokens; "
+                                         r"this policy reads at most 12"):
+        main(["run", "--env", "mujoco:pick_place", "--episodes", "1", "--backend", "torch",
+              "--instruction", "put the red cube on the yellow plate then the blue one "
+                               "on the green plate please"])
+
+
+def test_an_instruction_the_env_cannot_hold_is_one_line():
+    with pytest.raises(SystemExit, match=r"^--instruction: instruction 'Pick': characters "
+                                         r"\['P'\] are not allowed"):
+        main(["run", "--env", "mujoco:pick_place", "--policy", "scripted", "--episodes", "1",
+              "--instruction", "Pick"])
+
+
+def test_the_env_says_the_fixed_instruction():
+    env = TableTopEnv("push", instruction="push the red cube")
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs["instruction"] == "push the red cube"
+    finally:
+        env.close()
+    with pytest.raises(InstructionError, match="it has 0 characters"):
+        TableTopEnv("push", instruction="")
+
+
+def test_a_trained_run_records_its_datas_env(small_dataset, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(small_dataset), "--out", str(out), "--config", "nano",
+                 "--batch-size", "4", "--steps", "1"]) == 0
+    policy = json.loads((out / "config.json").read_text())["policy"]
+    assert policy["trained_on"] == ["mujoco:pick_place"]
+    assert policy["trained_robots"] == ["mk6"]
+    with pytest.raises(SystemExit, match=r"^\S*run was trained on mujoco:pick_place \(robot "
+                                         r"mk6\), not mujoco:push; "):
+        main(["run", "--env", "mujoco:push", "--policy", str(out), "--episodes", "1",
+              "--backend", "torch"])
+
+
+def test_an_older_checkpoint_is_unknown_not_guessed(tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(DEFAULT_CHECKPOINT, old)
+    meta = json.loads((old / "config.json").read_text())
+    del meta["policy"]["trained_on"], meta["policy"]["trained_robots"]
+    (old / "config.json").write_text(json.dumps(meta))
+    config = load_policy(str(old)).config
+    assert config.trained_on is None and config.trained_robots is None
+    assert config.describe_trained_on().startswith("unknown envs")
