@@ -37,7 +37,7 @@ def test_unknown_env_exits_with_suggestion(capsys):
 def test_viewer_without_display_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(SystemExit, match="needs a display"):
-        main(["run", "--env", "mujoco:reach", "--episodes", "1", "--viewer"])
+        main(["run", "--env", "mujoco:pick_place", "--episodes", "1", "--viewer"])
 
 
 def test_wilson_interval():
