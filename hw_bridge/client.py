@@ -1,16 +1,20 @@
 """Workstation side of the bridge: one DEALER for requests, one SUB for observations.
 
 The client owns its session's heartbeat: a thread sends `heartbeat` whenever no request went
-out for `heartbeat_s`, so the server's watchdog fires only when this process is gone or stuck
-(not while a policy thinks). Nothing here retries forever: a request either gets its reply
-within `timeout_s` or raises `Timeout`; `reset` alone retries while the arm is stopping, and
-for at most `reset_wait_s`.
+out for `heartbeat_s`, from the `welcome` on, so the server's watchdog fires only when this
+process is gone or stuck (not while a policy thinks, nor while a reply is slow: a request holds
+the socket's lock only to send and to read what has arrived, never while it waits, or one
+reply delayed by a watchdog period would silence the session). Nothing here retries
+forever: a request either gets its reply within `timeout_s` or raises `Timeout`; `reset`
+alone retries while the arm is stopping, and for at most `reset_wait_s`.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -59,7 +63,10 @@ class BridgeClient:
         self.config = config or ClientConfig()
         self.name = name
         self.ctx = zmq.Context()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the DEALER's: held for a send or a read, never a wait
+        self._request_lock = threading.Lock()  # one request in flight at a time
+        self._waiting = False  # a request awaits its reply: heartbeat replies are its to read
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._last_send = 0.0
@@ -78,6 +85,7 @@ class BridgeClient:
         self.sock = self._socket(zmq.DEALER)
         self.sock.setsockopt(zmq.MAXMSGSIZE, wire.COMMAND_MAX_BYTES * 4)
         self.sock.connect(self.address)
+        self._fd = self.sock.getsockopt(zmq.FD)
 
     def connect(self, subscribe: bool = True) -> dict[str, Any]:
         """Open the sockets, say hello; return the server's welcome (the handshake)."""
@@ -86,6 +94,12 @@ class BridgeClient:
         welcome = self.request("hello", client=self.name)
         self._sync_clock(t0, time.monotonic(), welcome["server_time"])
         self.info, self.session = welcome, welcome["session"]
+        if self.config.heartbeat:  # the watchdog runs from the hello: pings below do not feed it
+            self._wake = socket.socketpair()
+            self._wake[1].setblocking(False)
+            self._hb = threading.Thread(target=self._heartbeat_loop, daemon=True,
+                                        name="bridge-heartbeat")
+            self._hb.start()
         for _ in range(CLOCK_PINGS):  # one slow round trip would skew every deadline after it
             t0 = time.monotonic()
             server_time = self.status()["server_time"]
@@ -96,10 +110,6 @@ class BridgeClient:
             self.sub.setsockopt(zmq.MAXMSGSIZE, wire.STREAM_MAX_BYTES)
             self.sub.setsockopt(zmq.SUBSCRIBE, b"")
             self.sub.connect(self._stream_address(welcome["stream"]["endpoint"]))
-        if self.config.heartbeat:
-            self._hb = threading.Thread(target=self._heartbeat_loop, daemon=True,
-                                        name="bridge-heartbeat")
-            self._hb.start()
         return welcome
 
     def _socket(self, kind: int) -> zmq.Socket:
@@ -155,22 +165,36 @@ class BridgeClient:
         req_id = next(self._ids)
         payload = wire.encode(wire.request(kind, req_id, **fields))
         timeout = self.config.timeout_s if timeout_s is None else timeout_s
-        with self._lock:
-            self.sock.send(payload)
-            self._last_send = time.monotonic()
-            reply = self._await(req_id, time.monotonic() + timeout, kind)
+        with self._request_lock:
+            with self._lock:
+                self.sock.send(payload)
+                self._last_send = time.monotonic()
+                self._waiting = True
+            try:
+                reply = self._await(req_id, time.monotonic() + timeout, kind)
+            finally:
+                self._waiting = False
         if reply.get("type") == "error":
             raise Rejected(str(reply.get("code")), str(reply.get("message")))
         return reply
 
     def _await(self, req_id: int, deadline: float, kind: str) -> dict:
-        while (left := deadline - time.monotonic()) > 0:
-            if not self.sock.poll(int(left * 1e3) + 1):
-                continue
-            msg = wire.decode(self.sock.recv(), wire.COMMAND_MAX_BYTES * 4)
-            if msg.get("ref") == req_id:
-                return msg
-            self._note_stray(msg)
+        # Wait on the socket's file descriptor without the lock, so the heartbeat thread can
+        # send meanwhile. The descriptor is edge-triggered: a send of that thread may consume
+        # the edge of our reply's arrival, so it also wakes us through `_wake` after each send.
+        while True:
+            with self._lock:
+                while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    msg = wire.decode(self.sock.recv(zmq.NOBLOCK), wire.COMMAND_MAX_BYTES * 4)
+                    if msg.get("ref") == req_id:
+                        return msg
+                    self._note_stray(msg)
+            if (left := deadline - time.monotonic()) <= 0:
+                break
+            wake = self._wake
+            ready, _, _ = select.select([self._fd] + ([wake[0]] if wake else []), [], [], left)
+            if wake and wake[0] in ready:
+                wake[0].recv(4096)
         raise Timeout(f"no reply to {kind} from {self.address} within "
                       f"{1e3 * (deadline - self._last_send):.0f} ms")
 
@@ -222,16 +246,32 @@ class BridgeClient:
 
     def _heartbeat_loop(self) -> None:
         period = self.config.heartbeat_s
-        while not self._closed.wait(period / 2):
-            if self.session is None or time.monotonic() - self._last_send < period:
-                continue
-            with self._lock:
-                payload = wire.request("heartbeat", next(self._ids), session=self.session,
-                                       sent=self.server_now())
-                self.sock.send(wire.encode(payload))
-                self._last_send = time.monotonic()
-                while self.sock.poll(0):  # nobody awaits a reply while we hold the lock
-                    self._note_stray(wire.decode(self.sock.recv(), wire.COMMAND_MAX_BYTES * 4))
+        try:
+            while not self._closed.wait(period / 2):
+                if self.session is None or time.monotonic() - self._last_send < period:
+                    continue
+                self._send_heartbeat()
+        finally:
+            wake, self._wake = self._wake, None
+            if wake:
+                for end in wake:
+                    end.close()
+
+    def _send_heartbeat(self) -> None:
+        payload = wire.encode(wire.request("heartbeat", next(self._ids), session=self.session,
+                                           sent=self.server_now()))
+        with self._lock:
+            self.sock.send(payload)
+            self._last_send = time.monotonic()
+            if self._waiting and self._wake:  # its reader rechecks: our send took the edge
+                try:
+                    self._wake[1].send(b"\0")
+                except BlockingIOError:
+                    pass  # the buffer is full of wake-ups not yet read: one is enough
+                return
+            while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # replies nobody awaits
+                msg = self.sock.recv(zmq.NOBLOCK)
+                self._note_stray(wire.decode(msg, wire.COMMAND_MAX_BYTES * 4))
 
     # -- observations ---------------------------------------------------------------------
     def observation(self, after_seq: int = -1, after_t: float = -np.inf,
