@@ -10,11 +10,11 @@ from __future__ import annotations
 import gymnasium as gym
 
 from envs.errors import EnvError, InvalidActionError, UnknownEnvError
-from envs.registry import TASK_IDS, known_specs, make, register_factory, resolve
+from envs.registry import TASK_IDS, known_specs, make, register_factory, resolve, task_family
 from sims.tasks import TASKS
 
 __all__ = ["EnvError", "InvalidActionError", "UnknownEnvError", "known_specs", "make",
-           "register_factory", "resolve"]
+           "register_factory", "resolve", "task_family"]
 
 for _task, _id in TASK_IDS.items():
     if _id not in gym.registry:

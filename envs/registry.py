@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 
 from envs.errors import UnknownEnvError
+from sims.tasks import TASKS
 
 # task name -> registered Gymnasium id. Every id takes `backend=` as a keyword.
 TASK_IDS: dict[str, str] = {
@@ -74,6 +75,16 @@ def resolve(spec: str) -> EnvSpec:
     close = difflib.get_close_matches(spec, known_specs(), n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UnknownEnvError(f"unknown env spec {spec!r}; known: {', '.join(known_specs())}{hint}")
+
+
+def task_family(spec: str) -> str:
+    """`backend:family` of a simulator spec, the spec itself for address backends: variants of
+    one task share it (`mujoco:pick_place_hard` -> `mujoco:pick_place`)."""
+    resolved = resolve(spec)
+    if resolved.gym_id is None:
+        return spec
+    task = TASKS[resolved.target]
+    return f"{resolved.backend}:{task.family or task.name}"
 
 
 def make(spec: str, **kwargs: Any) -> gym.Env:

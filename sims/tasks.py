@@ -57,6 +57,9 @@ class Task:
     name: str
     max_steps: int
     objects: tuple[ObjectSpec, ...]
+    # Variants of one task share a family: same objects, instructions and expert, other
+    # difficulty. A policy trained on one member meets another without refusal (agent run).
+    family: str | None = None  # None: its own name
 
     def sample(self, rng: np.random.Generator) -> Episode:
         raise NotImplementedError
@@ -162,6 +165,7 @@ class PickPlaceHard(PickPlace):
     """
 
     name = "pick_place_hard"
+    family = "pick_place"
     place_tolerance = 0.025
     cube_clearance = 0.028
     crowd = 0.075

@@ -160,8 +160,8 @@ def check_trained_on(args: RunCommand, policy: Any) -> None:
         print(f"warning: {name} does not record which envs it was trained on (older "
               f"checkpoint); {args.env} may be one it was never trained for", file=sys.stderr)
         return
-    if args.env in trained_on:
-        return
+    if envs.task_family(args.env) in {envs.task_family(s) for s in trained_on}:
+        return  # the task or a variant of it (pick_place_hard of pick_place)
     said = f"{name} was trained on {policy.config.describe_trained_on()}, not {args.env}"
     if args.allow_untrained_env:
         print(f"warning: {said}; running anyway (--allow-untrained-env): expect it to fail",

@@ -133,10 +133,17 @@ def export_policy(policy: TokenPolicy, out: Path) -> dict:
     return meta
 
 
+def _without_provenance(config: dict) -> dict:
+    # Where the checkpoint's data came from (trained_on) changes no graph, and the weights
+    # hash already tells one training run from another: left out on both sides.
+    return {k: v for k, v in config.items() if k not in ("trained_on", "trained_robots")}
+
+
 def _as_exported(config: dict, exported: dict | None) -> dict:
     """The policy config to compare with an export's: exports made before checkpoints named
     their state and action fields lack the names, which change no graph (a cached export of
     the same weights stays valid), so they are left out of the comparison there."""
+    config = _without_provenance(config)
     if isinstance(exported, dict) and "state_names" not in exported:
         return {k: v for k, v in config.items() if k not in ("state_names", "action_names")}
     return config
@@ -157,10 +164,14 @@ def read_export(directory: Path, policy: TokenPolicy) -> dict:
         raise CheckpointMismatchError(
             f"{path}: format {meta.get('format')} v{meta.get('version')}, this code reads "
             f"{EXPORT_FORMAT} v{EXPORT_VERSION}")
+    exported = meta.get("policy")
+    if isinstance(exported, dict):
+        exported = _without_provenance(exported)
     wanted = {"vocab_hash": policy.layout.hash, "model": policy.model.cfg.to_dict(),
-              "policy": _as_exported(policy.config.to_dict(), meta.get("policy"))}
-    diffs = [f"{k}: export has {meta.get(k)}, checkpoint has {v}"
-             for k, v in wanted.items() if meta.get(k) != v]
+              "policy": _as_exported(policy.config.to_dict(), exported)}
+    got = {**meta, "policy": exported}
+    diffs = [f"{k}: export has {got.get(k)}, checkpoint has {v}"
+             for k, v in wanted.items() if got.get(k) != v]
     if not diffs and meta.get("weights_sha256") != weights_hash(policy.model):
         diffs.append("weights_sha256: the export was made from other weights (same config)")
     if diffs:

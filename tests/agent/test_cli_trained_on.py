@@ -94,3 +94,20 @@ def test_an_older_checkpoint_is_unknown_not_guessed(tmp_path):
     config = load_policy(str(old)).config
     assert config.trained_on is None and config.trained_robots is None
     assert config.describe_trained_on().startswith("unknown envs")
+
+
+def test_a_variant_of_the_trained_task_is_not_refused(capsys):
+    # pick_place_hard is pick_place with crowded cubes (same objects, instructions, expert):
+    # the README's `agent eval --env mujoco:pick_place_hard` of the default must run.
+    assert main(["run", "--env", "mujoco:pick_place_hard", "--episodes", "1", "--rate", "0",
+                 "--backend", "torch", "--seed", "1000000"]) == 0
+    err = capsys.readouterr().err
+    assert "was trained on" not in err and "error:" not in err
+
+
+def test_task_families():
+    import envs
+
+    assert envs.task_family("mujoco:pick_place_hard") == "mujoco:pick_place"
+    assert envs.task_family("mujoco:push") == "mujoco:push"
+    assert envs.task_family("bridge:tcp://127.0.0.1:5555") == "bridge:tcp://127.0.0.1:5555"
