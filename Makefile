@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all lint bench clean
+.PHONY: run test test-all lint bench clean metaworld
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "motoken needs Python >= 3.11"'
@@ -31,5 +31,17 @@ lint: $(STAMP)
 bench: $(STAMP)
 	MUJOCO_GL=egl $(BIN)/python bench/loop.py
 
+# Meta-World's own venv: it pins mujoco==3.3.0, motoken runs MuJoCo 4 (envs/metaworld/__init__.py).
+MW_VENV  := .venv-metaworld
+MW_STAMP := $(MW_VENV)/.installed
+MW_REQS  := envs/metaworld/requirements.txt
+
+$(MW_STAMP): $(MW_REQS)
+	$(PYTHON) -m venv $(MW_VENV)
+	$(MW_VENV)/bin/python -m pip install -q -r $(MW_REQS)
+	touch $@
+
+metaworld: $(MW_STAMP)  ## the venv that `metaworld:` envs run Meta-World in
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(MW_VENV) *.egg-info .pytest_cache

@@ -29,6 +29,7 @@ class EpisodeResult:
     duration_s: float  # wall time from reset to the last step, pacing included
     deadline_misses: int
     failure: str | None = None
+    task: str | None = None  # info["task"] where the env names one (a Meta-World set's pick)
 
 
 class ChunkBroker:
@@ -81,4 +82,4 @@ def run_episode(env: gym.Env, agent: ChunkBroker, seed: int, timer: StageTimer,
                 misses += 1
                 next_tick = time.monotonic()
     return EpisodeResult(seed, bool(terminated), steps, time.monotonic() - start, misses,
-                         info.get("failure"))
+                         info.get("failure"), info.get("task"))

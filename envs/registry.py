@@ -4,6 +4,8 @@ Gymnasium reads a `:` in an id as "import this module first", so `gym.make("mujo
 would try to import a module called `mujoco`. Our spec is resolved here instead: the task picks
 the registered id (`motoken/PickPlace-v0`), the backend becomes the `backend` keyword. Backends
 that are not simulators (the hardware bridge, `bridge:tcp://HOST:PORT`) register a factory.
+`metaworld:TASK` (a Meta-World task or set, envs.metaworld) resolves to `motoken/MetaWorld-v0`
+with the task as the `task` keyword.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import gymnasium as gym
 
 from envs.errors import UnknownEnvError
+from envs.metaworld.tasks import SETS as METAWORLD_SETS
+from envs.metaworld.tasks import tasks_of as metaworld_tasks_of
 from sims.tasks import TASKS
 
 # task name -> registered Gymnasium id. Every id takes `backend=` as a keyword.
@@ -30,6 +34,8 @@ SIM_BACKENDS: dict[str, tuple[str, ...]] = {
     "mujoco": ("pick_place", "pick_place_hard", "push", "reach"),
     "pybullet": ("pick_place",),
 }
+METAWORLD = "metaworld"
+METAWORLD_ID = "motoken/MetaWorld-v0"  # takes `task=` (a Meta-World task or set name)
 
 
 def _bridge(address: str, **kwargs: Any) -> gym.Env:
@@ -62,7 +68,8 @@ def register_factory(backend: str, factory: Callable[..., gym.Env]) -> None:
 def known_specs() -> list[str]:
     """Every spec `make` accepts, with address backends shown as `name:ADDRESS`."""
     sims = [f"{b}:{t}" for b, tasks in SIM_BACKENDS.items() for t in tasks]
-    return sims + [f"{b}:ADDRESS" for b in sorted(_FACTORIES)]
+    metaworld = [f"{METAWORLD}:{s}" for s in METAWORLD_SETS] + [f"{METAWORLD}:TASK"]
+    return sims + metaworld + [f"{b}:ADDRESS" for b in sorted(_FACTORIES)]
 
 
 def resolve(spec: str) -> EnvSpec:
@@ -72,19 +79,39 @@ def resolve(spec: str) -> EnvSpec:
         return EnvSpec(spec, backend, target)
     if sep and backend in SIM_BACKENDS and target in SIM_BACKENDS[backend]:
         return EnvSpec(spec, backend, target, TASK_IDS[target], {"backend": backend})
+    if sep and backend == METAWORLD:
+        metaworld_tasks_of(target)  # UnknownEnvError with the closest task name
+        return EnvSpec(spec, backend, target, METAWORLD_ID, {"task": target})
     close = difflib.get_close_matches(spec, known_specs(), n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UnknownEnvError(f"unknown env spec {spec!r}; known: {', '.join(known_specs())}{hint}")
 
 
 def task_family(spec: str) -> str:
-    """`backend:family` of a simulator spec, the spec itself for address backends: variants of
-    one task share it (`mujoco:pick_place_hard` -> `mujoco:pick_place`)."""
+    """`backend:family` of a simulator spec, the spec itself for address backends and
+    Meta-World specs: variants of one task share it (`mujoco:pick_place_hard` ->
+    `mujoco:pick_place`)."""
     resolved = resolve(spec)
-    if resolved.gym_id is None:
+    if resolved.gym_id is None or resolved.backend == METAWORLD:
         return spec
     task = TASKS[resolved.target]
     return f"{resolved.backend}:{task.family or task.name}"
+
+
+def spec_tasks(spec: str) -> frozenset[str]:
+    """The task families a spec runs: its task_family, or for a Meta-World set each of its
+    tasks (`metaworld:mt10` -> `metaworld:reach`, `metaworld:push`, ...)."""
+    resolved = resolve(spec)
+    if resolved.backend == METAWORLD:
+        return frozenset(f"{METAWORLD}:{t}" for t in metaworld_tasks_of(resolved.target))
+    return frozenset({task_family(spec)})
+
+
+def covered_by(spec: str, trained_on: list[str]) -> bool:
+    """Whether every task `spec` runs is one of (a variant of) the tasks of `trained_on`: a
+    policy trained on `metaworld:mt10` covers `metaworld:push`, not `metaworld:mt50`."""
+    seen = frozenset().union(*(spec_tasks(s) for s in trained_on))
+    return spec_tasks(spec) <= seen
 
 
 def make(spec: str, **kwargs: Any) -> gym.Env:

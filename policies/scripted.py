@@ -162,8 +162,17 @@ class ReachScript:
         return _servo(priv, _Plan(np.asarray(ball, dtype=np.float64), 0.0, 0.0))
 
 
+class MetaWorldScript:
+    """Meta-World's own scripted policy (metaworld.policies, one per task). It runs beside the
+    simulation in Meta-World's venv, which hands its action, mapped to the 7-D contract, over as
+    privileged["expert_action"] (envs.metaworld.env); replaying it is all there is to do here."""
+
+    def act(self, priv: dict) -> np.ndarray:
+        return np.asarray(priv["expert_action"], dtype=np.float32)
+
+
 SCRIPTS = {"pick_place": PickPlaceScript, "pick_place_hard": PickPlaceScript, "push": PushScript,
-           "reach": ReachScript}
+           "reach": ReachScript, "metaworld": MetaWorldScript}
 
 
 class ScriptedExpert:
@@ -172,7 +181,7 @@ class ScriptedExpert:
     name = "scripted"
 
     def __init__(self) -> None:
-        self._script: PickPlaceScript | PushScript | ReachScript | None = None
+        self._script: PickPlaceScript | PushScript | ReachScript | MetaWorldScript | None = None
 
     def reset(self) -> None:
         self._script = None

@@ -160,8 +160,8 @@ def check_trained_on(args: RunCommand, policy: Any) -> None:
         print(f"warning: {name} does not record which envs it was trained on (older "
               f"checkpoint); {args.env} may be one it was never trained for", file=sys.stderr)
         return
-    if envs.task_family(args.env) in {envs.task_family(s) for s in trained_on}:
-        return  # the task or a variant of it (pick_place_hard of pick_place)
+    if envs.covered_by(args.env, trained_on):
+        return  # its tasks or variants of them (pick_place_hard of pick_place, push of mt10)
     said = f"{name} was trained on {policy.config.describe_trained_on()}, not {args.env}"
     if args.allow_untrained_env:
         print(f"warning: {said}; running anyway (--allow-untrained-env): expect it to fail",
@@ -399,6 +399,8 @@ def main(args: RunCommand) -> int:
         print(json.dumps(summary))
     else:
         lo, hi = summary["success_ci95"]
+        for task, t in summary.get("per_task", {}).items():
+            print(f"  {task}: {t['successes']}/{t['episodes']}")
         print(f"success {summary['success_rate']:.0%} (95% CI {lo:.0%}-{hi:.0%}) over "
               f"{len(results)} episodes, mean {summary['mean_steps']:.0f} steps, loop "
               f"{summary['loop_hz']:.1f} Hz, deadline misses {summary['deadline_misses']}")
@@ -423,4 +425,18 @@ def summarize(env_spec: str, policy: str, results: list, timer: Any) -> dict[str
         "seeds": [r.seed for r in results],
         "failed_seeds": [r.seed for r in results if not r.success],
         "failures": [r.failure for r in results if r.failure],
+        **per_task(results),
     }
+
+
+def per_task(results: list) -> dict[str, Any]:
+    """`{"per_task": {task: {"episodes", "successes", "success_rate"}}}` for envs that name
+    each episode's task (Meta-World sets: agent eval --env metaworld:mt10), else {}."""
+    tasks: dict[str, list[bool]] = {}
+    for r in results:
+        if r.task is not None:
+            tasks.setdefault(r.task, []).append(r.success)
+    if not tasks:
+        return {}
+    return {"per_task": {t: {"episodes": len(s), "successes": sum(s),
+                             "success_rate": sum(s) / len(s)} for t, s in sorted(tasks.items())}}
