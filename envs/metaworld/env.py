@@ -15,7 +15,11 @@ says why); this class is its thin client with TableTopEnv's contract:
   that effort; the map is linear and exact both ways. Meta-World moves its mocap target by the
   delta (not the measured hand): a zero action still means "hold here".
 - Episodes: the seed picks the task of a set (seed % n) and which of the task's 50 goal
-  variations Meta-World's MT1 benchmark defines (`set_task`; (seed // n) % 50). Success is
+  variations Meta-World's MT1 benchmark defines (`set_task`; (seed // n) % 50): Meta-World's
+  MT protocol, where those 50 are both the training and the test goals. `goals="random"`
+  instead draws each episode's object and goal positions afresh from the task's own
+  random_reset_space, seeded by the episode seed (LeRobot's env draws them afresh too, from
+  numpy's global generator): positions no collection seed repeats exactly. Success is
   Meta-World's own `info["success"]`, and ends the episode (terminated) as in LeRobot's env;
   500 steps (Meta-World's max_path_length) truncate it. 80 Hz control (frame_skip 5 x 2.5 ms).
 - `info["privileged"]` holds Meta-World's 39-D observation and its scripted policy's action for
@@ -41,6 +45,7 @@ from envs.tabletop import INSTRUCTION_CHARSET, INSTRUCTION_MAX_LEN, check_instru
 from sims.base import RobotSpec, SimTiming
 
 CAMERAS = ("corner2", "gripperPOV")
+GOALS = ("mt1", "random")
 # The fingers open to ~0.1 m (Meta-World normalises the gap by 0.1 and clips the last 0.5 mm).
 MAX_OPENING = 0.1
 PRIVILEGED_TASK = "metaworld"  # privileged["task"]: the scripted expert's key (policies.scripted)
@@ -56,8 +61,10 @@ class MetaWorldEnv(gym.Env):
 
     def __init__(self, task: str = "mt10", image_size: int = 128,
                  cameras: tuple[str, ...] = CAMERAS, instruction: str | None = None,
-                 control_hz: float | None = None, render_mode: str | None = None) -> None:
+                 control_hz: float | None = None, render_mode: str | None = None,
+                 goals: str = "mt1") -> None:
         """task: a Meta-World task name or a set (envs.metaworld.tasks.SETS).
+        goals: "mt1" (the 50 set_task variations) or "random" (module docstring).
         instruction: said in every episode instead of the task's description.
         control_hz: Meta-World's rate is fixed (80 Hz); any other value is refused."""
         if render_mode not in (None, "rgb_array"):
@@ -65,6 +72,9 @@ class MetaWorldEnv(gym.Env):
         if not cameras:
             raise ValueError("a Meta-World env needs at least one camera (its observation "
                              "holds images), e.g. cameras=('corner2',)")
+        if goals not in GOALS:
+            raise ValueError(f"goals={goals!r}; allowed: {', '.join(GOALS)}")
+        self.goals = goals
         self.tasks = tasks_of(task)
         self.target = task
         self.fixed_instruction = None if instruction is None else check_instruction(instruction)
@@ -117,7 +127,8 @@ class MetaWorldEnv(gym.Env):
             seed = int(self.np_random.integers(2**31))
         n = len(self.tasks)
         self.current_task = self.tasks[seed % n]
-        reply = self._reset_worker(self.current_task, (seed // n) % self.variations)
+        reply = self._reset_worker(self.current_task, (seed // n) % self.variations,
+                                   seed if self.goals == "random" else None)
         return self._observe(reply), self._info(reply, None)
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict]:
@@ -155,8 +166,9 @@ class MetaWorldEnv(gym.Env):
         return out
 
     # -- helpers -----------------------------------------------------------------------------
-    def _reset_worker(self, task: str, variation: int) -> dict[str, Any]:
-        return self.worker.request("reset", task=task, variation=variation,
+    def _reset_worker(self, task: str, variation: int, seed: int | None = None
+                      ) -> dict[str, Any]:
+        return self.worker.request("reset", task=task, variation=variation, seed=seed,
                                    cameras=list(self.cameras), size=self.image_size)
 
     def _observe(self, reply: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ sees no edges out of it.
 Protocol: stdin/stdout carry frames of a 4-byte big-endian length and a msgpack map, arrays as
 `{"__ndarray__": true, "dtype", "shape", "data"}` (hw_bridge/wire.py's format; pickle is never
 used). One reply per request: `{"ok": true, ...}` or `{"ok": false, "error": ..., "traceback":
-...}`. Requests: `hello`, `reset` (task, variation, cameras, size), `step` (4-D Meta-World
-action), `close`. End of stdin (the client died) ends the worker.
+...}`. Requests: `hello`, `reset` (task, variation, cameras, size; with `seed`, the goal is
+drawn from it instead), `step` (4-D Meta-World action), `close`. End of stdin (the client
+died) ends the worker.
 """
 
 from __future__ import annotations
@@ -114,6 +115,13 @@ class Worker:
             self._build(task, cameras, size)
         tasks = self.benchmarks[task].train_tasks
         self.env.set_task(tasks[variation % len(tasks)])
+        if msg.get("seed") is not None:
+            # Goals drawn afresh from the task's random_reset_space, as LeRobot's env does
+            # (it unfreezes the goal after set_task), but from Meta-World's own seeded
+            # generator instead of numpy's global one, so a seed gives the same episode.
+            self.env._freeze_rand_vec = False
+            self.env.seeded_rand_vec = True
+            self.env.seed(int(msg["seed"]))
         t0 = time.perf_counter()
         self.obs, _ = self.env.reset()
         t1 = time.perf_counter()

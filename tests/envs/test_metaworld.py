@@ -187,3 +187,13 @@ def test_mt10_cycles_its_tasks_over_seeds():
         assert info["task"] == MT10[seed % 10]
         assert obs["instruction"] == envs.metaworld.DESCRIPTIONS[MT10[seed % 10]]
     env.close()
+
+
+@needs_venv
+@pytest.mark.slow
+def test_random_goals_follow_the_seed():
+    env = envs.make("metaworld:reach", cameras=("gripperPOV",), image_size=32, goals="random")
+    goal = [env.reset(seed=s)[1]["privileged"]["metaworld_obs"][-3:].copy() for s in (1, 1, 2)]
+    np.testing.assert_array_equal(goal[0], goal[1])
+    assert not np.allclose(goal[0], goal[2])
+    env.close()
