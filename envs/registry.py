@@ -19,6 +19,7 @@ import gymnasium as gym
 
 from envs.errors import UnknownEnvError
 from envs.metaworld.tasks import SETS as METAWORLD_SETS
+from envs.metaworld.tasks import spec_targets as metaworld_targets
 from envs.metaworld.tasks import tasks_of as metaworld_tasks_of
 from sims.tasks import TASKS
 
@@ -82,7 +83,9 @@ def resolve(spec: str) -> EnvSpec:
     if sep and backend == METAWORLD:
         metaworld_tasks_of(target)  # UnknownEnvError with the closest task name
         return EnvSpec(spec, backend, target, METAWORLD_ID, {"task": target})
-    close = difflib.get_close_matches(spec, known_specs(), n=1, cutoff=0.5)
+    # A misspelt backend before a good Meta-World name: offer that name, not `metaworld:TASK`.
+    named = [f"{METAWORLD}:{target}"] if target in metaworld_targets() else []
+    close = difflib.get_close_matches(spec, named + known_specs(), n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UnknownEnvError(f"unknown env spec {spec!r}; known: {', '.join(known_specs())}{hint}")
 

@@ -56,6 +56,11 @@ def test_bad_task_names_get_did_you_mean(typo, meant):
         envs.resolve(f"metaworld:{typo}")
 
 
+def test_a_misspelt_backend_gets_the_metaworld_spec():
+    with pytest.raises(envs.UnknownEnvError, match="did you mean 'metaworld:pick-place'"):
+        envs.resolve("metaworl:pick-place")
+
+
 def test_sets_cycle_their_tasks_and_cover_their_members():
     assert tasks_of("mt10") == MT10 and len(tasks_of("mt50")) == 50
     assert envs.resolve("metaworld:mt10").kwargs == {"task": "mt10"}
