@@ -12,7 +12,7 @@ requirements.txt) as a worker process (worker.py) that speaks msgpack frames ove
   numbers into eq_data rows that have 12 in MuJoCo 4); past that patch the physics would be
   MuJoCo 4's, not the MuJoCo 3.x every published Meta-World number was measured on. The
   worker runs exactly the package the benchmark publishes, on its pinned MuJoCo.
-- Install weight: the venv is ~370 MB and ~20 s to build here, only for those who ask
+- Install weight: the venv is ~370 MB and 20-55 s to build here, only for those who ask
   (`make metaworld`); motoken's own install is untouched and never downgraded.
 - Cost: a pipe round trip per step; measured in experiments/metaworld/NOTE.md.
 

@@ -5,7 +5,8 @@ says why); this class is its thin client with TableTopEnv's contract:
 
 - Observation: `images` (128x128x3 uint8 per camera: `corner2` at LeRobot's pose, turned the
   right way up, and the wrist camera `gripperPOV`), `state` (the Sawyer's 7 joint angles, the
-  hand's position and quaternion wxyz, the finger gap in metres: a StateLayout), `instruction`
+  hand's position and quaternion wxyz, the gap between the claw bodies in metres, as
+  Meta-World measures it: a StateLayout), `instruction`
   (the task's description, envs.metaworld.tasks).
 - Action: our 7-D EE-delta contract (envs.features.ACTION_LAYOUT). dx dy dz in metres, within
   Meta-World's reach per step (`action_scale`, 0.01 m: its action is clipped to [-1, 1] and
