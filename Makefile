@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Meta-World's own venv: it pins mujoco==3.3.0, motoken runs MuJoCo 4 (envs/metaworld/__init__.py).
+MW_VENV  := .venv-metaworld
+MW_STAMP := $(MW_VENV)/.installed
+MW_REQS  := envs/metaworld/requirements.txt
 
 .PHONY: run test test-all lint bench clean metaworld
 
@@ -19,10 +23,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## watch the default policy do pick-and-place in MuJoCo
 	$(BIN)/agent run --env mujoco:pick_place
 
-test: $(STAMP)  ## the default test suite (slow tests excluded)
+test: $(STAMP) $(MW_STAMP)  ## the default test suite (slow tests excluded; Meta-World's venv too)
 	MUJOCO_GL=egl $(BIN)/python -m pytest -q
 
-test-all: $(STAMP)  ## every test, slow ones included
+test-all: $(STAMP) $(MW_STAMP)  ## every test, slow ones included
 	MUJOCO_GL=egl $(BIN)/python -m pytest -q -m ''
 
 lint: $(STAMP)
@@ -30,11 +34,6 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	MUJOCO_GL=egl $(BIN)/python bench/loop.py
-
-# Meta-World's own venv: it pins mujoco==3.3.0, motoken runs MuJoCo 4 (envs/metaworld/__init__.py).
-MW_VENV  := .venv-metaworld
-MW_STAMP := $(MW_VENV)/.installed
-MW_REQS  := envs/metaworld/requirements.txt
 
 $(MW_STAMP): $(MW_REQS)
 	$(PYTHON) -m venv $(MW_VENV)
