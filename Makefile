@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all lint bench clean
+.PHONY: run test test-all test-franka franka-sim lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "motoken needs Python >= 3.11"'
@@ -24,6 +24,19 @@ test: $(STAMP)  ## the default test suite (slow tests excluded)
 
 test-all: $(STAMP)  ## every test, slow ones included
 	MUJOCO_GL=egl $(BIN)/python -m pytest -q -m ''
+
+# franka-sim (libfranka's protocol on MuJoCo) pins mujoco<3.3 and numpy==1.26.4, so it gets a
+# venv of its own; it is a TCP server, the driver under test talks to it over loopback.
+.venv-franka-sim/.installed:
+	$(PYTHON) -m venv .venv-franka-sim
+	.venv-franka-sim/bin/python -m pip install -q 'franka-sim==1.1.7'
+	touch $@
+
+franka-sim: .venv-franka-sim/.installed  ## the franka-sim server venv for test_franka_sim.py
+
+test-franka: $(STAMP) .venv-franka-sim/.installed  ## the franka driver against franka-sim
+	$(BIN)/python -m pip install -q -e '.[franka]'
+	MUJOCO_GL=egl $(BIN)/python -m pytest -q -m slow tests/hw_bridge/test_franka_sim.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,7 +40,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from hw_bridge.drivers.base import ArmState, Driver, DriverState
+from hw_bridge.drivers.base import ArmState, Driver, DriverState, Snapshot
 from hw_bridge.drivers.franka_hand import HandProcess
 from hw_bridge.errors import DriverFault
 from hw_bridge.safety import SafetyLimits
@@ -109,6 +109,7 @@ class FrankaDriver(Driver):
         self._q_d = np.zeros(self.robot.n_joints)  # the robot's own desired q, last state
         self.sent_q: np.ndarray | None = None  # the last joint command written to the robot
         self.sent_width: float | None = None  # the last finger opening asked of the hand
+        self._last: ArmState | None = None  # the control thread's newest reading
 
     # -- lifecycle ------------------------------------------------------------------------
     def connect(self) -> None:
@@ -128,7 +129,8 @@ class FrankaDriver(Driver):
             raise DriverFault(f"cannot connect to the Franka robot at {self.host}: "
                               f"{type(exc).__name__}: {exc}") from exc
         self._check_idle(state)
-        self._take(state)
+        q = self._take(state)
+        self._last = ArmState(q, *self._fk.pose(q), 0.0)
         if self.use_hand:
             self._hand = HandProcess(self.library, self.host, HAND_SPEED)
             if self._hand.max_width <= 0.0:
@@ -188,7 +190,8 @@ class FrankaDriver(Driver):
             raise DriverFault(f"Franka read failed: {type(exc).__name__}: {exc}") from exc
         q = self._take(state)
         pos, quat = self._fk.pose(q)
-        return ArmState(q, pos, quat, width)
+        self._last = ArmState(q, pos, quat, width)  # one reference swap: atomic for readers
+        return self._last
 
     def write(self, q: np.ndarray, gripper: float) -> None:
         """Send joint setpoint q (rad) and the hand's opening for gripper (0 open .. 1 closed):
@@ -223,6 +226,13 @@ class FrankaDriver(Driver):
         except Exception as exc:  # a dead link: the robot stops itself when commands stop
             log.error("Franka stop failed while holding: %s", exc)
         del motion  # libfranka cancels a motion it still owns when its handle goes
+
+    def snapshot(self) -> Snapshot:
+        """The control thread's newest reading. The stream thread must not call libfranka:
+        a second `readOnce` would take robot states meant for the control loop."""
+        if self._last is None:
+            raise DriverFault("no reading of the Franka robot yet")
+        return Snapshot(self._last)
 
     def wait_period(self, n: int) -> None:
         """The robot runs its own 1 kHz loop; `read` waits for its next state."""
