@@ -134,6 +134,8 @@ class FrankaDriver(Driver):
         if self.use_hand:
             self._hand = HandProcess(self.library, self.host, HAND_SPEED)
             if self._hand.max_width <= 0.0:
+                self._hand.close()
+                self._hand = None
                 raise DriverFault("the Franka Hand reports max width 0: home it first "
                                   "(Desk, or libfranka's Gripper.homing)")
         self.state = DriverState.INACTIVE
@@ -142,8 +144,8 @@ class FrankaDriver(Driver):
         mode = str(state.robot_mode).rsplit(".", 1)[-1]
         if mode != "Idle":
             raise DriverFault(f"Franka robot is in mode {mode}, not Idle (errors: "
-                              f"{state.last_motion_errors}); unlock and clear it in Desk, "
-                              "or send reset after connecting")
+                              f"{state.last_motion_errors}); unlock the joints and clear the "
+                              "error in Desk, then start the bridge again")
 
     def activate(self) -> None:
         self._require(DriverState.INACTIVE, DriverState.ACTIVE)

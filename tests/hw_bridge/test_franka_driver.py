@@ -49,9 +49,13 @@ def test_the_driver_needs_a_host_and_says_how_to_get_pylibfranka():
         driver.connect()
 
 
-def test_an_unreachable_robot_or_hand_is_a_driver_fault(arm):
+def test_an_unreachable_robot_a_robot_in_reflex_or_no_hand_is_a_driver_fault(arm):
     with pytest.raises(DriverFault, match="cannot connect to the Franka robot at 192.0.2.1"):
         make_driver("franka:192.0.2.1", library=FAKE).connect()
+    arm.mode = fake.RobotMode.Reflex  # e.g. left in a reflex by an earlier program
+    with pytest.raises(DriverFault, match="mode Reflex, not Idle"):
+        make_driver(f"franka:{HOST}", library=FAKE, hand=False).connect()
+    arm.mode = fake.RobotMode.Idle
     fake.ARMS["nohand-fr3"] = arm
     try:
         with pytest.raises(DriverFault, match="Franka Hand at nohand-fr3: .*refused"):
