@@ -17,7 +17,11 @@ Lifecycle, mapped onto libfranka:
 - `activate` (the session's first command): opens a joint-position motion (joint impedance).
 - `write`: one `writeOnce(JointPositions(q))` per period while the motion is open. The FCI
   needs the first command to equal its `q_d`, so `hold_target` hands the server `q_d`, not
-  the measured q, to hold at.
+  the measured q, to hold at. Each command passes a `RateLimiter` (libfranka has rate
+  limiting, pylibfranka does not expose it for this API): the bridge's setpoint keeps acceleration
+  and jerk in bounds per *bridge* period, but when a period comes late the robot has
+  extrapolated the missed cycles itself, and the next setpoint would be a step the FCI aborts
+  on (measured against franka-sim with its FCI limits enforced: 64 rad/s^2 on joint 1).
 - `read`: `readOnce()` (the newest robot state; blocks at most until the next 1 ms state).
 - `hold` (after a fault): `Robot.stop()`, then the motion is dropped; the robot's own
   controller holds. Only `clear_fault` (the client's `reset`) runs libfranka's
@@ -26,8 +30,8 @@ Lifecycle, mapped onto libfranka:
 Failures are `DriverFault`: a reflex (`ControlException`), a lost link (`NetworkException`:
 libfranka notices a dead robot after its 1 s UDP timeout, during which the arm loop waits;
 the robot itself stops within a few cycles when the commands stop), a refused command.
-A late bridge period (the server runs several periods at once) sends one larger step, which
-a real FCI may refuse as a discontinuity: run the server with `--rt-priority`.
+Late periods still cost tracking (the limited command lags the setpoint, briefly): run the
+server with `--rt-priority` on a real-time kernel, as Franka requires for the FCI.
 """
 
 from __future__ import annotations
@@ -51,10 +55,53 @@ log = logging.getLogger(__name__)
 # the robot stops with a reflex beyond them.
 TORQUE_THRESHOLDS = [20.0, 20.0, 18.0, 18.0, 16.0, 14.0, 12.0]
 FORCE_THRESHOLDS = [20.0, 20.0, 20.0, 25.0, 25.0, 25.0]
+# The FR3's joint limits on a commanded motion (datasheet; the robot aborts a motion beyond
+# them: joint_motion_generator_*_discontinuity), as budgets for the rate limiter: velocity at
+# 90%; acceleration and jerk at 45%, because a command that reaches the robot one cycle late
+# is differenced over one cycle though it spans two, which doubles both (seen against
+# franka-sim with its limits enforced: 9000 rad/s^3 from a 4500 budget).
+FR3_MAX_VELOCITY = 0.9 * np.array([2.62, 2.62, 2.62, 2.62, 5.26, 4.18, 5.26])  # rad/s
+FR3_MAX_ACCEL = 0.45 * 10.0  # rad/s^2
+FR3_MAX_JERK = 0.45 * 5000.0  # rad/s^3
+GAP_ACCEL = 2.0  # rad/s^2 the rate limiter brakes with while it closes a gap to the setpoint
 # rad: with no motion open the robot holds q_d itself and nothing is sent; a setpoint further
 # than this from q_d there would be a bridge bug (motion without activate), so it faults.
 IDLE_TOLERANCE = 0.01
 HAND_SPEED = 0.1  # m/s finger speed (the hand's maximum is 0.2 m/s, datasheet)
+
+
+class RateLimiter:
+    """Turns the bridge's setpoints into FCI commands whose jerk, acceleration and velocity,
+    taken against the robot's last commanded q_d, dq_d, ddq_d (what it reports back for this
+    purpose), stay within the FR3's limits.
+
+    Smooth setpoints, one per robot cycle, pass unchanged. After a late bridge period the
+    robot has extrapolated the missed cycles itself (frozen acceleration), and the setpoint no
+    longer continues its q_d: the command then follows the setpoint's velocity (over the
+    robot's elapsed time) plus a correction of the gap that brakes like `sqrt(2 a |gap|)`, so
+    the gap closes within a few cycles without the overshoot of plain derivative clipping.
+    """
+
+    def __init__(self, dt: float) -> None:
+        self.dt = dt
+        self.last_setpoint: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.last_setpoint = None  # a new motion continues from q_d
+
+    def __call__(self, setpoint: np.ndarray, q_d: np.ndarray, dq_d: np.ndarray,
+                 ddq_d: np.ndarray, elapsed: float) -> np.ndarray:
+        dt = self.dt
+        last = q_d if self.last_setpoint is None else self.last_setpoint
+        v_sp = (setpoint - last) / max(elapsed, dt)
+        gap = setpoint - v_sp * dt - q_d  # where the last command should have been, minus it
+        v = v_sp + np.sign(gap) * np.minimum(np.abs(gap) / dt,
+                                             np.sqrt(2.0 * GAP_ACCEL * np.abs(gap)))
+        jerk = np.clip(((v - dq_d) / dt - ddq_d) / dt, -FR3_MAX_JERK, FR3_MAX_JERK)
+        ddq = np.clip(ddq_d + jerk * dt, -FR3_MAX_ACCEL, FR3_MAX_ACCEL)
+        dq = np.clip(dq_d + ddq * dt, -FR3_MAX_VELOCITY, FR3_MAX_VELOCITY)
+        self.last_setpoint = np.array(setpoint, float)
+        return q_d + dq * dt
 
 
 class DescriptionFk:
@@ -107,6 +154,11 @@ class FrankaDriver(Driver):
         self._motion: Any = None  # the open joint-position motion (ActiveControlBase)
         self._hand: HandProcess | None = None
         self._q_d = np.zeros(self.robot.n_joints)  # the robot's own desired q, last state
+        self._dq_d = np.zeros(self.robot.n_joints)  # ... and its first two derivatives
+        self._ddq_d = np.zeros(self.robot.n_joints)
+        self._elapsed = self.period  # robot time between the last two states read
+        self._unread = False  # `write` read a state that `read` has not returned yet
+        self._limiter = RateLimiter(self.period)
         self.sent_q: np.ndarray | None = None  # the last joint command written to the robot
         self.sent_width: float | None = None  # the last finger opening asked of the hand
         self._last: ArmState | None = None  # the control thread's newest reading
@@ -154,6 +206,8 @@ class FrankaDriver(Driver):
                 self._motion = self._robot.start_joint_position_control(
                     self._lib.ControllerMode.JointImpedance)
                 state, _ = self._motion.readOnce()
+                self._limiter.reset()
+                self._unread = False
             except Exception as exc:
                 self._motion = None
                 raise DriverFault(f"Franka robot refused a joint position motion: "
@@ -180,9 +234,18 @@ class FrankaDriver(Driver):
 
     # -- the arm loop ---------------------------------------------------------------------
     def read(self) -> ArmState:
+        """The newest reading. With a motion open, the state `write` just answered (libfranka
+        alternates readOnce / writeOnce), unless no write came since the last read."""
+        if self._motion is not None and self._unread:
+            self._unread = False
+            return self._last
+        return self._read_state()
+
+    def _read_state(self) -> ArmState:
         try:
             if self._motion is not None:
-                state, _ = self._motion.readOnce()
+                state, elapsed = self._motion.readOnce()
+                self._elapsed = elapsed.to_sec()
             else:
                 state = self._robot.read_once()
             width = self._hand.poll() if self._hand is not None else 0.0
@@ -196,16 +259,24 @@ class FrankaDriver(Driver):
         return self._last
 
     def write(self, q: np.ndarray, gripper: float) -> None:
-        """Send joint setpoint q (rad) and the hand's opening for gripper (0 open .. 1 closed):
-        (1 - gripper) * max_opening, clamped to [0, the smaller of the description's and the
-        hand's own max width]. `sent_q` / `sent_width` are what went out."""
+        """Send joint setpoint q (rad) through the `RateLimiter`, and the hand's opening for
+        gripper (0 open .. 1 closed): (1 - gripper) * max_opening, clamped to [0, the smaller
+        of the description's and the hand's own max width]. `sent_q` / `sent_width` are what
+        went out."""
         hi = self.max_opening if self._hand is None else min(self.max_opening,
                                                               self._hand.max_width)
         width = min(max((1.0 - gripper) * self.max_opening, 0.0), hi)
+        if self._motion is not None:
+            # The command answers the newest state, read just now: a state read before the
+            # server's sleep is stale by the time a late period writes (the robot went on).
+            self._read_state()
+            self._unread = True
         try:
             if self._motion is not None:
-                self._motion.writeOnce(self._lib.JointPositions([float(x) for x in q]))
-                self.sent_q = np.array(q, float)
+                sent = self._limiter(np.asarray(q, float), self._q_d, self._dq_d, self._ddq_d,
+                                     self._elapsed)
+                self._motion.writeOnce(self._lib.JointPositions(sent.tolist()))
+                self.sent_q = sent
             elif np.abs(np.asarray(q) - self._q_d).max() > IDLE_TOLERANCE:
                 raise DriverFault("a setpoint that moves the arm arrived with no motion open "
                                   f"(q {np.round(q, 4).tolist()}, robot holds "
@@ -247,4 +318,6 @@ class FrankaDriver(Driver):
 
     def _take(self, state: Any) -> np.ndarray:
         self._q_d = np.array(state.q_d, float)
+        self._dq_d = np.array(state.dq_d, float)
+        self._ddq_d = np.array(state.ddq_d, float)
         return np.array(state.q, float)

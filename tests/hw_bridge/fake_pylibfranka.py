@@ -54,6 +54,8 @@ class FakeArm:
     q: np.ndarray = field(default_factory=lambda: np.array(
         [0.0, -0.7854, 0.0, -2.3562, 0.0, 1.5708, 0.7854]))
     q_d: np.ndarray | None = None
+    dq_d: np.ndarray = field(default_factory=lambda: np.zeros(7))
+    ddq_d: np.ndarray = field(default_factory=lambda: np.zeros(7))
     mode: RobotMode = RobotMode.Idle
     errors: str = "[]"
     fail: str | None = None  # "reflex" or "link": the next read fails that way
@@ -70,16 +72,27 @@ class FakeArm:
     def state(self) -> State:
         if self.fail == "link":
             raise NetworkException("libfranka: UDP receive: Timeout")
-        return State(self.q.tolist(), self.q_d.tolist(), self.mode, self.errors)
+        return State(self.q.tolist(), self.q_d.tolist(), self.dq_d.tolist(),
+                     self.ddq_d.tolist(), self.mode, self.errors)
 
 
 ARMS: dict[str, FakeArm] = {}
 
 
 @dataclass
+class Duration:
+    seconds: float
+
+    def to_sec(self) -> float:
+        return self.seconds
+
+
+@dataclass
 class State:
     q: list[float]
     q_d: list[float]
+    dq_d: list[float]
+    ddq_d: list[float]
     robot_mode: RobotMode
     last_motion_errors: str
 
@@ -145,7 +158,7 @@ class Motion:
             raise ControlException("libfranka: the motion has ended")
         state = arm.state()
         arm.q = arm.q + 0.5 * (arm.q_d - arm.q)  # the servo closes half the gap per 1 ms state
-        return state, 0.001
+        return state, Duration(0.001)
 
     def writeOnce(self, command: JointPositions) -> None:  # noqa: N802
         if self.ended:
@@ -155,7 +168,9 @@ class Motion:
             self.arm.mode, self.ended = RobotMode.Reflex, True
             raise ControlException("joint_position_motion_generator_start_pose_invalid")
         self.first = False
-        self.arm.q_d = q
+        dq = (q - self.arm.q_d) / 0.001
+        self.arm.ddq_d = (dq - self.arm.dq_d) / 0.001
+        self.arm.q_d, self.arm.dq_d = q, dq
         self.arm.commands.append(q)
 
 

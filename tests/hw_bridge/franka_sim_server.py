@@ -2,7 +2,7 @@
 
 Run with the Python of a separate venv holding `franka-sim` (it pins mujoco<3.3 and
 numpy==1.26.4, which our venv must not get): `FRANKA_SIM_PYTHON` in the tests, see
-test_franka_sim.py. Usage: `python franka_sim_server.py HOST [--gripper-object-width W]`.
+test_franka_sim.py. Usage: `python franka_sim_server.py HOST [--enforce]`.
 
 franka-sim loads its physics model from MuJoCo Menagerie through `robot_descriptions`, which
 downloads it on first use; nothing may be downloaded here, so `$FR3_MJCF` is pointed at a model
@@ -49,13 +49,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("host")
     parser.add_argument("--gripper-object-width", type=float, default=None)
+    parser.add_argument("--enforce", action="store_true",
+                        help="abort motions on the FCI's communication and motion limits, as "
+                        "the real robot does (franka-sim's default: report, do not abort)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="franka-sim %(levelname)s %(message)s")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["FR3_MJCF"] = str(fr3_mjcf(Path(tmp)))
         from franka_sim import FrankaSimServer
 
-        server = FrankaSimServer(host=args.host, gripper_object_width=args.gripper_object_width)
+        server = FrankaSimServer(host=args.host, gripper_object_width=args.gripper_object_width,
+                                 enforce_comm_constraints=args.enforce,
+                                 enforce_motion_limits=args.enforce)
         print("STARTING", os.environ["FR3_MJCF"], flush=True)
         try:
             server.start()  # blocks: TCP 1337 and the hand's 1338 on args.host

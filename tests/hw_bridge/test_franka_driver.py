@@ -13,6 +13,7 @@ import pytest
 
 from hw_bridge.drivers import make_driver
 from hw_bridge.drivers.base import DriverState
+from hw_bridge.drivers.franka import FR3_MAX_ACCEL, FR3_MAX_JERK, FR3_MAX_VELOCITY, RateLimiter
 from hw_bridge.errors import DriverFault, Rejected, UnknownRobotError
 from tests.hw_bridge import fake_pylibfranka as fake
 from tests.hw_bridge.conftest import Running, wait_for
@@ -146,3 +147,46 @@ def test_a_setpoint_that_moves_the_arm_without_a_motion_is_refused(arm):
             driver.write(still + 0.1, 0.0)
     finally:
         driver.disconnect()
+
+
+def _robot_run(setpoint, skipped, limiter=None) -> tuple[np.ndarray, np.ndarray]:
+    """What an FCI applies, cycle by cycle: the limiter's command when the bridge answered,
+    else its own extrapolation with frozen acceleration (the FCI's packet-loss behaviour)."""
+    dt = 0.001
+    limiter = limiter or RateLimiter(dt)
+    q_d, dq_d, ddq_d = setpoint[0].copy(), np.zeros(7), np.zeros(7)
+    applied, elapsed = [q_d], dt
+    for c in range(1, len(setpoint)):
+        if c in skipped:
+            dq = dq_d + ddq_d * dt
+            q, elapsed = q_d + dq * dt, elapsed + dt
+        else:
+            q, elapsed = limiter(setpoint[c], q_d, dq_d, ddq_d, elapsed), dt
+        dq = (q - q_d) / dt
+        ddq_d, dq_d, q_d = (dq - dq_d) / dt, dq, q
+        applied.append(q)
+    return np.array(applied), setpoint
+
+
+def test_the_rate_limiter_passes_smooth_setpoints_and_absorbs_late_periods():
+    t = np.arange(0.0, 1.5, 0.001)[:, None]
+    # the bridge's kind of setpoint for the fr3: accelerate at 2 rad/s^2 to 1 rad/s, cruise,
+    # brake (sims/robots/fr3.toml)
+    v = np.minimum(np.minimum(2 * t, 1.0), np.maximum(2 * (1.5 - t), 0.0))
+    setpoint = np.cumsum(v * 0.001, axis=0) * np.ones(7)
+    applied, _ = _robot_run(setpoint, skipped=set())
+    assert np.abs(applied - setpoint).max() < 1e-12  # on time: untouched
+    # late periods (4 cycles missed) where the setpoint changes its acceleration: at the start
+    # (the first command after a motion opened), reaching cruise speed, starting to brake
+    late = {c for start in (1, 499, 999) for c in range(start, start + 4)}
+    raw, _ = _robot_run(setpoint, skipped=late, limiter=lambda sp, *_: sp)
+    assert np.abs(np.diff(raw, 2, axis=0) / 1e-6).max() > 5 * FR3_MAX_ACCEL  # 60: FCI aborts
+    applied, _ = _robot_run(setpoint, skipped=late)
+    dq = np.diff(applied, axis=0) / 0.001
+    ddq = np.diff(dq, axis=0) / 0.001
+    jerk = np.diff(ddq, axis=0) / 0.001
+    assert np.abs(jerk).max() <= FR3_MAX_JERK * (1 + 1e-9)
+    assert np.abs(ddq).max() <= FR3_MAX_ACCEL * (1 + 1e-9)
+    assert (np.abs(dq) <= FR3_MAX_VELOCITY * (1 + 1e-9)).all()
+    assert np.abs(applied - setpoint).max() < 2e-3  # it lags a late period, briefly
+    assert np.abs(applied[-1] - setpoint[-1]).max() < 1e-6  # and ends on the setpoint
