@@ -8,7 +8,7 @@ MW_VENV  := .venv-metaworld
 MW_STAMP := $(MW_VENV)/.installed
 MW_REQS  := envs/metaworld/requirements.txt
 
-.PHONY: run test test-all lint bench clean metaworld
+.PHONY: run test test-all test-franka franka-sim lint bench clean metaworld
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "motoken needs Python >= 3.11"'
@@ -29,6 +29,19 @@ test: $(STAMP) $(MW_STAMP)  ## the default test suite (slow tests excluded; Meta
 test-all: $(STAMP) $(MW_STAMP)  ## every test, slow ones included
 	MUJOCO_GL=egl $(BIN)/python -m pytest -q -m ''
 
+# franka-sim (libfranka's protocol on MuJoCo) pins mujoco<3.3 and numpy==1.26.4, so it gets a
+# venv of its own; it is a TCP server, the driver under test talks to it over loopback.
+.venv-franka-sim/.installed:
+	$(PYTHON) -m venv .venv-franka-sim
+	.venv-franka-sim/bin/python -m pip install -q 'franka-sim==1.1.7'
+	touch $@
+
+franka-sim: .venv-franka-sim/.installed  ## the franka-sim server venv for test_franka_sim.py
+
+test-franka: $(STAMP) .venv-franka-sim/.installed  ## the franka driver against franka-sim
+	$(BIN)/python -m pip install -q -e '.[franka]'
+	MUJOCO_GL=egl $(BIN)/python -m pytest -q -m slow tests/hw_bridge/test_franka_sim.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -43,4 +56,4 @@ $(MW_STAMP): $(MW_REQS)
 metaworld: $(MW_STAMP)  ## the venv that `metaworld:` envs run Meta-World in
 
 clean:
-	rm -rf $(VENV) $(MW_VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(MW_VENV) .venv-franka-sim *.egg-info .pytest_cache

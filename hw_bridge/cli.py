@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("bridge", help="hardware bridge: serve a robot over ZeroMQ")
     sub = p.add_subparsers(dest="bridge_command", required=True)
     s = sub.add_parser("serve", help="run the robot-side server")
-    s.add_argument("--robot", default="sim:pick_place", help="sim:TASK or ur:HOST")
+    s.add_argument("--robot", default="sim:pick_place", help="sim:TASK, ur:HOST or franka:HOST")
     s.add_argument("--bind", default="tcp://127.0.0.1:5555",
                    help="command endpoint (loopback by default; port * picks a free one)")
     s.add_argument("--stream-bind", default=None, help="observation endpoint (default port+1)")

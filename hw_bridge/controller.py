@@ -63,7 +63,7 @@ class ArmController:
         self.episode: dict[str, Any] = driver.current_episode()  # what connect() placed
         self.stream: dict[str, Any] = {}  # endpoint and rate, set by the server once bound
         self.arm: ArmState = driver.read()
-        self.governor.hold_at(self.arm.q)
+        self.governor.hold_at(self.driver.hold_target(self.arm))
         self.counts: Counter[str] = Counter()
         self.events = {"last_rx": 0.0, "hold": 0.0, "stopped": 0.0}
         # Why each recent session ended (id -> reason): a client whose session the watchdog
@@ -177,7 +177,7 @@ class ArmController:
         seed = msg.get("seed")
         self.episode = self.driver.reset_episode(seed if isinstance(seed, int) else None)
         self.arm = self.driver.read()
-        self.governor.hold_at(self.arm.q)
+        self.governor.hold_at(self.driver.hold_target(self.arm))
         self.mode, self.reason = Mode.INACTIVE, "reset: holding, waiting for a command"
         return wire.reply("reset", msg["id"], episode=self.episode, mode=self.mode.value)
 

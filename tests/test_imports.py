@@ -139,8 +139,11 @@ def test_the_checker_sees_lazy_and_importlib_imports(tmp_path):
 
 
 # What the robot's PC needs at run time (README, "Deployment"): the bridge, the simulator and
-# the wire, and the CLI's entry module; OpenGL comes with MuJoCo's renderer.
-ROBOT_SIDE = {"agent", "hw_bridge", "sims", "numpy", "zmq", "msgpack", "mujoco", "OpenGL"}
+# the wire, and the CLI's entry module; OpenGL comes with MuJoCo's renderer. Plus, imported
+# lazily by the one driver that needs it (optional extras): pylibfranka (the franka driver's
+# libfranka binding; its Franka Hand child process imports it too).
+ROBOT_SIDE = {"agent", "hw_bridge", "sims", "numpy", "zmq", "msgpack", "mujoco", "OpenGL",
+              "pylibfranka"}
 SERVE = ["bridge", "serve", "--robot", "sim:pick_place", "--bind", "tcp://127.0.0.1:*",
          "--duration", "0.3"]
 

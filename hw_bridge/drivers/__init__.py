@@ -1,7 +1,10 @@
 """Robot drivers behind the bridge, chosen by a `--robot KIND:ARG` spec through one registry.
 
     sim:pick_place      the MuJoCo mk6 arm with the pick_place scene (any task in sims.tasks)
-    ur:192.168.1.10     a UR e-series arm through ur_rtde (extra `ur`; not yet tried on hardware)
+    ur:192.168.1.10     a UR e-series arm (+ Robotiq 2F gripper) through ur_rtde (extra `ur`;
+                        not yet tried on hardware)
+    franka:172.16.0.2   a Franka Research 3 + Franka Hand through pylibfranka (extra `franka`;
+                        tested against franka-sim, not yet tried on hardware)
 """
 
 from __future__ import annotations
@@ -32,7 +35,16 @@ def _ur(arg: str, **kwargs: Any) -> Driver:
     return URDriver(arg, **kwargs)
 
 
-DRIVERS: dict[str, Callable[..., Driver]] = {"sim": _sim, "ur": _ur}
+def _franka(arg: str, **kwargs: Any) -> Driver:
+    from hw_bridge.drivers.franka import FrankaDriver  # pylibfranka is imported on connect()
+
+    if not arg:
+        raise UnknownRobotError("the franka driver needs the robot's FCI address: franka:HOST")
+    kwargs.pop("image_size", None)  # no cameras on the arm itself
+    return FrankaDriver(arg, **kwargs)
+
+
+DRIVERS: dict[str, Callable[..., Driver]] = {"sim": _sim, "ur": _ur, "franka": _franka}
 
 
 def make_driver(spec: str, **kwargs: Any) -> Driver:

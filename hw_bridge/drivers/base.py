@@ -99,6 +99,14 @@ class Driver(ABC):
     def tcp_position(self, q: np.ndarray) -> np.ndarray:
         """Forward kinematics: TCP position (3,) for joint angles q."""
 
+    def hold_target(self, arm: ArmState) -> np.ndarray:
+        """The joint setpoint that holds the arm still where reading `arm` found it.
+
+        The measured q by default; an arm whose own controller tracks a desired position
+        (Franka's q_d) returns that, since its first command must continue from it.
+        """
+        return arm.q.copy()
+
     def activate(self) -> None:
         self._require(DriverState.INACTIVE, DriverState.ACTIVE)
         self.state = DriverState.ACTIVE

@@ -9,7 +9,7 @@ from hw_bridge.errors import DriverFault, UnknownRobotError
 
 
 def test_unknown_robot_lists_known_kinds_and_suggests():
-    with pytest.raises(UnknownRobotError, match=r"sim:ARG, ur:ARG; did you mean 'sim'"):
+    with pytest.raises(UnknownRobotError, match=r"sim:ARG, ur:ARG, franka:ARG; did you mean 'sim'"):
         make_driver("simm:pick_place")
 
 
