@@ -48,6 +48,12 @@ EXPERT_ACTION_KEY = "expert_action"  # per frame: the clean policy action (noisy
 # Per frame: simulator ground truth of the scene (LeRobot's name for it). Never an input to a
 # policy (a real robot has no such sensor); trainers may use it for auxiliary targets.
 ENV_STATE_KEY = "observation.environment_state"
+# Per frame: True where a human acted (a takeover during `agent run --takeover`), False where
+# the policy did. LeRobot's name: its HIL-SERL replay buffer reads `complementary_info.<k>`
+# columns into a transition's `complementary_info[k]`, and `is_intervention` is the key its
+# actor and learner use for human interventions. bool [1], like `next.success`, which
+# LeRobot's loader reads as a bool tensor.
+INTERVENTION_KEY = "complementary_info.is_intervention"
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class DatasetSpec:
         env_state_names: per-dimension names of `observation.environment_state`, the
             simulator's object poses (see envs.features.env_state_names); empty where the env has
             no ground truth to give (a real robot over the bridge), and then not recorded.
+        intervention: frames also hold INTERVENTION_KEY, who acted (a human takeover or the
+            policy; `agent run --takeover DEVICE --dataset OUT`). Off by default.
     """
 
     fps: int
@@ -94,6 +102,7 @@ class DatasetSpec:
     video: VideoConfig = VideoConfig()
     expert_action: bool = False
     env_state_names: tuple[str, ...] = ()
+    intervention: bool = False
 
     def video_keys(self) -> list[str]:
         return [f"observation.images.{c}" for c in self.cameras]
@@ -116,6 +125,8 @@ class DatasetSpec:
             feats[ENV_STATE_KEY] = {"dtype": "float32", "shape": [len(self.env_state_names)],
                                     "names": list(self.env_state_names)}
         feats[SUCCESS_KEY] = {"dtype": "bool", "shape": [1], "names": None}
+        if self.intervention:
+            feats[INTERVENTION_KEY] = {"dtype": "bool", "shape": [1], "names": None}
         return {**feats, **DEFAULT_FEATURES}
 
     def empty_info(self, episodes_per_file: int) -> dict[str, Any]:

@@ -73,6 +73,8 @@ class EpisodeRecord:
             executed ones (the dataset's spec must then have `expert_action`), else None.
         env_state: (T, E) float32 simulator ground truth per frame when the dataset's spec
             has `env_state_names`, else None.
+        intervention: (T,) bool, True where a human acted, when the dataset's spec has
+            `intervention` (a takeover run), else None.
     """
 
     seed: int
@@ -86,6 +88,7 @@ class EpisodeRecord:
     failure: str | None = None
     expert_action: np.ndarray | None = None
     env_state: np.ndarray | None = None
+    intervention: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -185,6 +188,14 @@ class DatasetWriter:
         if got_env != want_env:
             raise ValueError(f"episode (seed {ep.seed}) has {got_env} environment-state dims, "
                              f"but the dataset {self.root} records {want_env}")
+        if (ep.intervention is not None) != self.spec.intervention:
+            got = "has" if ep.intervention is not None else "has no"
+            want = "one" if self.spec.intervention else "none"
+            raise ValueError(f"episode (seed {ep.seed}) {got} intervention column, but the "
+                             f"dataset {self.root} expects {want}")
+        if ep.intervention is not None and ep.intervention.shape != (ep.length,):
+            raise ValueError(f"episode (seed {ep.seed}) has {ep.length} frames but intervention "
+                             f"labels of shape {ep.intervention.shape}")
         task_index = self.tasks.get(ep.task, len(self.tasks))
         tasks = {**self.tasks, ep.task: task_index}
         staged: list[tuple[Path, Path]] = []
@@ -234,7 +245,7 @@ class DatasetWriter:
         row: dict[str, Any] = {"episode_index": k, "tasks": [ep.task], "length": ep.length}
         frames = tables.frames_table(ep.state, ep.action, ep.next_success, k, self.num_frames,
                                      task_index, self.spec.fps, ep.expert_action,
-                                     ep.env_state)
+                                     ep.env_state, ep.intervention)
         data_rel = layout.DATA_PATH.format(**loc.fmt())
         base = tables.read_rows_before(self.root / data_rel, k) if continues else None
         self._stage_table(tables.concat(base, frames), data_rel, staged)
