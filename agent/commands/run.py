@@ -381,15 +381,15 @@ def main(args: RunCommand) -> int:
         look = make_lookahead(args, policy, predictor, env)
         agent, latency = make_agent(args, look)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate
+    agent, hil = _takeover(args, env, agent)  # the device opens before any window does
     hooks, closers = [], []
     if args.viewer:
         hook, close = _viewer_hook(env)
         hooks.append(hook)
         closers.append(close)
     view = _rerun_view(args, env, agent, look, policy, predictor)
-    agent, log = _takeover(args, env, agent)
-    if log is not None:
-        closers.append(log.close)
+    if hil is not None:
+        closers.append(hil.close)
     if view is not None:
         hooks.append(view.add)
         closers.append(view.close)
@@ -404,11 +404,11 @@ def main(args: RunCommand) -> int:
             video = (EpisodeVideo(path, fps) if look is None else PredictionVideo(
                 path, fps, policy.config.cameras[predictor.head.cfg.camera],
                 look.latest_prediction))
-        on_step = _chain(hooks + ([video.add] if video else []) + ([log.add] if log else []))
+        on_step = _chain(hooks + ([video.add] if video else []) + ([hil.add] if hil else []))
         if view is not None:
             view.start(seed)
-        if log is not None:
-            log.start()
+        if hil is not None:
+            hil.start()
         try:
             r = run_episode(env, agent, seed, timer, rate_hz=rate, on_step=on_step)
         except LookaheadError as e:  # every candidate rejected: stop, never run one of them
@@ -418,8 +418,8 @@ def main(args: RunCommand) -> int:
         finally:
             if video:
                 video.close()
-        if log is not None:
-            log.commit(r)
+        if hil is not None:
+            hil.commit(r)
         results.append(r)
         why = f" ({r.failure})" if r.failure else ""
         tqdm.write(f"episode {i + 1}/{args.episodes} seed={seed} success={r.success} "
