@@ -48,6 +48,10 @@ EXPERT_ACTION_KEY = "expert_action"  # per frame: the clean policy action (noisy
 # Per frame: simulator ground truth of the scene (LeRobot's name for it). Never an input to a
 # policy (a real robot has no such sensor); trainers may use it for auxiliary targets.
 ENV_STATE_KEY = "observation.environment_state"
+# Per frame: when its observation was captured, seconds from the episode's first frame
+# (time.monotonic). LeRobot's `timestamp` must stay frame_index / fps (its loader checks it), so
+# the clock the frames were really taken on lives here (`agent record`).
+CAPTURE_TIME_KEY = "observation.capture_time"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class DatasetSpec:
         env_state_names: per-dimension names of `observation.environment_state`, the
             simulator's object poses (see envs.features.env_state_names); empty where the env has
             no ground truth to give (a real robot over the bridge), and then not recorded.
+        capture_time: frames also hold `observation.capture_time`, the real capture time of
+            each frame (recordings by hand, whose loop may run below its rate).
     """
 
     fps: int
@@ -94,6 +100,7 @@ class DatasetSpec:
     video: VideoConfig = VideoConfig()
     expert_action: bool = False
     env_state_names: tuple[str, ...] = ()
+    capture_time: bool = False
 
     def video_keys(self) -> list[str]:
         return [f"observation.images.{c}" for c in self.cameras]
@@ -115,6 +122,8 @@ class DatasetSpec:
         if self.env_state_names:
             feats[ENV_STATE_KEY] = {"dtype": "float32", "shape": [len(self.env_state_names)],
                                     "names": list(self.env_state_names)}
+        if self.capture_time:
+            feats[CAPTURE_TIME_KEY] = {"dtype": "float32", "shape": [1], "names": None}
         feats[SUCCESS_KEY] = {"dtype": "bool", "shape": [1], "names": None}
         return {**feats, **DEFAULT_FEATURES}
 
