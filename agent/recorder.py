@@ -55,10 +55,11 @@ def make_env(spec: str, fps: int | None) -> Any:
 
 
 def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False,
-                 intervention: bool = False) -> DatasetSpec:
+                 intervention: bool = False, capture_time: bool = False) -> DatasetSpec:
     """The dataset features an env produces: state and action names from the env's layouts
     (envs.features), the robot's name from its sim or, over the bridge, its handshake;
-    `intervention` adds the who-acted column of takeover runs."""
+    `intervention` adds the who-acted column of takeover runs, `capture_time` the real capture
+    times (recordings by hand)."""
     u = env.unwrapped
     hz = float(u.control_hz)
     if abs(hz - round(hz)) > 1e-9:
@@ -71,7 +72,7 @@ def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False,
                        state_names=u.state_layout.names,
                        action_names=u.action_layout.names, video=video_cfg,
                        expert_action=expert_action, env_state_names=env_state_names(env),
-                       intervention=intervention)
+                       intervention=intervention, capture_time=capture_time)
 
 
 class EpisodeRecorder:

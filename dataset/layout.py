@@ -54,6 +54,10 @@ ENV_STATE_KEY = "observation.environment_state"
 # actor and learner use for human interventions. bool [1], like `next.success`, which
 # LeRobot's loader reads as a bool tensor.
 INTERVENTION_KEY = "complementary_info.is_intervention"
+# Per frame: when its observation was captured, seconds from the episode's first frame
+# (time.monotonic). LeRobot's `timestamp` must stay frame_index / fps (its loader checks it), so
+# the clock the frames were really taken on lives here (`agent record`).
+CAPTURE_TIME_KEY = "observation.capture_time"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class DatasetSpec:
             no ground truth to give (a real robot over the bridge), and then not recorded.
         intervention: frames also hold INTERVENTION_KEY, who acted (a human takeover or the
             policy; `agent run --takeover DEVICE --dataset OUT`). Off by default.
+        capture_time: frames also hold `observation.capture_time`, the real capture time of
+            each frame (recordings by hand, whose loop may run below its rate).
     """
 
     fps: int
@@ -103,6 +109,7 @@ class DatasetSpec:
     expert_action: bool = False
     env_state_names: tuple[str, ...] = ()
     intervention: bool = False
+    capture_time: bool = False
 
     def video_keys(self) -> list[str]:
         return [f"observation.images.{c}" for c in self.cameras]
@@ -124,6 +131,8 @@ class DatasetSpec:
         if self.env_state_names:
             feats[ENV_STATE_KEY] = {"dtype": "float32", "shape": [len(self.env_state_names)],
                                     "names": list(self.env_state_names)}
+        if self.capture_time:
+            feats[CAPTURE_TIME_KEY] = {"dtype": "float32", "shape": [1], "names": None}
         feats[SUCCESS_KEY] = {"dtype": "bool", "shape": [1], "names": None}
         if self.intervention:
             feats[INTERVENTION_KEY] = {"dtype": "bool", "shape": [1], "names": None}

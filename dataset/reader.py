@@ -46,6 +46,8 @@ class EpisodeData:
             None when the dataset has none.
         intervention: (T,) bool, True where a human acted (layout.INTERVENTION_KEY); None
             when the dataset has no such column.
+        capture_time: (T,) float32 `observation.capture_time`, seconds from the first frame at
+            which each frame was really captured (`agent record`); None when not recorded.
     """
 
     index: int
@@ -59,6 +61,7 @@ class EpisodeData:
     expert_action: np.ndarray | None = None
     env_state: np.ndarray | None = None
     intervention: np.ndarray | None = None
+    capture_time: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -207,7 +210,9 @@ class LeRobotDatasetReader:
             env_state=(_vectors(table[layout.ENV_STATE_KEY])
                        if layout.ENV_STATE_KEY in table.column_names else None),
             intervention=(np.asarray(table[layout.INTERVENTION_KEY], dtype=bool)
-                          if layout.INTERVENTION_KEY in table.column_names else None))
+                          if layout.INTERVENTION_KEY in table.column_names else None),
+            capture_time=(np.asarray(table[layout.CAPTURE_TIME_KEY], dtype=np.float32)
+                          if layout.CAPTURE_TIME_KEY in table.column_names else None))
 
     def __len__(self) -> int:
         return self.num_episodes

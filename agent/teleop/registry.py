@@ -12,6 +12,12 @@ from collections.abc import Callable
 from agent.teleop.base import TeleopDevice, TeleopError
 
 
+def _keyboard(arg: str) -> TeleopDevice:
+    from agent.teleop.keyboard import KeyboardConfig, KeyboardDevice
+
+    return KeyboardDevice(KeyboardConfig.parse(arg))
+
+
 def _gamepad(arg: str) -> TeleopDevice:
     from agent.teleop.gamepad import Gamepad, GamepadConfig
 
@@ -32,6 +38,7 @@ def _leader(arg: str) -> TeleopDevice:
 
 #: name -> factory of the text after "name:".
 DEVICES: dict[str, Callable[[str], TeleopDevice]] = {
+    "keyboard": _keyboard,
     "gamepad": _gamepad,
     "spacemouse": _spacemouse,
     "leader": _leader,
@@ -39,7 +46,8 @@ DEVICES: dict[str, Callable[[str], TeleopDevice]] = {
 
 
 def make_device(spec: str) -> TeleopDevice:
-    """The (unconnected) device `spec` names, e.g. "gamepad", "leader:tcp://10.0.0.2:5555".
+    """The (unconnected) device `spec` names, e.g. "keyboard", "gamepad",
+    "leader:tcp://10.0.0.2:5555".
 
     Raises:
         TeleopError: an unknown name (with the known ones and the closest), or arguments the
