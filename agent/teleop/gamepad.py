@@ -101,6 +101,7 @@ class Gamepad(TeleopDevice):
             import pygame
         except ImportError:
             raise TeleopError("the gamepad needs pygame: pip install 'motoken[teleop]'") from None
+        self._pg = pygame
         try:
             pygame.display.init()  # SDL delivers joystick events through the video subsystem
             pygame.joystick.init()
@@ -111,9 +112,11 @@ class Gamepad(TeleopDevice):
                     f"one in and check that /dev/input/js* or event* is readable by this user")
             self._js = pygame.joystick.Joystick(self.config.index)
             self._js.init()
-        except pygame.error as e:
+        except (pygame.error, TeleopError) as e:
+            self.close()  # leave SDL as it was found
+            if isinstance(e, TeleopError):
+                raise
             raise TeleopError(f"cannot open the gamepad: {e}") from None
-        self._pg = pygame
 
     def read(self, obs: Any) -> TeleopCommand:
         if self._js is None:

@@ -217,3 +217,16 @@ def test_registry_names_the_devices_and_refuses_with_a_suggestion():
         make_device("leader:localhost")
     with pytest.raises(ValueError, match="button role 'jump'"):
         GamepadConfig(buttons=((0, "jump"),))
+
+
+def test_real_pygame_without_a_pad_says_so(monkeypatch):
+    """The real library (SDL, dummy video driver): this machine has no gamepad."""
+    pygame = pytest.importorskip("pygame")
+    monkeypatch.setitem(sys.modules, "pygame", pygame)
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_JOYSTICK_DEVICE", "/nonexistent")  # no pad, whatever is plugged in
+    device = Gamepad(GamepadConfig(index=7))  # no one has 8 pads
+    with pytest.raises(TeleopError, match="no gamepad at index 7"):
+        device.connect()
+    device.close()
+    pygame.quit()
