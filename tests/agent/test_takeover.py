@@ -128,3 +128,14 @@ def test_handback_drops_the_chunk_planned_before_the_takeover(nano_checkpoint):
     assert inferred_at == [0, 5]
     agent.close()
     assert operator.closed
+
+
+def test_train_refuses_intervention_flags_on_data_without_the_column(small_dataset, tmp_path,
+                                                                     capsys):
+    from tests.agent.conftest import fails_with_one_line
+
+    for flag in (["--only-interventions"], ["--intervention-weight", "3"]):
+        err = fails_with_one_line(["train", "--data", str(small_dataset), "--out",
+                                   str(tmp_path / "run"), "--model", "nano", *flag], capsys)
+        assert "none of the training datasets has one" in err
+    assert not (tmp_path / "run").exists()
