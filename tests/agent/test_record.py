@@ -84,6 +84,7 @@ def test_keyboard_takes_through_a_pty_keep_only_the_kept_episodes(tmp_path):
         at = term.wait_for("episode 1/5:", at)
         for _ in range(4):
             term.type(b"w", 0.3)
+        at = term.wait_for(", moving", at)  # the keys reached the take (however loaded the CPU)
         term.type(b"", 0.5)
         term.type(ENTER)
         at = term.wait_for("reset: put the scene back", at)
@@ -102,7 +103,9 @@ def test_keyboard_takes_through_a_pty_keep_only_the_kept_episodes(tmp_path):
         # episode 2 again: left (+y) twice, then next
         at = term.wait_for("episode 2/5:", at)
         term.type(b"a", 0.3)
-        term.type(b"a", 0.8)
+        term.type(b"a")
+        at = term.wait_for(", moving", at)
+        term.type(b"", 0.8)
         term.type(b"n")
         at = term.wait_for("reset: put the scene back", at)
         term.type(b"n")
@@ -176,3 +179,35 @@ def test_keyboard_needs_a_terminal(tmp_path):
         env={**os.environ, "PYTHONPATH": str(REPO), "MUJOCO_GL": "egl"})
     assert out.returncode == 2
     assert "stdin is not one" in out.stderr and not (tmp_path / "ds").exists()
+
+
+def test_keyboard_takes_a_robot_over_the_bridge(tmp_path):
+    from tests.hw_bridge.conftest import start_server_process
+
+    server, endpoint = start_server_process("--rate", "10")
+    out = tmp_path / "ds"
+    try:
+        term = Terminal("record", "--env", f"bridge:{endpoint}", "--teleop", "keyboard",
+                        "--task", "push the cube", "--episodes", "1", "--out", str(out),
+                        "--episode-s", "60")
+        try:
+            at = term.wait_for("episode 1/1:")
+            for _ in range(3):
+                term.type(b"r", 0.3)  # up: clear of the table whatever the start pose
+            at = term.wait_for(", moving", at)
+            term.type(b"", 0.8)
+            term.type(b"n")
+            code = term.close()
+        finally:
+            term.proc.kill()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert code == 0 and "episode 1/1: kept:" in term.text[at:], term.text[-3000:]
+    ds = LeRobotDatasetReader(out)
+    ep = ds.episode(0)
+    assert ds.fps == 10 and ep.length >= 10 and ds.tasks == ["push the cube"]
+    assert ds.env_state_names == []  # a robot has no ground truth to record
+    z = ds.state_names.index("ee_z")
+    assert (ep.action[:, 2] > 0).sum() >= 3 and ep.state[-1, z] - ep.state[0, z] > 0.01
+    assert np.all(np.diff(ep.capture_time) > 0)
