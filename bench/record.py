@@ -11,7 +11,9 @@ next one records.
 
 Goals: every take's achieved rate (frames / wall time of the take) >= 0.99 of the target; the
 gap from the end of one take to the first frame of the next (reset period 0) < 1 s. Bytes per
-frame is the dataset's size over its frames. The last stdout line is one JSON object.
+frame is the dataset's size over its frames. First, the same env and device run at the same
+rate with nothing recorded (`baseline_no_recording`): on a loaded machine that loop misses
+ticks too, and the difference is what recording costs. The last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -88,9 +90,37 @@ def _record(episodes: int, episode_s: float, fps: int | None,
     return s, size, wall
 
 
+def baseline(seconds: float, fps: int | None) -> dict[str, Any]:
+    """The same env and device stepped at the same rate with nothing recorded: what this
+    machine allows at the moment (a loaded machine misses ticks without any recording)."""
+    import envs
+    from envs.types import Observation
+
+    env = envs.make("mujoco:pick_place", **({"control_hz": float(fps)} if fps else {}))
+    hz = float(env.unwrapped.control_hz)
+    device, render = PatternDevice(), []
+    obs, info = env.reset(seed=0)
+    start = next_tick = time.monotonic()
+    frames = round(seconds * hz)
+    for _ in range(frames):  # the pacing of agent/commands/record.py's take loop
+        obs, *_, info = env.step(device.read(Observation.from_env(obs, info)).action)
+        render.append(env.unwrapped.last_timing.render_s)
+        next_tick += 1 / hz
+        slack = next_tick - time.monotonic()
+        if slack > 0:
+            time.sleep(slack)
+        elif slack < -1 / hz:
+            next_tick = time.monotonic()
+    ratio = frames / (time.monotonic() - start) / hz
+    env.close()
+    return {"rate_ratio": round(ratio, 4), "seconds": seconds,
+            "render_ms_p50": round(1e3 * float(np.median(render)), 1)}
+
+
 def run(episodes: int, episode_s: float, fps: int | None, vcodec: str) -> dict[str, Any]:
     """One `agent record` session into a temp folder; the bench's JSON object."""
     load_before = os.getloadavg()[0]
+    base = baseline(min(2 * episode_s, 20.0), fps)
     DEVICES["pattern"] = lambda arg: PatternDevice()
     try:
         s, size, wall = _record(episodes, episode_s, fps, vcodec)
@@ -110,6 +140,7 @@ def run(episodes: int, episode_s: float, fps: int | None, vcodec: str) -> dict[s
         "gap_s": {"max": max(gaps, default=None),
                   "mean": round(float(np.mean(gaps)), 3) if gaps else None},
         "goal_gap_s_below": GAP_GOAL_S, "gap_met": max(gaps, default=0.0) < GAP_GOAL_S,
+        "baseline_no_recording": base,
         "bytes_per_frame": round(size / s["frames"], 1),
         "save_lag_s": {"max": max(lags), "mean": round(float(np.mean(lags)), 3)},
         "save_wait_at_end_s": s["save_wait_at_end_s"], "wall_s": round(wall, 1),

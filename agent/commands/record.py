@@ -303,8 +303,9 @@ def _record_take(env: Any, device: Any, take: Any, obs: Any, info: dict, capture
         slack = next_tick - time.monotonic()
         if slack > 0:
             time.sleep(slack)
-        else:  # late: re-anchor rather than burst; the rate reported shows it
+        elif slack < -period:  # a whole period behind: that time is lost (the rate shows it)
             next_tick = time.monotonic()
+        # else a little late: go on at once, back on the frame grid (capture_time shows it)
         status.update(label, len(take), time.monotonic() - start, command.engaged,
                       saver.pending)
     now = time.monotonic()

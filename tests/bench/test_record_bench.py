@@ -29,4 +29,5 @@ def test_bench_reports_rate_gap_and_bytes_per_frame(capsys):
     assert summary["rate_met"] == (summary["rate_ratio"]["min"] >= 0.99)
     assert 0 <= summary["gap_s"]["max"] and summary["gap_met"] == (summary["gap_s"]["max"] < 1)
     assert summary["bytes_per_frame"] > 0 and summary["save_lag_s"]["max"] > 0
+    assert 0 < summary["baseline_no_recording"]["rate_ratio"] <= 1.05
     assert "pattern" not in DEVICES  # the bench's device does not stay registered
