@@ -248,6 +248,7 @@ def _session(cmd: RecordCommand, env: Any, device: Any, writer: Any, bridge: boo
                     break
                 reset_took = time.monotonic() - t0
     except KeyboardInterrupt:
+        status.line("interrupted: the take in progress is discarded")
         code = 130
     except RecordError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -257,20 +258,22 @@ def _session(cmd: RecordCommand, env: Any, device: Any, writer: Any, bridge: boo
             take.discard()
         if saver.pending:
             status.line(f"waiting for {saver.pending} episode(s) to finish saving")
+        waited = time.monotonic()
         try:
             saved = saver.close()
         except RecordError as e:
             print(f"error: {e}; the {writer.num_episodes} episodes committed before are intact "
                   f"in {cmd.out} (add more with --resume)", file=sys.stderr)
             saved, code = saver.saved, 1
+        waited = time.monotonic() - waited
         if saved:
-            status.line(f"saved {len(saved)} episode(s): "
-                        + ", ".join(f"{s.index} ({s.lag_s:.2f} s after it ended)"
-                                    for s in saved))
+            status.line(f"saved {len(saved)} episode(s) ({saved[0].index}..{saved[-1].index}), "
+                        f"each committed at most {max(s.lag_s for s in saved):.2f} s after "
+                        f"it ended")
     kept_rows = [r for r in takes if r["kept"]]
     for r, s in zip(kept_rows, saved, strict=False):
         r.update(episode=s.index, save_lag_s=round(s.lag_s, 3))
-    _report(cmd, writer, takes, fps, code)
+    _report(cmd, writer, takes, fps, code, waited)
     return code
 
 
@@ -300,8 +303,9 @@ def _record_take(env: Any, device: Any, take: Any, obs: Any, info: dict, capture
         slack = next_tick - time.monotonic()
         if slack > 0:
             time.sleep(slack)
-        else:  # late: re-anchor rather than burst; the rate reported shows it
+        elif slack < -period:  # a whole period behind: that time is lost (the rate shows it)
             next_tick = time.monotonic()
+        # else a little late: go on at once, back on the frame grid (capture_time shows it)
         status.update(label, len(take), time.monotonic() - start, command.engaged,
                       saver.pending)
     now = time.monotonic()
@@ -346,14 +350,15 @@ def _describe(label: str, row: dict[str, Any], fps: int, pending: int) -> str:
 
 
 def _report(cmd: RecordCommand, writer: Any, takes: list[dict[str, Any]], fps: int,
-            code: int) -> None:
+            code: int, waited_s: float) -> None:
     kept = [r for r in takes if r["kept"]]
     gaps = [r["gap_s"] for r in takes if r["gap_s"] is not None]
     summary = {"out": str(cmd.out), "env": cmd.env, "teleop": cmd.teleop, "task": cmd.task,
                "fps": fps, "episodes": writer.num_episodes, "kept": len(kept),
                "discarded": len(takes) - len(kept), "frames": sum(r["frames"] for r in kept),
                "rate_ratio_min": min((r["rate_ratio"] for r in kept), default=None),
-               "gap_s_max": max(gaps, default=None), "exit_code": code, "takes": takes}
+               "gap_s_max": max(gaps, default=None), "save_wait_at_end_s": round(waited_s, 3),
+               "exit_code": code, "takes": takes}
     if cmd.json:
         print(json.dumps(summary))
         return

@@ -160,13 +160,15 @@ class KeyMotion:
         self.cfg = cfg
         self.speed = cfg.speed
         self.closed = False  # gripper command: 0 open .. 1 closed
-        self._until: dict[int, tuple[float, float]] = {}  # dim -> (direction, moving until)
+        self._moves: dict[int, tuple[float, float, float]] = {}  # dim -> (sign, from, until)
 
     def press(self, key: str, now: float) -> str | None:
-        """Apply one key; returns its operator event (or None)."""
+        """Apply one key read at `now`; returns its operator event (or None)."""
         if key in MOTION:
             dim, sign = MOTION[key]
-            self._until[dim] = (sign, now + self.cfg.hold_s)
+            held = self._moves.get(dim)
+            start = held[1] if held and held[0] == sign else now  # a repeat extends the move
+            self._moves[dim] = (sign, start, now + self.cfg.hold_s)
         elif key == GRIPPER:
             self.closed = not self.closed
         elif key in FASTER:
@@ -176,17 +178,21 @@ class KeyMotion:
         return EVENT_KEYS.get(key)
 
     def engaged(self, now: float) -> bool:
-        return any(until > now for _, until in self._until.values())
+        return any(until > now for _, _, until in self._moves.values())
 
-    def action(self, now: float, dt: float) -> np.ndarray:
-        """The action for the last `dt` seconds, limited to the env's per-step bounds."""
+    def action(self, now: float, since: float) -> np.ndarray:
+        """The motion commanded between `since` (the last read) and `now`: speed times the
+        part of each move inside that interval (at most MAX_DT_S of it, so a stalled loop
+        does not jump), limited to the env's per-step bounds. A move is never lost to a stall:
+        its time is counted whenever the next read comes."""
         a = np.zeros(ACTION_LAYOUT.dim, np.float32)
-        for dim, (sign, until) in list(self._until.items()):
+        for dim, (sign, start, until) in list(self._moves.items()):
+            overlap = min(now, until) - max(since, start)
+            if overlap > 0:
+                rate = self.speed * (ROT_PER_M if dim >= 3 else 1.0)
+                a[dim] = sign * rate * min(overlap, MAX_DT_S)
             if until <= now:
-                del self._until[dim]
-                continue
-            rate = self.speed * (ROT_PER_M if dim >= 3 else 1.0)
-            a[dim] = sign * rate * dt
+                del self._moves[dim]
         a[ACTION_LAYOUT.dpos] = np.clip(a[ACTION_LAYOUT.dpos], -MAX_DPOS, MAX_DPOS)
         a[ACTION_LAYOUT.drot] = np.clip(a[ACTION_LAYOUT.drot], -MAX_DROT, MAX_DROT)
         a[ACTION_LAYOUT.gripper] = 1.0 if self.closed else 0.0
@@ -239,8 +245,8 @@ class KeyboardDevice(TeleopDevice):
             events.add("stop")  # the terminal went away: end, keeping what was recorded
         if self._motion.speed != speed:
             self._out.write(f"\r\x1b[Kkeyboard: speed {self._motion.speed:.3f} m/s\n")
-        dt, self._last = min(now - self._last, MAX_DT_S), now
-        return TeleopCommand(self._motion.action(now, dt), frozenset(events),
+        since, self._last = self._last, now
+        return TeleopCommand(self._motion.action(now, since), frozenset(events),
                              self._motion.engaged(now))
 
     def _drain(self) -> bytes:

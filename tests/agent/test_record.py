@@ -3,6 +3,7 @@ read back from real files."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
@@ -17,10 +18,20 @@ import numpy as np
 import pytest
 from conftest import fails_with_one_line
 
+from agent.cli import main
+from agent.teleop import TeleopCommand, TeleopDevice
+from agent.teleop.registry import DEVICES
 from dataset import LeRobotDatasetReader, edit, layout, video
 
 REPO = Path(__file__).resolve().parents[2]
 ENTER, BACKSPACE, ESC = b"\r", b"\x7f", b"\x1b"
+
+
+def _own_terminal() -> None:
+    # In the child: a new session whose controlling terminal is the pty on stdin, as a login
+    # shell has, so Ctrl-C typed into it arrives as SIGINT.
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 class Terminal:
@@ -32,7 +43,7 @@ class Terminal:
         env = {**os.environ, "PYTHONPATH": str(REPO), "MUJOCO_GL": "egl"}
         self.proc = subprocess.Popen([sys.executable, "-m", "agent", *args], stdin=self.slave,
                                      stdout=self.slave, stderr=self.slave, env=env, cwd=REPO,
-                                     start_new_session=True)  # the pty becomes its terminal
+                                     preexec_fn=_own_terminal)
         self.text = ""
 
     def pump(self, seconds: float) -> None:
@@ -84,6 +95,7 @@ def test_keyboard_takes_through_a_pty_keep_only_the_kept_episodes(tmp_path):
         at = term.wait_for("episode 1/5:", at)
         for _ in range(4):
             term.type(b"w", 0.3)
+        at = term.wait_for(", moving", at)  # the keys reached the take (however loaded the CPU)
         term.type(b"", 0.5)
         term.type(ENTER)
         at = term.wait_for("reset: put the scene back", at)
@@ -102,7 +114,9 @@ def test_keyboard_takes_through_a_pty_keep_only_the_kept_episodes(tmp_path):
         # episode 2 again: left (+y) twice, then next
         at = term.wait_for("episode 2/5:", at)
         term.type(b"a", 0.3)
-        term.type(b"a", 0.8)
+        term.type(b"a")
+        at = term.wait_for(", moving", at)
+        term.type(b"", 0.8)
         term.type(b"n")
         at = term.wait_for("reset: put the scene back", at)
         term.type(b"n")
@@ -176,3 +190,78 @@ def test_keyboard_needs_a_terminal(tmp_path):
         env={**os.environ, "PYTHONPATH": str(REPO), "MUJOCO_GL": "egl"})
     assert out.returncode == 2
     assert "stdin is not one" in out.stderr and not (tmp_path / "ds").exists()
+
+
+def test_keyboard_takes_a_robot_over_the_bridge(tmp_path):
+    from tests.hw_bridge.conftest import start_server_process
+
+    server, endpoint = start_server_process("--rate", "10")
+    out = tmp_path / "ds"
+    try:
+        term = Terminal("record", "--env", f"bridge:{endpoint}", "--teleop", "keyboard",
+                        "--task", "push the cube", "--episodes", "1", "--out", str(out),
+                        "--episode-s", "60")
+        try:
+            at = term.wait_for("episode 1/1:")
+            for _ in range(3):
+                term.type(b"r", 0.3)  # up: clear of the table whatever the start pose
+            at = term.wait_for(", moving", at)
+            term.type(b"", 0.8)
+            term.type(b"n")
+            code = term.close()
+        finally:
+            term.proc.kill()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert code == 0 and "episode 1/1: kept:" in term.text[at:], term.text[-3000:]
+    ds = LeRobotDatasetReader(out)
+    ep = ds.episode(0)
+    assert ds.fps == 10 and ep.length >= 10 and ds.tasks == ["push the cube"]
+    assert ds.env_state_names == []  # a robot has no ground truth to record
+    z = ds.state_names.index("ee_z")
+    assert (ep.action[:, 2] > 0).sum() >= 3 and ep.state[-1, z] - ep.state[0, z] > 0.01
+    assert np.all(np.diff(ep.capture_time) > 0)
+
+
+class Forward(TeleopDevice):
+    """The operator's hand, scripted: +x at 1 cm per period, no events."""
+
+    name = "forward"
+
+    def connect(self) -> None:
+        pass
+
+    def read(self, obs) -> TeleopCommand:
+        return TeleopCommand(np.array([0.01, 0, 0, 0, 0, 0, 0], np.float32), engaged=True)
+
+
+@pytest.mark.slow  # ~10 s; the default suite already drives the keyboard through a pty
+def test_resume_adds_takes_and_ctrl_c_keeps_what_was_saved(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "ds"
+    monkeypatch.setitem(DEVICES, "forward", lambda arg: Forward())
+    assert main(["record", "--env", "mujoco:pick_place", "--teleop", "forward", "--task",
+                 "push the cube", "--episodes", "1", "--out", str(out), "--fps", "10",
+                 "--episode-s", "1"]) == 0
+    assert "episode 1/1: kept (time up): 10 frames" in capsys.readouterr().out
+    term = Terminal("record", "--env", "mujoco:pick_place", "--teleop", "keyboard", "--task",
+                    "push the cube", "--episodes", "3", "--out", str(out), "--fps", "10",
+                    "--episode-s", "60", "--resume")
+    try:
+        at = term.wait_for("episode 2/3:")
+        term.type(b"d")
+        at = term.wait_for(", moving", at)
+        term.type(b"", 0.5)
+        term.type(b"n")
+        at = term.wait_for("episode 3/3:", at)
+        term.type(b"\x03")  # Ctrl-C: SIGINT, as the terminal sends it
+        code = term.close()
+    finally:
+        term.proc.kill()
+    assert code == 130 and "interrupted: the take in progress is discarded" in term.text[at:]
+    assert term.attrs_after == term.attrs_before
+    ds = LeRobotDatasetReader(out)
+    assert ds.num_episodes == 2 and [ep.seed for ep in ds] == [0, 1]
+    y = ds.state_names.index("ee_y")
+    assert (ds.episode(0).action[:, 0] > 0).all()  # the scripted take, kept by the resume
+    assert ds.episode(1).state[-1, y] < ds.episode(1).state[0, y] - 0.005  # d: -y

@@ -15,6 +15,7 @@ import pytest
 from agent.teleop import TeleopError
 from agent.teleop.keyboard import (
     ESC_WAIT_S,
+    MAX_DT_S,
     KeyboardConfig,
     KeyboardDevice,
     KeyMotion,
@@ -48,14 +49,27 @@ def test_a_lone_esc_is_the_key_only_once_nothing_follows():
 def test_a_press_moves_for_hold_s_at_the_speed_then_stops():
     m = KeyMotion(KeyboardConfig(speed=0.05, hold_s=0.4))
     assert m.press("w", 10.0) is None
-    np.testing.assert_allclose(m.action(10.1, 0.1), [0.005, 0, 0, 0, 0, 0, 0], atol=1e-7)
+    np.testing.assert_allclose(m.action(10.1, 10.0), [0.005, 0, 0, 0, 0, 0, 0], atol=1e-7)
     assert m.engaged(10.3)
-    assert not m.action(10.41, 0.1).any() and not m.engaged(10.41)
+    assert m.action(10.3, 10.1)[0] == pytest.approx(0.01)
+    assert m.action(10.5, 10.3)[0] == pytest.approx(0.005)  # only the 0.1 s left of the move
+    assert not m.action(10.6, 10.5).any() and not m.engaged(10.6)
     m.press("w", 11.0)
-    m.press("s", 11.1)  # the opposite key reverses at once
-    assert m.action(11.2, 0.1)[0] == pytest.approx(-0.005)
+    m.press("w", 11.3)  # a repeat (key held) extends the move
+    assert m.action(11.6, 11.5)[0] == pytest.approx(0.005)
+    m.press("s", 11.6)  # the opposite key reverses at once
+    assert m.action(11.7, 11.6)[0] == pytest.approx(-0.005)
     m.press("q", 12.0)  # yaw: ROT_PER_M rad/s per m/s
-    assert m.action(12.1, 0.1)[5] == pytest.approx(0.05)
+    assert m.action(12.1, 12.0)[5] == pytest.approx(0.05)
+
+
+def test_a_press_is_not_lost_when_the_loop_stalls():
+    m = KeyMotion(KeyboardConfig(speed=0.05, hold_s=0.2))
+    m.press("a", 5.0)
+    assert m.action(7.0, 5.0)[1] == pytest.approx(0.01)  # the whole 0.2 s move, late
+    m = KeyMotion(KeyboardConfig(speed=0.05, hold_s=1.0))
+    m.press("a", 5.0)
+    assert m.action(7.0, 5.0)[1] == pytest.approx(0.05 * MAX_DT_S)  # but no jump
 
 
 def test_speed_gripper_events_and_limits():
@@ -65,14 +79,14 @@ def test_speed_gripper_events_and_limits():
     for _ in range(10):
         m.press("-", 0.0)
     assert m.speed == pytest.approx(0.005)  # the floor
-    assert m.press(" ", 0.0) is None and m.action(0.0, 0.1)[6] == 1.0  # closed
+    assert m.press(" ", 0.0) is None and m.action(0.1, 0.0)[6] == 1.0  # closed
     m.press(" ", 0.0)
-    assert m.action(0.0, 0.1)[6] == 0.0  # open again
+    assert m.action(0.1, 0.0)[6] == 0.0  # open again
     assert [m.press(k, 0.0) for k in ("ENTER", "n", "BACKSPACE", "b", "ESC")] == [
         "next", "next", "rerecord", "rerecord", "stop"]
     fast = KeyMotion(KeyboardConfig(speed=0.4))
     fast.press("r", 0.0)
-    assert fast.action(0.1, 0.25)[2] == pytest.approx(MAX_DPOS)  # 0.1 m asked, the env's cap
+    assert fast.action(0.25, 0.0)[2] == pytest.approx(MAX_DPOS)  # 0.1 m asked, the env's cap
 
 
 def test_config_parse():
