@@ -46,11 +46,13 @@ if __name__ == "__main__":
             q = np.array(hand.command(kin.solve_ik(pos, quat, q), 1.0 if i > STEPS // 2
                                       else 0.0)["q"])
         except Rejected as exc:
-            # A starved process (loaded machine) may lose its session to the watchdog: the
-            # leader holds, as it should; say hello again and go on.
-            if exc.code != "unknown_session":
+            # A starved process (loaded machine) may deliver a command late (expired: it did
+            # not run) or lose its session to the watchdog (the leader holds, as it should;
+            # say hello again). Either way the hand goes on.
+            if exc.code == "unknown_session":
+                hand.connect()
+            elif exc.code != "expired":
                 raise
-            hand.connect()
         time.sleep(0.05)
     np.save(out, np.array(path))
     hand.close()
