@@ -35,12 +35,13 @@ def operator_action(k: int) -> np.ndarray:
 
 
 class ScriptedOperator(TeleopDevice):
-    """Sends `takeover` at read k1 and `handback` at read k2; acts with `operator_action`."""
+    """Sends `takeover` at read k1, `handback` at read k2 and `stop` at read k_stop (if
+    given); acts with `operator_action`."""
 
     name = "scripted"
 
-    def __init__(self, k1: int, k2: int) -> None:
-        self.k1, self.k2, self.reads = k1, k2, 0
+    def __init__(self, k1: int, k2: int, k_stop: int = -1) -> None:
+        self.k1, self.k2, self.k_stop, self.reads = k1, k2, k_stop, 0
         self.connected = self.closed = False
 
     def connect(self) -> None:
@@ -50,6 +51,8 @@ class ScriptedOperator(TeleopDevice):
         assert self.connected and obs.state.ndim == 1
         k, self.reads = self.reads, self.reads + 1
         events = {"takeover"} if k == self.k1 else {"handback"} if k == self.k2 else set()
+        if k == self.k_stop:
+            events.add("stop")
         return TeleopCommand(operator_action(k), frozenset(events), engaged=True)
 
     def close(self) -> None:
@@ -88,6 +91,15 @@ def test_takeover_run_labels_exactly_the_human_frames(scripted_operator, tmp_pat
     merged = merge([out, out], tmp_path / "merged")
     assert merged.has_intervention
     assert all(np.array_equal(merged.episode(k).intervention, expected) for k in (0, 1))
+
+
+def test_the_stop_key_ends_the_run_after_its_episode(scripted_operator, tmp_path, capsys):
+    out = tmp_path / "hil"
+    assert main(["run", "--env", "mujoco:pick_place", "--policy", "scripted", "--episodes", "3",
+                 "--rate", "0", "--takeover", "scripted:2,4,6", "--dataset", str(out),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["episodes"] == 1 and LeRobotDatasetReader(out).num_episodes == 1
 
 
 def test_dataset_needs_takeover_and_an_unknown_device_is_one_line(tmp_path, capsys):
