@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "run": "agent.commands.run",
     "eval": "agent.commands.eval",
     "collect": "agent.commands.collect",
+    "record": "agent.commands.record",
     "dataset": "agent.commands.dataset",
     "replay": "agent.commands.replay",
     "train": "agent.commands.train",

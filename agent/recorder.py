@@ -54,9 +54,12 @@ def make_env(spec: str, fps: int | None) -> Any:
     return envs.make(spec, control_hz=float(fps)) if fps else envs.make(spec)
 
 
-def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False) -> DatasetSpec:
+def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False,
+                 intervention: bool = False, capture_time: bool = False) -> DatasetSpec:
     """The dataset features an env produces: state and action names from the env's layouts
-    (envs.features), the robot's name from its sim or, over the bridge, its handshake."""
+    (envs.features), the robot's name from its sim or, over the bridge, its handshake;
+    `intervention` adds the who-acted column of takeover runs, `capture_time` the real capture
+    times (recordings by hand)."""
     u = env.unwrapped
     hz = float(u.control_hz)
     if abs(hz - round(hz)) > 1e-9:
@@ -68,7 +71,8 @@ def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False) 
                        cameras=cameras, image_shape=tuple(images[cameras[0]].shape),
                        state_names=u.state_layout.names,
                        action_names=u.action_layout.names, video=video_cfg,
-                       expert_action=expert_action, env_state_names=env_state_names(env))
+                       expert_action=expert_action, env_state_names=env_state_names(env),
+                       intervention=intervention, capture_time=capture_time)
 
 
 class EpisodeRecorder:

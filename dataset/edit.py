@@ -182,7 +182,9 @@ def spec_of(ds: LeRobotDatasetReader) -> DatasetSpec:
                            state_names=tuple(f["observation.state"]["names"]),
                            action_names=tuple(f["action"]["names"]), video=cfg,
                            expert_action=layout.EXPERT_ACTION_KEY in f,
-                           env_state_names=tuple(env_state))
+                           env_state_names=tuple(env_state),
+                           intervention=layout.INTERVENTION_KEY in f,
+                           capture_time=layout.CAPTURE_TIME_KEY in f)
     except (KeyError, TypeError, ValueError) as e:
         raise EditError(f"{ds.root} has features `agent dataset edit` cannot rewrite ({e}); "
                         f"it edits datasets written by `agent collect`") from None
@@ -251,7 +253,7 @@ def _record(pick: Pick, staging: Path) -> EpisodeRecord:
         next_success=ep.next_success, videos=videos,
         image_stats={key: stats[key] for key in ds.camera_keys if key in stats},
         failure=ds.episode_meta(k).get("failure") or None, expert_action=ep.expert_action,
-        env_state=ep.env_state)
+        env_state=ep.env_state, intervention=ep.intervention, capture_time=ep.capture_time)
 
 
 # -- checks ----------------------------------------------------------------------------------

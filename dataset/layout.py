@@ -48,6 +48,16 @@ EXPERT_ACTION_KEY = "expert_action"  # per frame: the clean policy action (noisy
 # Per frame: simulator ground truth of the scene (LeRobot's name for it). Never an input to a
 # policy (a real robot has no such sensor); trainers may use it for auxiliary targets.
 ENV_STATE_KEY = "observation.environment_state"
+# Per frame: True where a human acted (a takeover during `agent run --takeover`), False where
+# the policy did. LeRobot's name: its HIL-SERL replay buffer reads `complementary_info.<k>`
+# columns into a transition's `complementary_info[k]`, and `is_intervention` is the key its
+# actor and learner use for human interventions. bool [1], like `next.success`, which
+# LeRobot's loader reads as a bool tensor.
+INTERVENTION_KEY = "complementary_info.is_intervention"
+# Per frame: when its observation was captured, seconds from the episode's first frame
+# (time.monotonic). LeRobot's `timestamp` must stay frame_index / fps (its loader checks it), so
+# the clock the frames were really taken on lives here (`agent record`).
+CAPTURE_TIME_KEY = "observation.capture_time"
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,10 @@ class DatasetSpec:
         env_state_names: per-dimension names of `observation.environment_state`, the
             simulator's object poses (see envs.features.env_state_names); empty where the env has
             no ground truth to give (a real robot over the bridge), and then not recorded.
+        intervention: frames also hold INTERVENTION_KEY, who acted (a human takeover or the
+            policy; `agent run --takeover DEVICE --dataset OUT`). Off by default.
+        capture_time: frames also hold `observation.capture_time`, the real capture time of
+            each frame (recordings by hand, whose loop may run below its rate).
     """
 
     fps: int
@@ -94,6 +108,8 @@ class DatasetSpec:
     video: VideoConfig = VideoConfig()
     expert_action: bool = False
     env_state_names: tuple[str, ...] = ()
+    intervention: bool = False
+    capture_time: bool = False
 
     def video_keys(self) -> list[str]:
         return [f"observation.images.{c}" for c in self.cameras]
@@ -115,7 +131,11 @@ class DatasetSpec:
         if self.env_state_names:
             feats[ENV_STATE_KEY] = {"dtype": "float32", "shape": [len(self.env_state_names)],
                                     "names": list(self.env_state_names)}
+        if self.capture_time:
+            feats[CAPTURE_TIME_KEY] = {"dtype": "float32", "shape": [1], "names": None}
         feats[SUCCESS_KEY] = {"dtype": "bool", "shape": [1], "names": None}
+        if self.intervention:
+            feats[INTERVENTION_KEY] = {"dtype": "bool", "shape": [1], "names": None}
         return {**feats, **DEFAULT_FEATURES}
 
     def empty_info(self, episodes_per_file: int) -> dict[str, Any]:

@@ -44,6 +44,10 @@ class EpisodeData:
             None when the dataset has no `expert_action` feature.
         env_state: (T, E) float32 `observation.environment_state` (simulator ground truth);
             None when the dataset has none.
+        intervention: (T,) bool, True where a human acted (layout.INTERVENTION_KEY); None
+            when the dataset has no such column.
+        capture_time: (T,) float32 `observation.capture_time`, seconds from the first frame at
+            which each frame was really captured (`agent record`); None when not recorded.
     """
 
     index: int
@@ -56,6 +60,8 @@ class EpisodeData:
     seed: int
     expert_action: np.ndarray | None = None
     env_state: np.ndarray | None = None
+    intervention: np.ndarray | None = None
+    capture_time: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -117,6 +123,11 @@ class LeRobotDatasetReader:
     def has_expert_action(self) -> bool:
         """Whether frames hold `expert_action` (recorded with `agent collect --action-noise`)."""
         return layout.EXPERT_ACTION_KEY in self.features
+
+    @property
+    def has_intervention(self) -> bool:
+        """Whether frames say who acted (recorded with `agent run --takeover ... --dataset`)."""
+        return layout.INTERVENTION_KEY in self.features
 
     @property
     def state_names(self) -> list[str]:
@@ -197,7 +208,11 @@ class LeRobotDatasetReader:
             expert_action=(_vectors(table[layout.EXPERT_ACTION_KEY])
                            if layout.EXPERT_ACTION_KEY in table.column_names else None),
             env_state=(_vectors(table[layout.ENV_STATE_KEY])
-                       if layout.ENV_STATE_KEY in table.column_names else None))
+                       if layout.ENV_STATE_KEY in table.column_names else None),
+            intervention=(np.asarray(table[layout.INTERVENTION_KEY], dtype=bool)
+                          if layout.INTERVENTION_KEY in table.column_names else None),
+            capture_time=(np.asarray(table[layout.CAPTURE_TIME_KEY], dtype=np.float32)
+                          if layout.CAPTURE_TIME_KEY in table.column_names else None))
 
     def __len__(self) -> int:
         return self.num_episodes

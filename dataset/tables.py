@@ -11,7 +11,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dataset.layout import ENV_STATE_KEY, EXPERT_ACTION_KEY, SUCCESS_KEY
+from dataset.layout import (
+    CAPTURE_TIME_KEY,
+    ENV_STATE_KEY,
+    EXPERT_ACTION_KEY,
+    INTERVENTION_KEY,
+    SUCCESS_KEY,
+)
 
 # pandas reads `task` back as the index (LeRobot looks tasks up with `tasks.loc[task]`).
 _TASKS_PANDAS_META = {
@@ -26,11 +32,15 @@ _TASKS_PANDAS_META = {
 def frames_table(state: np.ndarray, action: np.ndarray, next_success: np.ndarray,
                  episode_index: int, first_index: int, task_index: int, fps: int,
                  expert_action: np.ndarray | None = None,
-                 env_state: np.ndarray | None = None) -> pa.Table:
+                 env_state: np.ndarray | None = None,
+                 intervention: np.ndarray | None = None,
+                 capture_time: np.ndarray | None = None) -> pa.Table:
     """One episode's rows; vectors as fixed-size lists (HF `Sequence(length=D)`).
 
     `expert_action` (T, A) becomes a column right after `action` when given (noisy collection),
-    `env_state` (T, E) the `observation.environment_state` column (simulator ground truth).
+    `env_state` (T, E) the `observation.environment_state` column (simulator ground truth),
+    `intervention` (T,) bool the INTERVENTION_KEY column (who acted), `capture_time` (T,) the
+    `observation.capture_time` column (s from the first frame).
     """
     n = len(state)
     frame_index = np.arange(n, dtype=np.int64)
@@ -40,8 +50,12 @@ def frames_table(state: np.ndarray, action: np.ndarray, next_success: np.ndarray
     cols["action"] = _fixed_list(action.astype(np.float32))
     if expert_action is not None:
         cols[EXPERT_ACTION_KEY] = _fixed_list(expert_action.astype(np.float32))
+    if capture_time is not None:
+        cols[CAPTURE_TIME_KEY] = pa.array(capture_time.astype(np.float32))
+    cols[SUCCESS_KEY] = pa.array(next_success.astype(bool))
+    if intervention is not None:
+        cols[INTERVENTION_KEY] = pa.array(intervention.astype(bool))
     cols |= {
-        SUCCESS_KEY: pa.array(next_success.astype(bool)),
         "timestamp": pa.array((frame_index / fps).astype(np.float32)),
         "frame_index": pa.array(frame_index),
         "episode_index": pa.array(np.full(n, episode_index, dtype=np.int64)),

@@ -73,6 +73,10 @@ class EpisodeRecord:
             executed ones (the dataset's spec must then have `expert_action`), else None.
         env_state: (T, E) float32 simulator ground truth per frame when the dataset's spec
             has `env_state_names`, else None.
+        intervention: (T,) bool, True where a human acted, when the dataset's spec has
+            `intervention` (a takeover run), else None.
+        capture_time: (T,) float seconds from the first frame at which each frame's observation
+            was captured, when the dataset's spec has `capture_time`, else None.
     """
 
     seed: int
@@ -86,6 +90,8 @@ class EpisodeRecord:
     failure: str | None = None
     expert_action: np.ndarray | None = None
     env_state: np.ndarray | None = None
+    intervention: np.ndarray | None = None
+    capture_time: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -185,6 +191,18 @@ class DatasetWriter:
         if got_env != want_env:
             raise ValueError(f"episode (seed {ep.seed}) has {got_env} environment-state dims, "
                              f"but the dataset {self.root} records {want_env}")
+        if (ep.intervention is not None) != self.spec.intervention:
+            got = "has" if ep.intervention is not None else "has no"
+            want = "one" if self.spec.intervention else "none"
+            raise ValueError(f"episode (seed {ep.seed}) {got} intervention column, but the "
+                             f"dataset {self.root} expects {want}")
+        if ep.intervention is not None and ep.intervention.shape != (ep.length,):
+            raise ValueError(f"episode (seed {ep.seed}) has {ep.length} frames but intervention "
+                             f"labels of shape {ep.intervention.shape}")
+        if (ep.capture_time is not None) != self.spec.capture_time:
+            got = "has" if ep.capture_time is not None else "has no"
+            raise ValueError(f"episode (seed {ep.seed}) {got} capture times, but the dataset "
+                             f"{self.root} records them only if its spec says capture_time")
         task_index = self.tasks.get(ep.task, len(self.tasks))
         tasks = {**self.tasks, ep.task: task_index}
         staged: list[tuple[Path, Path]] = []
@@ -234,7 +252,8 @@ class DatasetWriter:
         row: dict[str, Any] = {"episode_index": k, "tasks": [ep.task], "length": ep.length}
         frames = tables.frames_table(ep.state, ep.action, ep.next_success, k, self.num_frames,
                                      task_index, self.spec.fps, ep.expert_action,
-                                     ep.env_state)
+                                     ep.env_state, intervention=ep.intervention,
+                                     capture_time=ep.capture_time)
         data_rel = layout.DATA_PATH.format(**loc.fmt())
         base = tables.read_rows_before(self.root / data_rel, k) if continues else None
         self._stage_table(tables.concat(base, frames), data_rel, staged)

@@ -100,17 +100,41 @@ class BridgeClient:
             self._hb = threading.Thread(target=self._heartbeat_loop, daemon=True,
                                         name="bridge-heartbeat")
             self._hb.start()
+        self._ping_clock()
+        if subscribe and welcome.get("stream"):
+            self._subscribe(welcome["stream"]["endpoint"])
+        return welcome
+
+    def observe(self) -> dict[str, Any]:
+        """Read-only: learn the robot (`describe`) and subscribe to its stream, with no
+        session. The open session, if any, is untouched (no `hello` is sent), the watchdog
+        never hears of this client, and `command`/`reset` raise NotConnected: an observer can
+        watch an arm another client drives (a leader arm) but can never move it. Returns the
+        `describe` reply (the welcome's robot, cameras, rates, stream, limits)."""
+        self.open()
+        t0 = time.monotonic()
+        info = self.request("describe")
+        self._sync_clock(t0, time.monotonic(), info["server_time"])
+        self.info = info
+        self._ping_clock()
+        if not info.get("stream"):
+            raise ProtocolError(f"{self.address} describes no observation stream; an observer "
+                                f"has nothing to read", "bad_field")
+        self._subscribe(info["stream"]["endpoint"])
+        return info
+
+    def _ping_clock(self) -> None:
         for _ in range(CLOCK_PINGS):  # one slow round trip would skew every deadline after it
             t0 = time.monotonic()
             server_time = self.status()["server_time"]
             self._sync_clock(t0, time.monotonic(), server_time)
-        if subscribe and welcome.get("stream"):
-            self.sub = self._socket(zmq.SUB)
-            self.sub.setsockopt(zmq.CONFLATE, 1)  # newest frame wins; set before connect
-            self.sub.setsockopt(zmq.MAXMSGSIZE, wire.STREAM_MAX_BYTES)
-            self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-            self.sub.connect(self._stream_address(welcome["stream"]["endpoint"]))
-        return welcome
+
+    def _subscribe(self, endpoint: str) -> None:
+        self.sub = self._socket(zmq.SUB)
+        self.sub.setsockopt(zmq.CONFLATE, 1)  # newest frame wins; set before connect
+        self.sub.setsockopt(zmq.MAXMSGSIZE, wire.STREAM_MAX_BYTES)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sub.connect(self._stream_address(endpoint))
 
     def _socket(self, kind: int) -> zmq.Socket:
         sock = self.ctx.socket(kind)

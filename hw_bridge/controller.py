@@ -184,6 +184,11 @@ class ArmController:
     def _on_status(self, msg: dict[str, Any], now: float) -> dict[str, Any]:
         return wire.reply("status", msg.get("id"), **self.status(now))
 
+    def _on_describe(self, msg: dict[str, Any], now: float) -> dict[str, Any]:
+        # The welcome's facts without a session: an observer (a leader arm's reader, a
+        # monitor) learns the robot and the stream endpoint and never displaces the driver.
+        return wire.reply("describe", msg["id"], server_time=now, **self.describe())
+
     def _on_bye(self, msg: dict[str, Any], now: float) -> dict[str, Any]:
         self._session(msg)
         self._end_session("client said bye")

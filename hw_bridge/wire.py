@@ -92,6 +92,7 @@ REQUESTS: dict[str, dict[str, tuple[type, ...]]] = {
     "reset": {"session": (str,), "seq": (int,)},
     "estop": {"reason": (str,)},
     "status": {},
+    "describe": {},
     "bye": {"session": (str,)},
 }
 

@@ -83,11 +83,19 @@ class RunCommand:
     # agent/rerun_view.py; needs motoken[viz].
     rerun: RerunWhere = None
     """log cameras, actions, state, predicted frames to Rerun: spawn, FILE.rrd or a viewer URL"""
+    # agent/teleop/takeover.py: HG-DAgger-style human in the loop.
+    takeover: Annotated[str | None, tyro.conf.arg(metavar="DEVICE")] = None
+    """teleop device (e.g. gamepad): its takeover key takes control, handback returns it"""
+    dataset: Annotated[Path | None, tyro.conf.arg(metavar="OUT")] = None
+    """with --takeover: write the run as a LeRobot dataset, each frame labelled by who acted"""
 
     def __post_init__(self) -> None:
         if self.rate is not None and not self.rate >= 0:  # not >= also refuses NaN
             raise ValueError(f"--rate must be >= 0 Hz (0 = as fast as possible), got "
                              f"{self.rate}")
+        if self.dataset is not None and self.takeover is None:
+            raise ValueError("--dataset OUT records who acted in a takeover run; give "
+                             "--takeover DEVICE too (agent collect records a policy alone)")
 
 
 #: What `agent run` parses (agent/cli.py).
@@ -299,6 +307,36 @@ def _rerun_view(args: RunCommand, env: Any, agent: Any, look: Any, policy: Any,
                      policy.config.cameras[predictor.head.cfg.camera])
 
 
+def _takeover(args: RunCommand, env: Any, agent: Any) -> tuple[Any, Any]:
+    """The agent wrapped for --takeover (and the --dataset log), or both as given."""
+    if args.takeover is None:
+        return agent, None
+    from agent.teleop.base import TeleopError
+    from agent.teleop.registry import make_device
+    from agent.teleop.takeover import InterventionLog, TakeoverAgent
+    from dataset import DatasetError
+
+    try:
+        device = make_device(args.takeover)
+        device.connect()
+    except TeleopError as e:
+        env.close()
+        agent.close()
+        raise BadInput(f"--takeover: {e}") from None
+    wrapped = TakeoverAgent(agent, device)
+    if args.dataset is None:
+        return wrapped, None
+    try:
+        log = InterventionLog(args.dataset, env, wrapped,
+                              {"env": args.env, "policy": args.policy or "default",
+                               "takeover": args.takeover, "seed": args.seed})
+    except (DatasetError, ValueError) as e:
+        env.close()
+        wrapped.close()
+        raise BadInput(f"--dataset: {e}") from None
+    return wrapped, log
+
+
 def _chain(hooks: list[Callable[..., None]]) -> Callable[..., None] | None:
     if not hooks:
         return None
@@ -343,12 +381,15 @@ def main(args: RunCommand) -> int:
         look = make_lookahead(args, policy, predictor, env)
         agent, latency = make_agent(args, look)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate
+    agent, hil = _takeover(args, env, agent)  # the device opens before any window does
     hooks, closers = [], []
     if args.viewer:
         hook, close = _viewer_hook(env)
         hooks.append(hook)
         closers.append(close)
     view = _rerun_view(args, env, agent, look, policy, predictor)
+    if hil is not None:
+        closers.append(hil.close)
     if view is not None:
         hooks.append(view.add)
         closers.append(view.close)
@@ -363,9 +404,11 @@ def main(args: RunCommand) -> int:
             video = (EpisodeVideo(path, fps) if look is None else PredictionVideo(
                 path, fps, policy.config.cameras[predictor.head.cfg.camera],
                 look.latest_prediction))
-        on_step = _chain(hooks + ([video.add] if video else []))
+        on_step = _chain(hooks + ([video.add] if video else []) + ([hil.add] if hil else []))
         if view is not None:
             view.start(seed)
+        if hil is not None:
+            hil.start()
         try:
             r = run_episode(env, agent, seed, timer, rate_hz=rate, on_step=on_step)
         except LookaheadError as e:  # every candidate rejected: stop, never run one of them
@@ -375,12 +418,16 @@ def main(args: RunCommand) -> int:
         finally:
             if video:
                 video.close()
+        if hil is not None:
+            hil.commit(r)
         results.append(r)
         why = f" ({r.failure})" if r.failure else ""
         tqdm.write(f"episode {i + 1}/{args.episodes} seed={seed} success={r.success} "
                    f"steps={r.steps} loop={r.steps / r.duration_s:.1f} Hz{why}", file=sys.stdout)
         bar.set_postfix(success=f"{np.mean([x.success for x in results]):.0%}")
         bar.update(1)
+        if getattr(agent, "stop_requested", False):  # the operator's stop key (--takeover)
+            break
     bar.close()
     for close in closers:
         close()
@@ -393,6 +440,9 @@ def main(args: RunCommand) -> int:
                    {"mean": latency.mean_ms, "jitter": latency.jitter_ms},
                    **agent.stats.summary())
     summary["lookahead"] = None if look is None else look.summary(summary["loop_hz"])
+    if args.takeover is not None:
+        summary["takeover"] = {**agent.takeover.summary(), "device": args.takeover,
+                               "dataset": None if args.dataset is None else str(args.dataset)}
     if args.policy is None:
         summary["policy"] = f"{default_policy_spec()} (default)"
     if args.json:

@@ -125,7 +125,7 @@ def main(args: TrainCommand) -> int:
     from tqdm import tqdm
 
     from dataset import DatasetError
-    from policies.training.data import load_demos
+    from policies.training.data import intervention_weights, load_demos
     from policies.training.train import (
         add_provenance,
         build_policy,
@@ -143,6 +143,10 @@ def main(args: TrainCommand) -> int:
     try:
         demos = load_demos(args.data)
     except DatasetError as e:  # a missing, damaged or foreign --data directory
+        raise BadInput(str(e)) from None
+    try:  # --intervention-weight / --only-interventions on data that cannot take them
+        intervention_weights(demos, cfg.intervention_weight, cfg.only_interventions)
+    except ValueError as e:
         raise BadInput(str(e)) from None
     start, opt_state = 0, None
     if args.resume:

@@ -73,6 +73,12 @@ class TrainConfig:
     # ChunkSampler.lagged: an out-of-date plan rather than a noisy one.
     stale_prefix_lag: int = 0
     """(experimental) stale prefix from the expert's chunk 1..L steps earlier (0: noise)"""
+    # HG-DAgger (policies.training.data.intervention_weights): datasets of `agent run
+    # --takeover ... --dataset` say per frame whether a human acted; others are unaffected.
+    intervention_weight: float = 1.0
+    """sampling weight of frames a human acted in (intervention column) vs the rest"""
+    only_interventions: bool = False
+    """of datasets with an intervention column, train on the human's frames only"""
     checkpoint_every: int = 500
     """steps between checkpoints (and at the last step)"""
     seed: int = 0
@@ -89,7 +95,7 @@ class TrainConfig:
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         for name in ("weight_decay", "warmup", "shift_px", "label_sigma", "aux_weight",
-                     "value_weight", "plan_weight"):
+                     "value_weight", "plan_weight", "intervention_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.n_bins < 2:

@@ -30,6 +30,8 @@ class DemoEpisode:
     the dataset recorded it (auxiliary targets only, see policies.model.plan_targets).
     `state_layout` / `action_layout` name the dims of `state` / `action` (the dataset's
     feature names); a policy trained on the episode carries them in its checkpoint.
+    `intervention` (T,) bool says which frames a human acted in, for episodes of a takeover
+    run (`agent run --takeover ... --dataset`); None where the dataset has no such column.
     """
 
     task: str
@@ -43,11 +45,13 @@ class DemoEpisode:
     # dataset; None where the dataset does not say.
     env: str | None = field(default=None, kw_only=True)
     robot_type: str | None = field(default=None, kw_only=True)
+    intervention: np.ndarray | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         T = len(self.action)
         if (len(self.state) != T or any(len(f) != T for f in self.frames.values())
-                or (self.env_state is not None and len(self.env_state) != T)):
+                or (self.env_state is not None and len(self.env_state) != T)
+                or (self.intervention is not None and len(self.intervention) != T)):
             raise ValueError(f"episode arrays disagree on length: action {T}, state "
                              f"{len(self.state)}, frames {[len(f) for f in self.frames.values()]}")
         dims = (self.state.shape[1], self.action.shape[1])
@@ -95,11 +99,53 @@ class Batch:
     prefix_steps: np.ndarray | None = None  # (B,) int64
 
 
+def intervention_weights(episodes: list[DemoEpisode], weight: float = 1.0,
+                         only: bool = False) -> np.ndarray | None:
+    """Per-frame sampling weights for HG-DAgger-style training on takeover runs, in
+    ChunkSampler's (episode, frame) order; None (uniform, exactly as without) when no episode
+    has an intervention column or the settings change nothing.
+
+    A frame a human acted in weighs `weight`; a frame the policy acted in weighs 1, or 0 with
+    `only` (its label is the policy's own action: imitating it teaches nothing new); frames of
+    episodes without the column (demonstrations) weigh 1.
+
+    Raises:
+        ValueError: `only` or a weight other than 1 with no intervention column anywhere, a
+            negative weight, or nothing left to sample.
+    """
+    if not weight >= 0:
+        raise ValueError(f"intervention weight must be >= 0, got {weight}")
+    labelled = [ep.intervention is not None for ep in episodes]
+    if not any(labelled):
+        if only or weight != 1.0:
+            raise ValueError("--only-interventions / --intervention-weight need datasets with "
+                             "an intervention column (agent run --takeover DEVICE --dataset "
+                             "OUT); none of the training datasets has one")
+        return None
+    if weight == 1.0 and not only:
+        return None
+    parts = []
+    for ep in episodes:
+        if ep.intervention is None:
+            parts.append(np.ones(len(ep.action)))
+        else:
+            parts.append(np.where(ep.intervention, weight, 0.0 if only else 1.0))
+    w = np.concatenate(parts)
+    if not w.sum() > 0:
+        raise ValueError("no frame left to train on: the datasets hold no human frames "
+                         "(intervention) and --only-interventions drops the policy's")
+    return w
+
+
 class ChunkSampler:
-    """Uniform random (episode, frame) samples with their H-step action chunks."""
+    """Random (episode, frame) samples with their H-step action chunks: uniform, or in
+    proportion to per-frame `weights` (intervention_weights). With `human_labels_only`, steps
+    of a chunk that the policy acted in (intervention False) are masked out of the loss like
+    steps past the episode's end: they are not the human's labels."""
 
     def __init__(self, episodes: list[DemoEpisode], cameras: tuple[str, ...], chunk: int,
-                 seed: int = 0) -> None:
+                 seed: int = 0, weights: np.ndarray | None = None,
+                 human_labels_only: bool = False) -> None:
         if not episodes:
             raise ValueError("no episodes to train on")
         for i, ep in enumerate(episodes):
@@ -111,20 +157,31 @@ class ChunkSampler:
         self.index = np.array([(e, t) for e, ep in enumerate(episodes)
                                for t in range(len(ep.action))])
         self.rng = np.random.default_rng(seed)
+        if weights is not None and weights.shape != (len(self.index),):
+            raise ValueError(f"weights must be one per frame ({len(self.index)}), got "
+                             f"{weights.shape}")
+        self.p = None if weights is None else weights / weights.sum()
+        self.human_labels_only = human_labels_only
 
     def __len__(self) -> int:
         return len(self.index)
 
     def sample(self, batch_size: int) -> Batch:
-        rows = self.index[self.rng.integers(len(self.index), size=batch_size)]
-        return self.gather(rows)
+        if self.p is None:  # the uniform draw exactly as before weights existed
+            picks = self.rng.integers(len(self.index), size=batch_size)
+        else:
+            picks = self.rng.choice(len(self.index), size=batch_size, p=self.p)
+        return self.gather(self.index[picks])
 
     def gather(self, rows: np.ndarray) -> Batch:
         frames, states, actions, pads, texts, env = [], [], [], [], [], []
         for e, t in rows:
             ep = self.episodes[e]
             steps = np.arange(t, t + self.chunk)
-            pads.append(steps >= len(ep.action))
+            pad = steps >= len(ep.action)
+            if self.human_labels_only and ep.intervention is not None:
+                pad |= ~ep.intervention[np.minimum(steps, len(ep.action) - 1)]
+            pads.append(pad)
             actions.append(ep.action[np.minimum(steps, len(ep.action) - 1)])
             frames.append(np.stack([ep.frames[c][t] for c in self.cameras]))
             states.append(ep.state[t])
@@ -208,7 +265,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
             demos.append(DemoEpisode(ep.task, frames, ep.state, label, ep.env_state,
                                      state_layout=state, action_layout=action,
                                      env=ds.recording.get("env"),
-                                     robot_type=ds.info.get("robot_type")))
+                                     robot_type=ds.info.get("robot_type"),
+                                     intervention=ep.intervention))
     if not demos:
         raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
     return demos

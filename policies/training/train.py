@@ -35,6 +35,7 @@ from policies.training.data import (
     DemoEpisode,
     demo_layouts,
     demo_sources,
+    intervention_weights,
     stale_prefix,
 )
 
@@ -282,7 +283,10 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     opt = make_optimizer(params, cfg)
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
-    sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank)
+    sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank,
+                           weights=intervention_weights(demos, cfg.intervention_weight,
+                                                        cfg.only_interventions),
+                           human_labels_only=cfg.only_interventions)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
     prefix_rng = np.random.default_rng(cfg.seed + rank)
     aux_norm = (AuxNormalizer([d.env_state for d in demos], [d.state for d in demos],
