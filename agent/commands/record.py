@@ -33,6 +33,7 @@ from dataset import layout
 BRIDGE_RESET_S = 10.0  # default reset period on a real arm: a human puts the scene back
 STATUS_EVERY_S = 0.25  # live status line refresh
 END_EVENTS = ("stop", "rerecord", "next")  # the first of these in a reading wins
+NO_STEP_LIMIT = 10**9  # for the envs' episode step limits (TimeLimit, the bridge's max_steps)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def main(cmd: RecordCommand) -> int:
 def _make_env(cmd: RecordCommand, bridge: bool) -> Any:
     import envs
 
-    limit = round(cmd.episode_s * (cmd.fps or 20)) + 10_000  # takes end themselves, not the env
+    limit = NO_STEP_LIMIT  # a take ends by time or the operator, never by the env's own limit
     try:
         if bridge:
             env = envs.make(cmd.env, instruction=cmd.task, max_steps=limit)
