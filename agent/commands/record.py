@@ -33,6 +33,7 @@ from dataset import layout
 BRIDGE_RESET_S = 10.0  # default reset period on a real arm: a human puts the scene back
 STATUS_EVERY_S = 0.25  # live status line refresh
 END_EVENTS = ("stop", "rerecord", "next")  # the first of these in a reading wins
+NO_STEP_LIMIT = 10**9  # for the envs' episode step limits (TimeLimit, the bridge's max_steps)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def main(cmd: RecordCommand) -> int:
 def _make_env(cmd: RecordCommand, bridge: bool) -> Any:
     import envs
 
-    limit = round(cmd.episode_s * (cmd.fps or 20)) + 10_000  # takes end themselves, not the env
+    limit = NO_STEP_LIMIT  # a take ends by time or the operator, never by the env's own limit
     try:
         if bridge:
             env = envs.make(cmd.env, instruction=cmd.task, max_steps=limit)
@@ -213,15 +214,38 @@ def _first_seed(writer: Any, seed: int) -> int:
 
 def _session(cmd: RecordCommand, env: Any, device: Any, writer: Any, bridge: bool) -> int:
     """Takes until the dataset holds --episodes or the operator stops; then waits for saves."""
-    from agent.takes import RecordError, Saver, Take
+    from agent.takes import RecordError, Saver
+
+    status = Status(cmd, writer.spec.fps)
+    saver, takes, code = Saver(writer), [], 0
+    try:
+        _takes(cmd, env, device, writer, saver, status, takes, bridge)
+    except KeyboardInterrupt:
+        status.line("interrupted: the take in progress is discarded")
+        code = 130
+    except RecordError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 1
+    finally:
+        saved, waited = _wait_for_saves(cmd, saver, status, writer)
+    kept_rows = [r for r in takes if r["kept"]]
+    for r, s in zip(kept_rows, saved, strict=False):
+        r.update(episode=s.index, save_lag_s=round(s.lag_s, 3))
+    code = 1 if saver.error is not None else code
+    _report(cmd, writer, takes, writer.spec.fps, code, waited)
+    return code
+
+
+def _takes(cmd: RecordCommand, env: Any, device: Any, writer: Any, saver: Any, status: Status,
+           takes: list[dict[str, Any]], bridge: bool) -> None:
+    """Record takes, appending a row to `takes` for each; kept ones go to the saver."""
+    from agent.takes import Take
 
     fps = writer.spec.fps
-    status = Status(cmd, fps)
     reset_s = (BRIDGE_RESET_S if bridge else 0.0) if cmd.reset_s is None else cmd.reset_s
-    saver, seed, takes = Saver(writer), _first_seed(writer, cmd.seed), []
-    have, submitted = writer.num_episodes, 0
+    seed, have, submitted = _first_seed(writer, cmd.seed), writer.num_episodes, 0
     ended_at = reset_took = None
-    take, code = None, 0
+    take = None
     try:
         while have + submitted < cmd.episodes and saver.error is None:
             obs, info = env.reset(seed=seed)
@@ -241,40 +265,36 @@ def _session(cmd: RecordCommand, env: Any, device: Any, writer: Any, bridge: boo
             status.line(_describe(label, row, fps, saver.pending))
             ended_at, reset_took = end.ended_at, 0.0
             if end.reason == "stop":
-                break
+                return
             if reset_s and have + submitted < cmd.episodes:
                 t0 = time.monotonic()
                 if _reset_period(device, end, reset_s, fps, status) == "stop":
-                    break
+                    return
                 reset_took = time.monotonic() - t0
-    except KeyboardInterrupt:
-        status.line("interrupted: the take in progress is discarded")
-        code = 130
-    except RecordError as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 1
     finally:
-        if take is not None:
+        if take is not None:  # interrupted mid-take: nothing of it stays
             take.discard()
-        if saver.pending:
-            status.line(f"waiting for {saver.pending} episode(s) to finish saving")
-        waited = time.monotonic()
-        try:
-            saved = saver.close()
-        except RecordError as e:
-            print(f"error: {e}; the {writer.num_episodes} episodes committed before are intact "
-                  f"in {cmd.out} (add more with --resume)", file=sys.stderr)
-            saved, code = saver.saved, 1
-        waited = time.monotonic() - waited
-        if saved:
-            status.line(f"saved {len(saved)} episode(s) ({saved[0].index}..{saved[-1].index}), "
-                        f"each committed at most {max(s.lag_s for s in saved):.2f} s after "
-                        f"it ended")
-    kept_rows = [r for r in takes if r["kept"]]
-    for r, s in zip(kept_rows, saved, strict=False):
-        r.update(episode=s.index, save_lag_s=round(s.lag_s, 3))
-    _report(cmd, writer, takes, fps, code, waited)
-    return code
+
+
+def _wait_for_saves(cmd: RecordCommand, saver: Any, status: Status,
+                    writer: Any) -> tuple[list[Any], float]:
+    """Wait for the saver to commit what it was given; (what it saved, seconds waited)."""
+    from agent.takes import RecordError
+
+    if saver.pending:
+        status.line(f"waiting for {saver.pending} episode(s) to finish saving")
+    t0 = time.monotonic()
+    try:
+        saved = saver.close()
+    except RecordError as e:
+        print(f"error: {e}; the {writer.num_episodes} episodes committed before are intact "
+              f"in {cmd.out} (add more with --resume)", file=sys.stderr)
+        saved = saver.saved
+    waited = time.monotonic() - t0
+    if saved:
+        status.line(f"saved {len(saved)} episode(s) ({saved[0].index}..{saved[-1].index}), "
+                    f"each committed at most {max(s.lag_s for s in saved):.2f} s after it ended")
+    return saved, waited
 
 
 def _record_take(env: Any, device: Any, take: Any, obs: Any, info: dict, captured: float,
