@@ -48,8 +48,13 @@ MOTION: dict[str, tuple[int, float]] = {
     "r": (2, 1.0), "f": (2, -1.0),
     "q": (5, 1.0), "e": (5, -1.0),
 }
-EVENT_KEYS: dict[str, str] = {"ENTER": "next", "n": "next", "BACKSPACE": "rerecord",
-                              "b": "rerecord", "ESC": "stop"}
+# `t` sends both takeover and handback: the one that applies (agent/teleop/takeover.py acts on
+# takeover only while the policy drives and on handback only while the human does) makes it a
+# toggle, so one key works without the keyboard knowing who is in control.
+EVENT_KEYS: dict[str, frozenset[str]] = {
+    "ENTER": frozenset({"next"}), "n": frozenset({"next"}),
+    "BACKSPACE": frozenset({"rerecord"}), "b": frozenset({"rerecord"}),
+    "ESC": frozenset({"stop"}), "t": frozenset({"takeover", "handback"})}
 FASTER, SLOWER, GRIPPER = ("+", "="), ("-", "_"), " "
 _NAMED = {0x0D: "ENTER", 0x0A: "ENTER", 0x7F: "BACKSPACE", 0x08: "BACKSPACE"}
 _ARROWS = {ord("A"): "UP", ord("B"): "DOWN", ord("C"): "RIGHT", ord("D"): "LEFT"}
@@ -60,6 +65,7 @@ keyboard teleop: a press moves for {hold:.1f} s; hold a key to keep moving (spee
   space: close/open gripper   +/-: faster/slower
   enter or n: next episode (keep this one)   backspace or b: re-record this episode
   esc or ctrl-c: stop (episodes already recorded are kept)
+  t: take over from the policy / hand back to it (agent run --takeover keyboard)
 """
 
 
@@ -162,8 +168,8 @@ class KeyMotion:
         self.closed = False  # gripper command: 0 open .. 1 closed
         self._moves: dict[int, tuple[float, float, float]] = {}  # dim -> (sign, from, until)
 
-    def press(self, key: str, now: float) -> str | None:
-        """Apply one key read at `now`; returns its operator event (or None)."""
+    def press(self, key: str, now: float) -> frozenset[str]:
+        """Apply one key read at `now`; returns its operator events (often none)."""
         if key in MOTION:
             dim, sign = MOTION[key]
             held = self._moves.get(dim)
@@ -175,7 +181,7 @@ class KeyMotion:
             self.speed = min(self.speed * 2, MAX_SPEED)
         elif key in SLOWER:
             self.speed = max(self.speed / 2, MIN_SPEED)
-        return EVENT_KEYS.get(key)
+        return EVENT_KEYS.get(key, frozenset())
 
     def engaged(self, now: float) -> bool:
         return any(until > now for _, _, until in self._moves.values())
@@ -238,9 +244,7 @@ class KeyboardDevice(TeleopDevice):
         events = set()
         speed = self._motion.speed
         for key in self._parser.feed(self._drain(), now):
-            event = self._motion.press(key, now)
-            if event:
-                events.add(event)
+            events |= self._motion.press(key, now)
         if self._eof:
             events.add("stop")  # the terminal went away: end, keeping what was recorded
         if self._motion.speed != speed:

@@ -59,10 +59,23 @@ class ScriptedOperator(TeleopDevice):
         self.closed = True
 
 
+class ToggleOperator(ScriptedOperator):
+    """Presses one toggle key at reads k1 and k2, as the keyboard's `t` does: each press sends
+    both takeover and handback, and only the one that applies may act."""
+
+    def read(self, obs: Observation) -> TeleopCommand:
+        k = self.reads
+        cmd = super().read(obs)
+        toggle = frozenset({"takeover", "handback"}) if k in (self.k1, self.k2) else frozenset()
+        return TeleopCommand(cmd.action, toggle, cmd.engaged)
+
+
 @pytest.fixture
 def scripted_operator(monkeypatch):
     monkeypatch.setitem(registry.DEVICES, "scripted",
                         lambda arg: ScriptedOperator(*(int(x) for x in arg.split(","))))
+    monkeypatch.setitem(registry.DEVICES, "toggle",
+                        lambda arg: ToggleOperator(*(int(x) for x in arg.split(","))))
 
 
 def test_takeover_run_labels_exactly_the_human_frames(scripted_operator, tmp_path, capsys):
@@ -151,3 +164,13 @@ def test_train_refuses_intervention_flags_on_data_without_the_column(small_datas
                                    str(tmp_path / "run"), "--model", "nano", *flag], capsys)
         assert "none of the training datasets has one" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_one_toggle_key_takes_over_and_hands_back(scripted_operator, tmp_path):
+    out = tmp_path / "hil"
+    assert main(["run", "--env", "mujoco:pick_place", "--policy", "scripted", "--episodes", "1",
+                 "--rate", "0", "--takeover", f"toggle:{K1},{K2}", "--dataset", str(out)]) == 0
+    ep = LeRobotDatasetReader(out).episode(0)
+    expected = np.zeros(ep.length, bool)
+    expected[K1:K2] = True
+    assert ep.intervention is not None and np.array_equal(ep.intervention, expected)

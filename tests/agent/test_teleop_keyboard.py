@@ -48,7 +48,7 @@ def test_a_lone_esc_is_the_key_only_once_nothing_follows():
 
 def test_a_press_moves_for_hold_s_at_the_speed_then_stops():
     m = KeyMotion(KeyboardConfig(speed=0.05, hold_s=0.4))
-    assert m.press("w", 10.0) is None
+    assert m.press("w", 10.0) == frozenset()
     np.testing.assert_allclose(m.action(10.1, 10.0), [0.005, 0, 0, 0, 0, 0, 0], atol=1e-7)
     assert m.engaged(10.3)
     assert m.action(10.3, 10.1)[0] == pytest.approx(0.01)
@@ -79,11 +79,11 @@ def test_speed_gripper_events_and_limits():
     for _ in range(10):
         m.press("-", 0.0)
     assert m.speed == pytest.approx(0.005)  # the floor
-    assert m.press(" ", 0.0) is None and m.action(0.1, 0.0)[6] == 1.0  # closed
+    assert m.press(" ", 0.0) == frozenset() and m.action(0.1, 0.0)[6] == 1.0  # closed
     m.press(" ", 0.0)
     assert m.action(0.1, 0.0)[6] == 0.0  # open again
-    assert [m.press(k, 0.0) for k in ("ENTER", "n", "BACKSPACE", "b", "ESC")] == [
-        "next", "next", "rerecord", "rerecord", "stop"]
+    assert [m.press(k, 0.0) for k in ("ENTER", "n", "BACKSPACE", "b", "ESC", "t")] == [
+        {"next"}, {"next"}, {"rerecord"}, {"rerecord"}, {"stop"}, {"takeover", "handback"}]
     fast = KeyMotion(KeyboardConfig(speed=0.4))
     fast.press("r", 0.0)
     assert fast.action(0.25, 0.0)[2] == pytest.approx(MAX_DPOS)  # 0.1 m asked, the env's cap
