@@ -139,8 +139,11 @@ def test_the_checker_sees_lazy_and_importlib_imports(tmp_path):
 
 
 # What the robot's PC needs at run time (README, "Deployment"): the bridge, the simulator and
-# the wire, and the CLI's entry module; OpenGL comes with MuJoCo's renderer.
-ROBOT_SIDE = {"agent", "hw_bridge", "sims", "numpy", "zmq", "msgpack", "mujoco", "OpenGL"}
+# the wire, and the CLI's entry module; OpenGL comes with MuJoCo's renderer. cv2 and
+# pyrealsense2 read cameras attached with `--camera` (extras `cameras`, `realsense`), imported
+# only when such a camera connects.
+ROBOT_SIDE = {"agent", "hw_bridge", "sims", "numpy", "zmq", "msgpack", "mujoco", "OpenGL",
+              "cv2", "pyrealsense2"}
 SERVE = ["bridge", "serve", "--robot", "sim:pick_place", "--bind", "tcp://127.0.0.1:*",
          "--duration", "0.3"]
 
