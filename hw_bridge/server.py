@@ -99,7 +99,7 @@ class BridgeServer:
         """Connect the cameras, then the driver, bind both sockets, start the stream thread."""
         cfg = self.config
         # Cameras first: a source that cannot open fails the start before the arm is touched.
-        self.rig.connect()
+        self.rig.connect(max(0, cfg.rt_priority - 1))
         self.driver.cameras = {n: s for n, s in self.driver.cameras.items()
                                if n not in self.rig.cameras}
         if self.driver.state.value == "disconnected":

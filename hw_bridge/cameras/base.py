@@ -15,6 +15,7 @@ never frees a handle another thread is blocked in (a device read may block for s
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -64,6 +65,7 @@ class Camera(ABC):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_frame: threading.Event | None = None
+        self._rt_priority = 0
         self.frames = 0  # captured since connect
         self.errors = 0  # failed grabs since connect
         self.last_error = ""
@@ -92,13 +94,17 @@ class Camera(ABC):
 
     # -- lifecycle ----------------------------------------------------------------------------
     def connect(self, on_frame: threading.Event | None = None,
-                first_frame_timeout_s: float = FIRST_FRAME_TIMEOUT_S) -> None:
+                first_frame_timeout_s: float = FIRST_FRAME_TIMEOUT_S,
+                rt_priority: int = 0) -> None:
         """Open the source, start capturing, wait for the first frame.
 
         Args:
             on_frame: set after every new frame (the stream thread wakes on it).
             first_frame_timeout_s: a source with no frame by then is a CameraOpenError.
+            rt_priority: 1..99 runs the capture thread SCHED_FIFO (the server gives it the
+                stream thread's priority, for the same reason: see `_capture_loop`).
         """
+        self._rt_priority = rt_priority
         if self._thread is not None:
             raise CameraError(f"camera {self.name!r} is already connected")
         self._open()
@@ -147,6 +153,13 @@ class Camera(ABC):
 
     # -- the capture thread -------------------------------------------------------------------
     def _capture_loop(self) -> None:
+        if self._rt_priority:
+            # Below the arm loop, but real-time: a capture thread preempted while it holds the
+            # GIL would stall the arm loop behind it, and a starved one loses its pace.
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._rt_priority))
+            except (PermissionError, OSError) as exc:
+                log.warning("camera %r: capture thread stays best effort: %s", self.name, exc)
         period = 1.0 / self.spec.fps
         next_t = time.perf_counter()
         try:

@@ -54,16 +54,21 @@ class CameraRig:
         self.freshness = freshness or Freshness()
         self.new_frame = threading.Event()
         self._states: dict[str, str] = {name: "ok" for name in self.cameras}
+        # Frames replaced in the slot before the stream thread sent them (it ran late by more
+        # than a camera period): counted per camera so a drop is seen on the robot side too.
+        self._sent: dict[str, int] = {name: -1 for name in self.cameras}
+        self.unsent: dict[str, int] = {name: 0 for name in self.cameras}
 
     def __bool__(self) -> bool:
         return bool(self.cameras)
 
-    def connect(self) -> None:
-        """Connect every camera; on the first failure close the ones opened and re-raise."""
+    def connect(self, rt_priority: int = 0) -> None:
+        """Connect every camera (capture threads SCHED_FIFO at `rt_priority` if > 0); on the
+        first failure close the ones opened and re-raise."""
         opened: list[Camera] = []
         try:
             for cam in self.cameras.values():
-                cam.connect(on_frame=self.new_frame)
+                cam.connect(on_frame=self.new_frame, rt_priority=rt_priority)
                 opened.append(cam)
         except Exception:
             for cam in opened:
@@ -111,6 +116,9 @@ class CameraRig:
                 level = {"ok": logging.INFO, "stale": logging.WARNING, "dead": logging.ERROR}
                 log.log(level[state], "%s", why or f"camera {name!r} delivers again")
                 self._states[name] = state
+            if self._sent[name] >= 0 and frame.seq > self._sent[name] + 1:
+                self.unsent[name] += frame.seq - self._sent[name] - 1
+            self._sent[name] = max(self._sent[name], frame.seq)
             images[name] = frame.image
             meta[name] = {"seq": frame.seq, "t": frame.t, "stale": state != "ok",
                           "state": state, "reason": why}
@@ -126,6 +134,7 @@ class CameraRig:
             state, why = self._judge(cam, age)
             out[name] = {"state": state, "reason": why, "source": cam.spec.source,
                          "fps": cam.spec.fps, "frames": cam.frames, "errors": cam.errors,
+                         "unsent": self.unsent[name],
                          "last_error": cam.last_error,
                          "age_ms": round(1e3 * age, 1) if frame is not None else None}
         return out
