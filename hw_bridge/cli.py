@@ -139,8 +139,8 @@ def status(args: argparse.Namespace) -> int:
         return 1
     finally:
         client.ctx.destroy(linger=0)
-    keep = ("mode", "reason", "session_open", "stopped", "counts", "period_ms")
-    print(json.dumps({k: reply[k] for k in keep}))
+    keep = ("mode", "reason", "session_open", "stopped", "counts", "period_ms", "cameras")
+    print(json.dumps({k: reply[k] for k in keep if k in reply}))
     return 0
 
 

@@ -5,6 +5,9 @@ files written with PyAV and read by real OpenCV."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +25,7 @@ from hw_bridge.client import BridgeClient
 from hw_bridge.errors import CameraOpenError, CameraSpecError
 from sims.robots import CameraSpec
 from tests.hw_bridge.camera_fakes import FakeFrame, StallingCamera, fake_pyrealsense2
-from tests.hw_bridge.conftest import Running, wait_for
+from tests.hw_bridge.conftest import ROOT, Running, start_server_process, wait_for
 from tests.hw_bridge.fakes import FlakyDriver
 
 RGB = (200, 60, 10)  # red-heavy: a BGR/RGB swap shows
@@ -216,6 +219,26 @@ def test_a_camera_that_cannot_open_fails_the_start_before_the_arm_is_touched(tmp
 
 
 # -- the CLI --------------------------------------------------------------------------------
+def test_serve_streams_a_file_camera_and_status_reports_it(tmp_path):
+    video = write_video(tmp_path / "v.mp4", n=10)
+    proc, endpoint = start_server_process("--camera", f"cam=opencv:{video}@64x48:15")
+    try:
+        client = BridgeClient(endpoint)
+        client.connect()
+        assert client.info["cameras"]["cam"] == [48, 64]
+        obs = client.observation()
+        assert obs["images"]["cam"].shape == (48, 64, 3) and obs["cameras"]["cam"]["state"] == "ok"
+        client.close()
+        out = subprocess.run([sys.executable, "-m", "hw_bridge", "status", "--connect", endpoint],
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                             text=True, timeout=60, check=True)
+        cam = json.loads(out.stdout)["cameras"]["cam"]
+        assert cam["state"] == "ok" and cam["frames"] > 0 and cam["source"].endswith("v.mp4")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_serve_refuses_bad_cameras_with_one_line(capsys, tmp_path):
     base = ["serve", "--bind", "tcp://127.0.0.1:*", "--image-size", "32", "--duration", "0.1"]
     assert main([*base, "--camera", "front=opencv"]) == 2
