@@ -29,11 +29,13 @@ from pathlib import Path
 
 import av
 import numpy as np
+import zmq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bridge import pct, start_server, stop  # noqa: E402
+from hw_bridge import wire  # noqa: E402
 from hw_bridge.client import BridgeClient, ClientConfig  # noqa: E402
 from hw_bridge.errors import Rejected, Timeout  # noqa: E402
 
@@ -58,11 +60,20 @@ def write_video(path: Path, fps: int, seconds: float = 10.0, w: int = 640, h: in
 
 
 class Commander(threading.Thread):
-    """Commands a slow sinusoid at 20 Hz, so the arm loop does its real work."""
+    """Commands a slow sinusoid at 20 Hz, so the arm loop does its real work. On a loaded
+    machine the watchdog may end its session (a heartbeat late by > 100 ms): it says hello
+    again and counts it, as the fault bench's mover does."""
 
-    def __init__(self, client: BridgeClient) -> None:
+    def __init__(self, endpoint: str) -> None:
         super().__init__(daemon=True)
-        self.client, self.stop_event, self.sent, self.refused = client, threading.Event(), 0, 0
+        self.endpoint, self.stop_event = endpoint, threading.Event()
+        self.sent = self.refused = self.sessions_lost = 0
+        self.client = self._connect()
+
+    def _connect(self) -> BridgeClient:
+        client = BridgeClient(self.endpoint)
+        client.connect(subscribe=False)
+        return client
 
     def run(self) -> None:
         home = np.array(self.client.info["robot"]["home"])
@@ -72,42 +83,62 @@ class Commander(threading.Thread):
             try:
                 self.client.command(q, 0.0)
                 self.sent += 1
-            except (Rejected, Timeout):  # a late command on a loaded machine: counted
+            except (Rejected, Timeout) as exc:  # a late command on a loaded machine: counted
                 self.refused += 1
+                if getattr(exc, "code", "") == "unknown_session":
+                    self.sessions_lost += 1
+                    self.client.close()
+                    self.client = self._connect()
             i += 1
+        self.client.close()
+
+
+def subscribe(endpoint: str, stream_endpoint: str) -> zmq.Socket:
+    """A plain SUB without CONFLATE: a recorder that must receive every frame, in order."""
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.MAXMSGSIZE, wire.STREAM_MAX_BYTES)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(f"{endpoint.rpartition(':')[0]}:{stream_endpoint.rpartition(':')[2]}")
+    return sub
 
 
 def run(seconds: float, camera: str | None) -> dict:
     args = ["--image-size", "128", "--stream-rate", "30"]
     proc, endpoint = start_server(*args, *(["--camera", camera] if camera else []))
     try:
-        client = BridgeClient(endpoint, ClientConfig(conflate=False))  # a recorder: every frame
-        client.connect()
-        commander = Commander(client)
+        commander = Commander(endpoint)
+        monitor = BridgeClient(endpoint, ClientConfig(heartbeat=False))
+        monitor.open()  # no session: status only
+        sub = subscribe(endpoint, commander.client.info["stream"]["endpoint"])
         commander.start()
-        rows, windows, seq = [], [], -1
+        rows, windows, frames = [], [], 0
         start = next_window = time.monotonic()
         next_window += min(WINDOW_S, seconds)
         while (now := time.monotonic()) < start + seconds:
-            obs = client.observation(after_seq=seq, timeout_s=2.0)
-            seq = obs["seq"]
+            if not sub.poll(2000):
+                raise RuntimeError("no observation frame for 2 s")
+            obs = wire.decode(sub.recv(), wire.STREAM_MAX_BYTES)
+            frames += 1
             cam = obs["cameras"].get("cam")
             if cam is not None:
-                rows.append((cam["seq"], cam["t"], client.server_now(), cam["stale"]))
+                rows.append((cam["seq"], cam["t"], time.monotonic() + commander.client.offset,
+                             cam["stale"]))
             if now >= next_window:
-                windows.append(client.status()["period_ms"])
+                windows.append(monitor.status()["period_ms"])
                 next_window += WINDOW_S
         commander.stop_event.set()
         commander.join()
-        status = client.status()
+        status = monitor.status()
         if len(windows) < max(1, int(seconds // WINDOW_S)):
             windows.append(status["period_ms"])
-        client.close()
+        sub.close()
+        monitor.ctx.destroy(linger=0)
     finally:
         stop(proc)
-    out = {"obs_frames_seen": len(rows) if camera else None, "commands": commander.sent,
-           "commands_refused": commander.refused, "overruns": status["counts"].get("overruns", 0),
-           "period_windows": windows,
+    out = {"obs_frames": frames, "commands": commander.sent,
+           "commands_refused": commander.refused, "sessions_lost": commander.sessions_lost,
+           "overruns": status["counts"].get("overruns", 0), "period_windows": windows,
            "period_p99_ms": round(float(np.mean([w["p99_ms"] for w in windows])), 4)}
     if camera:
         out.update(camera_stats(rows, status["cameras"]["cam"]))
