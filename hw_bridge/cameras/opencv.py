@@ -36,10 +36,15 @@ DEVICE_HINT = ("check that it is plugged in (`agent bridge cameras` lists what i
 def import_cv2() -> ModuleType:
     """`cv2`, or a CameraOpenError saying which extra to install."""
     try:
-        return importlib.import_module("cv2")
+        cv2 = importlib.import_module("cv2")
     except ImportError:
         raise CameraOpenError("OpenCV cameras need the `cv2` module: pip install "
                               "'motoken[cameras]' (opencv-python-headless)") from None
+    # Colour conversion and resizing run on the calling (capture) thread, which the server
+    # makes real-time: OpenCV's own worker threads would not be, and a loaded machine starves
+    # them, and with them the camera's pace.
+    cv2.setNumThreads(1)
+    return cv2
 
 
 def classify(target: str) -> tuple[SourceKind, int | str]:
@@ -74,7 +79,9 @@ class OpenCVCamera(Camera):
             backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         else:
             backend = cv2.CAP_FFMPEG
-        cap = cv2.VideoCapture(self.target, backend)
+        # Decode on the capture thread too (FFmpeg's decoder threads are not real-time).
+        params = [] if self.kind == "device" else [cv2.CAP_PROP_N_THREADS, 1]
+        cap = cv2.VideoCapture(self.target, backend, params)
         if not cap.isOpened():
             cap.release()
             hint = {"device": DEVICE_HINT,

@@ -21,7 +21,7 @@ from hw_bridge.cameras.listing import NONE_FOUND
 from hw_bridge.cameras.opencv import OpenCVCamera
 from hw_bridge.cameras.realsense import RealSenseCamera, find_realsense
 from hw_bridge.cli import main
-from hw_bridge.client import BridgeClient
+from hw_bridge.client import BridgeClient, ClientConfig
 from hw_bridge.errors import CameraOpenError, CameraSpecError
 from sims.robots import CameraSpec
 from tests.hw_bridge.camera_fakes import FakeFrame, StallingCamera, fake_pyrealsense2
@@ -126,8 +126,8 @@ def test_missing_sources_name_themselves_and_what_to_check(tmp_path):
 
 
 # -- over the bridge ------------------------------------------------------------------------
-def subscribed(r: Running) -> BridgeClient:
-    client = BridgeClient(r.endpoint)
+def subscribed(r: Running, conflate: bool = True) -> BridgeClient:
+    client = BridgeClient(r.endpoint, ClientConfig(conflate=conflate))
     client.connect()
     return client
 
@@ -138,14 +138,14 @@ def test_a_file_camera_streams_in_order_at_its_fps(tmp_path):
                      make_camera(parse_camera(f"front=opencv:{video}", {
                          "front": CameraSpec("front", 32, 32, 20.0)}))])
     r = Running(FlakyDriver("pick_place", image_size=(32, 32)), rig, stream_hz=10.0)
-    client = subscribed(r)
+    client = subscribed(r, conflate=False)  # every frame, in order: what the server sent
     try:
         assert client.info["cameras"] == {"wrist": [32, 32], "side": [48, 64], "front": [32, 32]}
         assert client.info["camera_fps"]["side"] == 20.0
         frames = []
         end = time.monotonic() + 1.5
         while time.monotonic() < end:
-            obs = client.observation(after_seq=frames[-1]["seq"] if frames else -1)
+            obs = client.observation(after_seq=frames[-1]["seq"] if frames else -1, timeout_s=3.0)
             frames.append(obs)
         status = client.status()
     finally:
@@ -156,9 +156,10 @@ def test_a_file_camera_streams_in_order_at_its_fps(tmp_path):
     assert [s for s, _ in side] == sorted(s for s, _ in side)  # in order
     assert np.all(np.diff([t for _, t in distinct]) > 0)  # capture times increase
     span = distinct[-1][0] - distinct[0][0]
+    assert span >= 10, f"only {span + 1} camera frames in 1.5 s"
     rate = span / (distinct[-1][1] - distinct[0][1])
     assert 16 < rate < 24, rate
-    assert len(distinct) >= 0.9 * (span + 1)  # (the bench counts drops exactly)
+    assert len(distinct) >= 0.9 * (span + 1)  # (the bench counts drops on a real server)
     last = frames[-1]
     assert last["images"]["side"].shape == (48, 64, 3)
     assert last["images"]["front"][..., 0].mean() > 150  # the file, not the rendered scene
