@@ -104,6 +104,9 @@ class Streamer(threading.Thread):
 
     def frame(self) -> dict[str, Any]:
         c = self.controller
+        # Attached cameras first: their newest images are taken before the driver's snapshot
+        # (a render can take milliseconds), so one is not replaced in its slot meanwhile.
+        extra, meta = self.rig.sample() if self.rig else ({}, {})
         t = time.monotonic()
         snap = c.driver.snapshot()
         st = snap.state
@@ -111,10 +114,8 @@ class Streamer(threading.Thread):
         images = dict(snap.images)  # the driver's: drawn or read with this very snapshot
         cameras = {name: {"seq": self.seq, "t": t, "stale": False, "state": "ok", "reason": ""}
                    for name in images}
-        if self.rig:
-            extra, meta = self.rig.sample()
-            images.update(extra)
-            cameras.update(meta)
+        images.update(extra)
+        cameras.update(meta)
         return {"v": wire.PROTOCOL_VERSION, "type": "obs", "seq": self.seq, "t": t,
                 "mode": c.mode.value, "reason": c.reason, "state": state,
                 "setpoint": c.governor.setpoint, "images": images, "cameras": cameras,
