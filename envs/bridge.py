@@ -7,6 +7,13 @@ after the ack. `info["applied_action"]` is the server-applied joint target conve
 an EE delta (FK), so what gets recorded is what the arm was told to do, after every clamp.
 Sim-only task facts arrive as `sim_only` and become `info["privileged"]`; a real arm sends none,
 and the scripted expert then refuses clearly (NoPrivilegedStateError).
+
+Cameras: every camera of the handshake (the driver's and those attached with `--camera`) is
+in `observation_space["images"]`. Each frame's capture time reaches `info["camera_time"]` on
+this workstation's `time.monotonic()` clock (so a dataset can store when each image was
+really taken), with `info["camera_seq"]` and `info["camera_stale"]` (True: the robot flagged
+the image stale or its camera dead). A dead camera ends the episode with `info["failure"]`:
+a policy must not go on acting on an image that no longer changes.
 """
 
 from __future__ import annotations
@@ -171,6 +178,8 @@ class BridgeEnv(gym.Env):
         elif problem is not None and getattr(problem, "code", "") not in RECOVERABLE:
             info["failure"] = f"bridge: {problem}"  # session lost or server gone: arm is held
             self._lost = True
+        elif dead := self._dead_cameras():
+            info["failure"] = "; ".join(dead)  # the runtime stops commanding; the arm holds
         truncated = "failure" in info or self._steps >= self.max_steps
         return self._observe(), float(success), success, truncated, info
 
@@ -212,4 +221,14 @@ class BridgeEnv(gym.Env):
                                            "frame_seq": self._frame["seq"]}}
         if self._frame.get("sim_only"):
             info["privileged"] = self._frame["sim_only"]
+        cams = self._frame.get("cameras", {})
+        offset = self.client.offset  # server clock minus ours
+        info["camera_time"] = {n: float(c["t"]) - offset for n, c in cams.items()}
+        info["camera_seq"] = {n: int(c["seq"]) for n, c in cams.items()}
+        info["camera_stale"] = {n: bool(c["stale"]) for n, c in cams.items()}
         return info
+
+    def _dead_cameras(self) -> list[str]:
+        assert self._frame is not None
+        return [c.get("reason") or f"camera {n!r} dead"
+                for n, c in self._frame.get("cameras", {}).items() if c.get("state") == "dead"]

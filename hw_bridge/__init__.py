@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from hw_bridge.errors import (
     BridgeError,
+    CameraError,
+    CameraOpenError,
+    CameraSpecError,
     DriverFault,
     NotConnected,
     ProtocolError,
@@ -22,5 +25,5 @@ from hw_bridge.errors import (
     UnknownRobotError,
 )
 
-__all__ = ["BridgeError", "DriverFault", "NotConnected", "ProtocolError", "Rejected", "Timeout",
-           "UnknownRobotError"]
+__all__ = ["BridgeError", "CameraError", "CameraOpenError", "CameraSpecError", "DriverFault",
+           "NotConnected", "ProtocolError", "Rejected", "Timeout", "UnknownRobotError"]

@@ -1,7 +1,8 @@
-"""`agent bridge serve | estop | status | keygen`: the robot-side server and its tools.
+"""`agent bridge serve | estop | status | keygen | cameras`: the robot-side server and its tools.
 
     agent bridge serve --robot sim:pick_place --bind tcp://127.0.0.1:5555 [--keys DIR]
-                       [--rate HZ] [--watchdog-ms 100]
+                       [--rate HZ] [--watchdog-ms 100] [--camera NAME=KIND:ARG[@WxH][:FPS]]...
+    agent bridge cameras [--try opencv:clip.mp4]...
     agent bridge estop --connect tcp://127.0.0.1:5555 [--keys DIR --name NAME]
     agent bridge status --connect tcp://127.0.0.1:5555
     agent bridge keygen --out DIR [--name NAME]
@@ -36,7 +37,18 @@ def register(subparsers: Any) -> None:
     s.add_argument("--rt-priority", type=int, default=0,
                    help="SCHED_FIFO priority 1..99 for the arm loop (0: off; needs CAP_SYS_NICE)")
     s.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    s.add_argument("--camera", action="append", default=[], metavar="NAME=KIND:ARG[@WxH][:FPS]",
+                   help="stream a camera beside the robot's own (same NAME: replaces it); "
+                   "repeatable. KIND: opencv (INDEX, /dev/videoN, video file, URL) or realsense "
+                   "(SERIAL); e.g. wrist=opencv:/dev/video2@640x480:30")
+    s.add_argument("--camera-timeout-ms", type=float, default=1000.0,
+                   help="a camera with no new frame for this long is dead (an error)")
     s.set_defaults(func=serve)
+    c = sub.add_parser("cameras", help="list the cameras attached to this PC")
+    c.add_argument("--max-index", type=int, default=8, help="OpenCV indices 0..N-1 to probe")
+    c.add_argument("--try", dest="sources", action="append", default=[], metavar="KIND:ARG",
+                   help="also open this source (e.g. opencv:clip.mp4) and report its mode")
+    c.set_defaults(func=cameras)
     for name, func, helptext in (("estop", estop, "latch the server's e-stop"),
                                  ("status", status, "print the server's status (health check)")):
         e = sub.add_parser(name, help=helptext)
@@ -52,8 +64,11 @@ def register(subparsers: Any) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from hw_bridge.cameras import CameraRig, Freshness, make_camera, parse_cameras
     from hw_bridge.drivers import make_driver
+    from hw_bridge.errors import CameraError
     from hw_bridge.server import BridgeServer, ServerConfig
+    from sims.robots import CameraSpec
 
     # The arm loop shares the GIL with the stream thread: ask for it back within 0.5 ms
     # instead of the default 5 ms, or one render call can delay two arm periods.
@@ -67,7 +82,15 @@ def serve(args: argparse.Namespace) -> int:
     config = ServerConfig(bind=args.bind, stream_bind=args.stream_bind, control_hz=args.rate,
                           stream_hz=args.stream_rate, keys=args.keys,
                           rt_priority=args.rt_priority)
-    with BridgeServer(driver, config) as server:
+    own = {n: CameraSpec(n, h, w, args.stream_rate) for n, (h, w) in driver.cameras.items()}
+    try:
+        rig = CameraRig([make_camera(s) for s in parse_cameras(args.camera, own)],
+                        Freshness(timeout_s=args.camera_timeout_ms / 1e3))
+        server = BridgeServer(driver, config, rig).start()
+    except CameraError as exc:
+        print(f"agent bridge serve: {exc}", file=sys.stderr)
+        return 2
+    try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: server.stop())
         if args.duration:
@@ -76,6 +99,8 @@ def serve(args: argparse.Namespace) -> int:
             timer.start()
         print(f"READY {server.endpoint} {server.stream_endpoint}", flush=True)
         server.run()
+    finally:
+        server.close()
     return 0
 
 
@@ -114,8 +139,15 @@ def status(args: argparse.Namespace) -> int:
         return 1
     finally:
         client.ctx.destroy(linger=0)
-    keep = ("mode", "reason", "session_open", "stopped", "counts", "period_ms")
-    print(json.dumps({k: reply[k] for k in keep}))
+    keep = ("mode", "reason", "session_open", "stopped", "counts", "period_ms", "cameras")
+    print(json.dumps({k: reply[k] for k in keep if k in reply}))
+    return 0
+
+
+def cameras(args: argparse.Namespace) -> int:
+    from hw_bridge.cameras.listing import list_cameras
+
+    print(list_cameras(args.max_index, args.sources))
     return 0
 
 

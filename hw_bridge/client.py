@@ -43,6 +43,8 @@ class ClientConfig:
         key_name: which key pair in `keys`.
         reset_wait_s: how long `reset` waits for a moving arm to stop.
         heartbeat: run the heartbeat thread (benchmarks turn it off to starve the watchdog).
+        conflate: keep only the newest observation frame (a policy's view). False queues them
+            (up to ZeroMQ's receive HWM, 1000), for a recorder that must see every camera frame.
     """
 
     timeout_s: float = 1.0
@@ -52,6 +54,7 @@ class ClientConfig:
     key_name: str = "client"
     reset_wait_s: float = 1.0
     heartbeat: bool = True
+    conflate: bool = True
 
 
 class BridgeClient:
@@ -131,7 +134,8 @@ class BridgeClient:
 
     def _subscribe(self, endpoint: str) -> None:
         self.sub = self._socket(zmq.SUB)
-        self.sub.setsockopt(zmq.CONFLATE, 1)  # newest frame wins; set before connect
+        # newest frame wins unless the config asks for every frame; set before connect
+        self.sub.setsockopt(zmq.CONFLATE, int(self.config.conflate))
         self.sub.setsockopt(zmq.MAXMSGSIZE, wire.STREAM_MAX_BYTES)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.sub.connect(self._stream_address(endpoint))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hw_bridge import wire
+from hw_bridge.cameras.rig import CameraRig
 from hw_bridge.drivers.base import ArmState, Driver, DriverState
 from hw_bridge.errors import DriverFault, ProtocolError, Rejected
 from hw_bridge.safety import Governor
@@ -50,8 +51,9 @@ class Session:
 class ArmController:
     """Owns the driver and the governor; every request and every period goes through here."""
 
-    def __init__(self, driver: Driver, control_hz: float) -> None:
+    def __init__(self, driver: Driver, control_hz: float, rig: CameraRig | None = None) -> None:
         self.driver = driver
+        self.rig = rig or CameraRig([])
         self.limits = driver.limits
         self.control_hz = control_hz
         robot = driver.robot
@@ -269,12 +271,15 @@ class ArmController:
     def describe(self) -> dict[str, Any]:
         """The handshake's static facts: robot, cameras, rates, limits, episode."""
         r, d = self.driver.robot, self.driver
+        cameras = {**d.cameras, **self.rig.sizes()}
         return {"protocol": wire.PROTOCOL_VERSION,
                 "robot": {"name": r.name, "kinematics": d.kinematics,
                           "joint_names": list(r.joint_names), "joint_lower": list(r.joint_lower),
                           "joint_upper": list(r.joint_upper), "home": list(r.home_qpos),
                           "max_gripper_opening": r.max_gripper_opening},
-                "cameras": {name: list(size) for name, size in d.cameras.items()},
+                "cameras": {name: list(size) for name, size in cameras.items()},
+                "camera_fps": {name: self.rig.fps().get(name) or self.stream.get("hz")
+                               for name in cameras},
                 "control_hz": self.control_hz, "arm_hz": 1.0 / d.period,
                 "limits": asdict(self.limits), "episode": self.episode, "stream": self.stream}
 
@@ -290,4 +295,4 @@ class ArmController:
                 "setpoint": g.setpoint, "velocity": g.velocity, "goal": g.goal,
                 "stopped": g.stopped, "gripper": self.gripper, "events": dict(self.events),
                 "counts": dict(self.counts), "period_ms": jitter,
-                "session_end": dict(self.session_end)}
+                "session_end": dict(self.session_end), "cameras": self.rig.health()}

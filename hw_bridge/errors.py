@@ -40,3 +40,15 @@ class UnknownRobotError(BridgeError, KeyError):
 
     def __str__(self) -> str:  # KeyError would wrap the message in quotes.
         return str(self.args[0])
+
+
+class CameraError(BridgeError):
+    """A camera could not be configured, opened or read; the message names its source."""
+
+
+class CameraSpecError(CameraError, ValueError):
+    """A `--camera` spec that does not parse; the message shows the allowed grammar."""
+
+
+class CameraOpenError(CameraError):
+    """A camera source that cannot be opened or delivers no first frame (what to check)."""

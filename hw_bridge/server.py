@@ -21,6 +21,7 @@ from typing import Any
 import zmq
 
 from hw_bridge import wire
+from hw_bridge.cameras.rig import CameraRig
 from hw_bridge.controller import ArmController
 from hw_bridge.drivers.base import Driver
 from hw_bridge.errors import ProtocolError
@@ -74,11 +75,17 @@ class ServerConfig:
 
 
 class BridgeServer:
-    """Serve one arm (a connected or unconnected `Driver`) over ZeroMQ."""
+    """Serve one arm (a connected or unconnected `Driver`) over ZeroMQ.
 
-    def __init__(self, driver: Driver, config: ServerConfig | None = None) -> None:
+    `rig` holds cameras streamed beside the driver's own; one of the same name replaces the
+    driver's camera (the driver then no longer renders or reads it).
+    """
+
+    def __init__(self, driver: Driver, config: ServerConfig | None = None,
+                 rig: CameraRig | None = None) -> None:
         self.driver = driver
         self.config = config or ServerConfig()
+        self.rig = rig or CameraRig([])
         self.ctx = zmq.Context()
         if self.config.rt_priority:  # must precede the first socket: I/O threads start then
             self.ctx.set(zmq.THREAD_SCHED_POLICY, os.SCHED_FIFO)
@@ -89,11 +96,15 @@ class BridgeServer:
         self.endpoint = self.stream_endpoint = ""
 
     def start(self) -> BridgeServer:
-        """Connect the driver, bind both sockets, start the stream thread."""
+        """Connect the cameras, then the driver, bind both sockets, start the stream thread."""
         cfg = self.config
+        # Cameras first: a source that cannot open fails the start before the arm is touched.
+        self.rig.connect(max(0, cfg.rt_priority - 1))
+        self.driver.cameras = {n: s for n, s in self.driver.cameras.items()
+                               if n not in self.rig.cameras}
         if self.driver.state.value == "disconnected":
             self.driver.connect()
-        self.controller = ArmController(self.driver, cfg.control_hz)
+        self.controller = ArmController(self.driver, cfg.control_hz, self.rig)
         self.router = self.ctx.socket(zmq.ROUTER)
         pub = self.ctx.socket(zmq.PUB)
         self._secure(self.router, pub)
@@ -104,7 +115,7 @@ class BridgeServer:
         self.router.bind(cfg.bind)
         self.endpoint = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.streamer = Streamer(pub, self.controller, cfg.stream_hz, self._stop,
-                                 max(0, cfg.rt_priority - 1))
+                                 max(0, cfg.rt_priority - 1), self.rig)
         pub.bind(cfg.stream_endpoint())
         self.stream_endpoint = pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.controller.stream = {"endpoint": self.stream_endpoint, "hz": cfg.stream_hz}
@@ -212,6 +223,7 @@ class BridgeServer:
         if self._auth is not None:
             self._auth.stop()
         self.ctx.destroy(linger=0)
+        self.rig.close()
         self.driver.hold()
         self.driver.disconnect()
 

@@ -4,6 +4,11 @@ PUB because observations are a broadcast of the newest state, not a conversation
 absent subscriber must never slow the arm, so the socket never blocks (a full queue drops the
 frame for that subscriber) and its send high-water mark is tiny (`SNDHWM`): an old frame is
 worth nothing once a newer one exists. Subscribers set CONFLATE for the same reason.
+
+With cameras attached (`CameraRig`), a frame also goes out as soon as any camera captures a new
+image (at most one per half period of the fastest camera), so every captured image is sent
+once, at its capture rate, instead of aliasing against the stream's own clock. The state-only
+rhythm is then "a frame at least every stream period".
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import zmq
 
 from hw_bridge import wire
+from hw_bridge.cameras.rig import CameraRig
 from hw_bridge.controller import ArmController
 
 log = logging.getLogger(__name__)
@@ -28,7 +34,8 @@ class Streamer(threading.Thread):
     """Publishes `obs` messages (see PROTOCOL.md) until `stop` is set."""
 
     def __init__(self, pub: zmq.Socket, controller: ArmController, hz: float,
-                 stop: threading.Event, rt_priority: int = 0) -> None:
+                 stop: threading.Event, rt_priority: int = 0,
+                 rig: CameraRig | None = None) -> None:
         super().__init__(name="bridge-stream", daemon=True)
         self.pub = pub
         self.pub.setsockopt(zmq.SNDHWM, STREAM_SNDHWM)
@@ -40,6 +47,10 @@ class Streamer(threading.Thread):
         self.errors = 0
         self.dropped = 0
         self.rt_priority = rt_priority
+        self.rig = rig or CameraRig([])
+        # A new image may go out this soon after the previous frame: under one camera period,
+        # so no image is replaced before it is sent, and bounded, so N cameras cannot flood.
+        self.min_gap = 0.5 / self.rig.max_fps() if self.rig else 0.0
 
     def run(self) -> None:
         if self.rt_priority:
@@ -49,34 +60,63 @@ class Streamer(threading.Thread):
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
             except (PermissionError, OSError) as exc:
                 log.warning("stream thread stays best effort: %s", exc)
-        next_t = time.perf_counter()
-        while not self.stop_event.is_set():
-            try:
-                self.pub.send(wire.encode(self.frame()), zmq.NOBLOCK)
-            except zmq.Again:  # PUB drops at the HWM itself; this counts any that surface
-                self.dropped += 1
-            except Exception as exc:  # a failed frame must not end the stream: count and log
-                self.errors += 1
-                if self.errors in (1, 10, 100) or self.errors % 1000 == 0:
-                    log.error("observation frame %d failed (%d so far): %s", self.seq, self.errors,
-                              exc)
-            self.seq += 1
-            next_t += self.period
-            delay = next_t - time.perf_counter()
-            if delay < -self.period:  # fell behind (rendering slower than the rate): resync
-                next_t = time.perf_counter()
-            elif delay > 0:
-                self.stop_event.wait(delay)
+        if self.rig:
+            self._run_with_cameras()
+        else:
+            next_t = time.perf_counter()
+            while not self.stop_event.is_set():
+                self._publish()
+                next_t += self.period
+                delay = next_t - time.perf_counter()
+                if delay < -self.period:  # fell behind (rendering slower than the rate): resync
+                    next_t = time.perf_counter()
+                elif delay > 0:
+                    self.stop_event.wait(delay)
         self.controller.driver.release_stream()
         self.pub.close(linger=0)
 
+    def _run_with_cameras(self) -> None:
+        new = self.rig.new_frame
+        next_t = last = time.perf_counter()
+        while not self.stop_event.is_set():
+            now = time.perf_counter()
+            if now >= next_t or (new.is_set() and now - last >= self.min_gap):
+                new.clear()  # before sampling: an image captured meanwhile sets it again
+                self._publish()
+                last, next_t = now, now + self.period
+                continue
+            if new.is_set():  # an image waits for the gap to pass
+                self.stop_event.wait(min(next_t, last + self.min_gap) - now)
+            else:
+                new.wait(next_t - now)
+
+    def _publish(self) -> None:
+        try:
+            self.pub.send(wire.encode(self.frame()), zmq.NOBLOCK)
+        except zmq.Again:  # PUB drops at the HWM itself; this counts any that surface
+            self.dropped += 1
+        except Exception as exc:  # a failed frame must not end the stream: count and log
+            self.errors += 1
+            if self.errors in (1, 10, 100) or self.errors % 1000 == 0:
+                log.error("observation frame %d failed (%d so far): %s", self.seq, self.errors,
+                          exc)
+        self.seq += 1
+
     def frame(self) -> dict[str, Any]:
         c = self.controller
+        # Attached cameras first: their newest images are taken before the driver's snapshot
+        # (a render can take milliseconds), so one is not replaced in its slot meanwhile.
+        extra, meta = self.rig.sample() if self.rig else ({}, {})
         t = time.monotonic()
         snap = c.driver.snapshot()
         st = snap.state
         state = np.concatenate([st.q, st.ee_pos, st.ee_quat, [st.gripper]]).astype(np.float32)
+        images = dict(snap.images)  # the driver's: drawn or read with this very snapshot
+        cameras = {name: {"seq": self.seq, "t": t, "stale": False, "state": "ok", "reason": ""}
+                   for name in images}
+        images.update(extra)
+        cameras.update(meta)
         return {"v": wire.PROTOCOL_VERSION, "type": "obs", "seq": self.seq, "t": t,
                 "mode": c.mode.value, "reason": c.reason, "state": state,
-                "setpoint": c.governor.setpoint, "images": snap.images,
+                "setpoint": c.governor.setpoint, "images": images, "cameras": cameras,
                 "sim_only": snap.sim_only}

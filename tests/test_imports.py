@@ -140,10 +140,11 @@ def test_the_checker_sees_lazy_and_importlib_imports(tmp_path):
 
 # What the robot's PC needs at run time (README, "Deployment"): the bridge, the simulator and
 # the wire, and the CLI's entry module; OpenGL comes with MuJoCo's renderer. Plus, imported
-# lazily by the one driver that needs it (optional extras): pylibfranka (the franka driver's
-# libfranka binding; its Franka Hand child process imports it too).
+# lazily by the one part that needs each (optional extras): pylibfranka (the franka driver's
+# libfranka binding; its Franka Hand child process imports it too), cv2 and pyrealsense2 (cameras
+# attached with `--camera`, extras `cameras` and `realsense`, imported when such a camera connects).
 ROBOT_SIDE = {"agent", "hw_bridge", "sims", "numpy", "zmq", "msgpack", "mujoco", "OpenGL",
-              "pylibfranka"}
+              "pylibfranka", "cv2", "pyrealsense2"}
 SERVE = ["bridge", "serve", "--robot", "sim:pick_place", "--bind", "tcp://127.0.0.1:*",
          "--duration", "0.3"]
 

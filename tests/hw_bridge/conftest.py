@@ -16,6 +16,7 @@ import pytest
 import zmq
 
 from hw_bridge import wire
+from hw_bridge.cameras import CameraRig
 from hw_bridge.client import BridgeClient, ClientConfig
 from hw_bridge.server import BridgeServer, ServerConfig
 from tests.hw_bridge.fakes import FlakyDriver
@@ -31,10 +32,10 @@ ANY_PORT = "tcp://127.0.0.1:*"
 class Running:
     """An in-process server on its own thread."""
 
-    def __init__(self, driver: FlakyDriver, **config) -> None:
+    def __init__(self, driver: FlakyDriver, rig: CameraRig | None = None, **config) -> None:
         self.driver = driver
         config = {"stream_hz": 10.0, **config}
-        self.server = BridgeServer(driver, ServerConfig(bind=ANY_PORT, **config)).start()
+        self.server = BridgeServer(driver, ServerConfig(bind=ANY_PORT, **config), rig).start()
         self.endpoint = self.server.endpoint
         self.controller = self.server.controller
         self.thread = threading.Thread(target=self.server.run, daemon=True)
