@@ -1,12 +1,12 @@
-"""The camera interface: each camera captures on its own thread into a one-slot buffer.
+"""The camera interface: each camera captures on its own thread into a small ring of frames.
 
 Lifecycle (explicit, like the drivers): `connect()` opens the source and waits for its first
 frame (a source that cannot open, or opens and delivers nothing, is a `CameraOpenError` naming
-it and what to check) -> running: a daemon thread grabs frames and keeps only the newest ->
-`close()`. Readers call `latest()`, which takes a lock for the time of one assignment and never
-waits on the device, so a slow, stalled or dead camera can never stall the arm's loop or the
-stream thread: its frames just stop getting newer, and the rig (`hw_bridge.cameras.rig`) flags
-them stale, then dead.
+it and what to check) -> running: a daemon thread grabs frames and keeps the newest
+`RECENT_FRAMES` -> `close()`. Readers call `latest()` or `next_after(seq)`, which take a lock
+for the time of one lookup and never wait on the device, so a slow, stalled or dead camera can
+never stall the arm's loop or the stream thread: its frames just stop getting newer, and the rig
+(`hw_bridge.cameras.rig`) flags them stale, then dead.
 
 The capture thread owns the device handle: it releases it itself when it exits, so `close()`
 never frees a handle another thread is blocked in (a device read may block for seconds).
@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,10 @@ from sims.robots.description import CameraSpec
 log = logging.getLogger(__name__)
 FIRST_FRAME_TIMEOUT_S = 5.0  # connect() waits this long for a source's first frame
 ERROR_BACKOFF_S = 0.1  # after a failed grab: do not spin on a dead device
+# Frames kept per camera for a stream thread that fell behind (a load stall): it sends them in
+# order instead of skipping to the newest, so a recorder loses none. 8 frames is 0.27 s at
+# 30 fps; a longer stall still loses the oldest, and the rig counts them (`unsent`).
+RECENT_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ class Camera(ABC):
 
     def __init__(self, spec: CameraSpec) -> None:
         self.spec = spec
-        self._slot: Frame | None = None
+        self._recent: deque[Frame] = deque(maxlen=RECENT_FRAMES)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,7 +143,16 @@ class Camera(ABC):
     def latest(self) -> Frame | None:
         """The newest frame, or None before the first; never waits on the device."""
         with self._lock:
-            return self._slot
+            return self._recent[-1] if self._recent else None
+
+    def next_after(self, seq: int) -> Frame | None:
+        """The oldest frame still held that is newer than `seq` (the next one to send), or
+        the newest when none is newer; None before the first. Never waits on the device."""
+        with self._lock:
+            for frame in self._recent:
+                if frame.seq > seq:
+                    return frame
+            return self._recent[-1] if self._recent else None
 
     @property
     def running(self) -> bool:
@@ -189,7 +203,7 @@ class Camera(ABC):
                               f"expected uint8 {want}")
         frame = Frame(np.ascontiguousarray(image), self.frames, t)
         with self._lock:
-            self._slot = frame
+            self._recent.append(frame)
         self.frames += 1
         if self._on_frame is not None:
             self._on_frame.set()

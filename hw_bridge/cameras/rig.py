@@ -1,11 +1,13 @@
-"""The cameras a server streams beside its driver's own: connected together, sampled by the
-stream thread, judged fresh, stale or dead.
+"""The cameras a server streams beside its driver's own: connected together, sampled by the stream
+thread, judged fresh, stale or dead.
 
-A frame is **stale** when it is older than `stale_periods` of its camera's periods at the
-moment it is sent: it still goes out (it is the newest there is), flagged, with its true
-capture time. A camera whose newest frame is older than `timeout_s` is **dead**: logged once
-as an error on the robot side, reported in `status.cameras`, and flagged `dead` on the wire;
-the workstation's env ends the episode on it. Neither ever waits for the camera.
+A frame is **stale** when it is older than `stale_periods` of its camera's periods at the moment
+it is sent: it still goes out, flagged, with its true capture time (frames go out in capture
+order; after a stall the stream catches up through each camera's ring of recent frames, so a
+late frame is flagged stale rather than skipped). A camera whose newest frame is older than
+`timeout_s` is **dead**: logged once as an error on the robot side, reported in
+`status.cameras`, and flagged `dead` on the wire; the workstation's env ends the episode on it.
+Neither ever waits for the camera.
 """
 
 from __future__ import annotations
@@ -88,12 +90,14 @@ class CameraRig:
     def max_fps(self) -> float:
         return max((c.spec.fps for c in self.cameras.values()), default=0.0)
 
-    def _judge(self, cam: Camera, age: float) -> tuple[str, str]:
+    def _judge(self, cam: Camera, age: float, newest_age: float) -> tuple[str, str]:
+        """Dead by the newest frame's age (the camera went silent), stale by the age of the
+        frame being sent (it may be an older one, sent in order after a stall)."""
         f = self.freshness
-        if age > f.timeout_s:
+        if newest_age > f.timeout_s:
             why = f": {cam.last_error}" if cam.last_error else ""
             return "dead", (f"camera {cam.name!r} ({cam.spec.source}): no frame for "
-                            f"{age:.2f} s (limit {f.timeout_s:g} s){why}")
+                            f"{newest_age:.2f} s (limit {f.timeout_s:g} s){why}")
         if age > f.stale_periods / cam.spec.fps:
             return "stale", (f"camera {cam.name!r}: newest frame is {1e3 * age:.0f} ms old "
                              f"(> {f.stale_periods:g} periods at {cam.spec.fps:g} fps)")
@@ -107,11 +111,16 @@ class CameraRig:
         images: dict[str, np.ndarray] = {}
         meta: dict[str, dict[str, Any]] = {}
         now = time.monotonic()
+        backlog = False
         for name, cam in self.cameras.items():
-            frame = cam.latest()
+            # The next frame not yet sent, in order (a stream thread that fell behind catches
+            # up through the camera's ring, base.RECENT_FRAMES), else the newest again.
+            frame = cam.next_after(self._sent[name]) if self._sent[name] >= 0 else cam.latest()
             if frame is None:  # connect() waited for one; only a bug gets here
                 raise CameraError(f"camera {name!r} has no frame")
-            state, why = self._judge(cam, now - frame.t)
+            newest = cam.latest() or frame
+            backlog |= newest.seq > frame.seq
+            state, why = self._judge(cam, now - frame.t, now - newest.t)
             if state != self._states[name]:
                 level = {"ok": logging.INFO, "stale": logging.WARNING, "dead": logging.ERROR}
                 log.log(level[state], "%s", why or f"camera {name!r} delivers again")
@@ -122,6 +131,8 @@ class CameraRig:
             images[name] = frame.image
             meta[name] = {"seq": frame.seq, "t": frame.t, "stale": state != "ok",
                           "state": state, "reason": why}
+        if backlog:  # more frames wait: wake the stream thread again for the next one
+            self.new_frame.set()
         return images, meta
 
     def health(self) -> dict[str, dict[str, Any]]:
@@ -131,7 +142,7 @@ class CameraRig:
         for name, cam in self.cameras.items():
             frame = cam.latest()
             age = now - frame.t if frame is not None else float("inf")
-            state, why = self._judge(cam, age)
+            state, why = self._judge(cam, age, age)
             out[name] = {"state": state, "reason": why, "source": cam.spec.source,
                          "fps": cam.spec.fps, "frames": cam.frames, "errors": cam.errors,
                          "unsent": self.unsent[name],

@@ -304,3 +304,26 @@ def test_realsense_devices_are_listed_by_serial(fake_rs):
     assert find_realsense() == [{"kind": "realsense", "id": "123456789012",
                                  "backend": "Intel RealSense D435 (fake)", "width": 64,
                                  "height": 48, "fps": 30, "note": "2 colour modes"}]
+
+
+def test_a_stream_that_fell_behind_sends_the_missed_frames_in_order():
+    """Frames captured while the stream thread was not sampling are sent one by one, oldest
+    first, flagged stale when late; the rig keeps waking the stream until it has caught up."""
+    cam = StallingCamera(CameraSpec("side", 8, 8, 30.0, "test"))
+    rig = CameraRig([cam], Freshness(stale_periods=3.0, timeout_s=5.0))
+    try:
+        cam.connect()
+        _, meta = rig.sample()
+        first = meta["side"]["seq"]
+        assert wait_for(lambda: cam.latest().seq >= first + 5, timeout=3)  # a 5-frame stall
+        rig.new_frame.clear()
+        sent = []
+        for _ in range(5):
+            _, meta = rig.sample()
+            sent.append(meta["side"])
+            assert rig.new_frame.is_set() or sent[-1]["seq"] == cam.latest().seq
+        assert [m["seq"] for m in sent] == list(range(first + 1, first + 6))  # none skipped
+        assert sent[0]["stale"] and sent[0]["state"] == "stale"  # late, and said so
+        assert rig.health()["side"]["unsent"] == 0
+    finally:
+        cam.close()
