@@ -80,7 +80,10 @@ class Streamer(threading.Thread):
         next_t = last = time.perf_counter()
         while not self.stop_event.is_set():
             now = time.perf_counter()
-            if now >= next_t or (new.is_set() and now - last >= self.min_gap):
+            # A backlog (frames captured while this thread was stalled) goes out at once, so a
+            # conflating client is back on the newest image within a few sends.
+            if now >= next_t or (new.is_set() and (self.rig.backlog
+                                                   or now - last >= self.min_gap)):
                 new.clear()  # before sampling: an image captured meanwhile sets it again
                 self._publish()
                 last, next_t = now, now + self.period

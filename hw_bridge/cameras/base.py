@@ -145,12 +145,13 @@ class Camera(ABC):
         with self._lock:
             return self._recent[-1] if self._recent else None
 
-    def next_after(self, seq: int) -> Frame | None:
-        """The oldest frame still held that is newer than `seq` (the next one to send), or
-        the newest when none is newer; None before the first. Never waits on the device."""
+    def next_after(self, seq: int, since: float = float("-inf")) -> Frame | None:
+        """The oldest frame still held that is newer than `seq` and captured after `since`
+        (the next one to send), or the newest when there is none; None before the first.
+        Never waits on the device."""
         with self._lock:
             for frame in self._recent:
-                if frame.seq > seq:
+                if frame.seq > seq and frame.t >= since:
                     return frame
             return self._recent[-1] if self._recent else None
 

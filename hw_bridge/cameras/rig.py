@@ -60,6 +60,7 @@ class CameraRig:
         # than a camera period): counted per camera so a drop is seen on the robot side too.
         self._sent: dict[str, int] = {name: -1 for name in self.cameras}
         self.unsent: dict[str, int] = {name: 0 for name in self.cameras}
+        self.backlog = False  # the last sample left newer frames unsent: send them at once
 
     def __bool__(self) -> bool:
         return bool(self.cameras)
@@ -113,9 +114,13 @@ class CameraRig:
         now = time.monotonic()
         backlog = False
         for name, cam in self.cameras.items():
-            # The next frame not yet sent, in order (a stream thread that fell behind catches
-            # up through the camera's ring, base.RECENT_FRAMES), else the newest again.
-            frame = cam.next_after(self._sent[name]) if self._sent[name] >= 0 else cam.latest()
+            # The next frame not yet sent, in order: a stream thread that fell behind catches
+            # up through the camera's ring (base.RECENT_FRAMES), but only through frames still
+            # fresh, so a policy never acts on an image older than the stale limit while a newer
+            # one waits; older ones are skipped and counted (`unsent`). Else the newest again.
+            fresh_since = now - self.freshness.stale_periods / cam.spec.fps
+            frame = (cam.next_after(self._sent[name], fresh_since) if self._sent[name] >= 0
+                     else cam.latest())
             if frame is None:  # connect() waited for one; only a bug gets here
                 raise CameraError(f"camera {name!r} has no frame")
             newest = cam.latest() or frame
@@ -131,6 +136,7 @@ class CameraRig:
             images[name] = frame.image
             meta[name] = {"seq": frame.seq, "t": frame.t, "stale": state != "ok",
                           "state": state, "reason": why}
+        self.backlog = backlog
         if backlog:  # more frames wait: wake the stream thread again for the next one
             self.new_frame.set()
         return images, meta
