@@ -5,7 +5,8 @@ lerobot (0.4.x reads v3.0) with motoken's worktree on PYTHONPATH for the compari
 
     PYTHONPATH=/path/to/motoken python tests/dataset/lerobot_check.py DATASET_DIR
 
-Run it on each `agent dataset edit` output too (delete, split, merge, rename-task).
+Run it on each `agent dataset edit` output too (delete, split, merge, rename-task);
+experiments/lerobot_compat/check.py makes all of them and loads each with LeRobot.
 
 It loads the dataset with LeRobot (video backend pyav), then checks that every frame of the
 first, middle and last episodes matches motoken's reader (state, action, task exactly; decoded
