@@ -30,6 +30,7 @@ control passes.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import shutil
@@ -274,7 +275,10 @@ def main() -> int:
         results[-1]["expected"] = ("fail" if name == CONTROL else
                                    "either (a probe)" if name in PROBES else "pass")
         print(json.dumps(results[-1]), flush=True)
-    (args.work / "results.json").write_text(json.dumps(results, indent=1))
+    versions = {m: importlib.metadata.version(m)
+                for m in ("lerobot", "torch", "torchvision", "av", "torchcodec", "datasets")}
+    run = {"video_backend": args.video_backend, "versions": versions, "results": results}
+    (args.work / "results.json").write_text(json.dumps(run, indent=1))
     wrong = [r["dataset"] for r in results if r["expected"] != "either (a probe)"
              and r["pass"] != (r["expected"] == "pass")]
     print(f"{sum(r['pass'] for r in results)}/{len(results)} datasets read by LeRobot; "
