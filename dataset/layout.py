@@ -57,7 +57,10 @@ INTERVENTION_KEY = "complementary_info.is_intervention"
 # Per frame: when its observation was captured, seconds from the episode's first frame
 # (time.monotonic). LeRobot's `timestamp` must stay frame_index / fps (its loader checks it), so
 # the clock the frames were really taken on lives here (`agent record`).
-CAPTURE_TIME_KEY = "observation.capture_time"
+# Not under `observation.`: LeRobot feeds every observation.* feature to its policies as a
+# state input (experiments/lerobot_compat/NOTE.md); a timestamp is metadata, like HIL-SERL's
+# complementary_info.* columns.
+CAPTURE_TIME_KEY = "complementary_info.capture_time"
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class DatasetSpec:
             no ground truth to give (a real robot over the bridge), and then not recorded.
         intervention: frames also hold INTERVENTION_KEY, who acted (a human takeover or the
             policy; `agent run --takeover DEVICE --dataset OUT`). Off by default.
-        capture_time: frames also hold `observation.capture_time`, the real capture time of
+        capture_time: frames also hold `complementary_info.capture_time`, the real capture time of
             each frame (recordings by hand, whose loop may run below its rate).
     """
 

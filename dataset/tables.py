@@ -40,7 +40,7 @@ def frames_table(state: np.ndarray, action: np.ndarray, next_success: np.ndarray
     `expert_action` (T, A) becomes a column right after `action` when given (noisy collection),
     `env_state` (T, E) the `observation.environment_state` column (simulator ground truth),
     `intervention` (T,) bool the INTERVENTION_KEY column (who acted), `capture_time` (T,) the
-    `observation.capture_time` column (s from the first frame).
+    `complementary_info.capture_time` column (s from the first frame).
     """
     n = len(state)
     frame_index = np.arange(n, dtype=np.int64)

@@ -3,7 +3,7 @@
 Each episode is a take: the loop (`_record_take`, one screen) reads the device, steps the env
 with its action and keeps the observation, the action the env really applied
 (`info["applied_action"]`, after its clamping) and the time the observation reached the loop
-(`observation.capture_time`, time.monotonic() from the take's first frame), paced on
+(`complementary_info.capture_time`, time.monotonic() from the take's first frame), paced on
 time.monotonic() at --fps. A take ends after --episode-s, when the operator says next (kept),
 re-record (discarded, recorded again with the same seed) or stop (discarded; the session ends
 and every episode kept so far is saved), or when the env ends it (task done: kept; a
