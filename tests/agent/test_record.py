@@ -22,6 +22,7 @@ from agent.cli import main
 from agent.teleop import TeleopCommand, TeleopDevice
 from agent.teleop.registry import DEVICES
 from dataset import LeRobotDatasetReader, edit, layout, video
+from tests.dataset.lerobot_schema import lerobot_problems
 
 REPO = Path(__file__).resolve().parents[2]
 ENTER, BACKSPACE, ESC = b"\r", b"\x7f", b"\x1b"
@@ -136,6 +137,7 @@ def test_keyboard_takes_through_a_pty_keep_only_the_kept_episodes(tmp_path):
     ds = LeRobotDatasetReader(out)
     assert ds.num_episodes == 2 and ds.fps == 5 and ds.tasks == ["pick up the red cube"]
     assert not (out / layout.STAGING_DIR).exists() and not list(out.rglob("*.tmp"))
+    assert lerobot_problems(out) == []  # what LeRobot's own loader needs (tests/dataset)
     first, second = ds.episode(0), ds.episode(1)
     assert [first.seed, second.seed] == [0, 1]  # the re-recorded take kept its seed
     assert [first.length, second.length] == [t["frames"] for t in summary["takes"][::2]]

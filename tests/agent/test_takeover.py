@@ -23,6 +23,7 @@ from dataset.edit import merge
 from dataset.layout import INTERVENTION_KEY
 from envs.types import Observation
 from policies.registry import load_policy
+from tests.dataset.lerobot_schema import lerobot_problems
 
 K1, K2 = 5, 15  # takeover at the 6th frame, handback at the 16th
 
@@ -85,6 +86,7 @@ def test_takeover_run_labels_exactly_the_human_frames(scripted_operator, tmp_pat
                  "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     ds = LeRobotDatasetReader(out)
+    assert lerobot_problems(out) == []  # what LeRobot's own loader needs (tests/dataset)
     ep = ds.episode(0)
     expected = np.zeros(ep.length, bool)
     expected[K1:K2] = True
