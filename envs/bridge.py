@@ -70,6 +70,9 @@ class BridgeEnv(gym.Env):
         if tuple(self.kin.joint_names) != self.robot.joint_names:
             raise BridgeError(f"server joints {self.robot.joint_names} do not match the "
                               f"{r['kinematics']} model's {self.kin.joint_names}")
+        # The first IK loads the solver (~2 s): here, not inside the first step's deadline.
+        home = np.array(self.robot.home_qpos)
+        self.kin.solve_ik(*self.kin.fk(home), home)
         self.control_hz = float(hello["control_hz"])
         self.period = 1.0 / self.control_hz
         self.last_timing = SimTiming(0.0, 0.0)  # time waiting on the robot, for the runtime

@@ -24,7 +24,7 @@ from sims.robots import RobotDescription, load_robot
 IK_DAMPING = 1e-3  # mk6's DLS damping (m^2): bounded steps near singularities
 IK_ITERATIONS = 8  # mk6's: at 20 Hz a target is <= 5 cm / 0.3 rad from the last solution
 POS_TOL, ROT_TOL = 1e-5, 1e-4  # m, rad: close enough to stop iterating (mk6's)
-POSTURE_COST = 1e-2  # per rad, against 1 per m / rad on the TCP: the elbow's weak pull home
+POSTURE_COST = 1e-3  # per rad, against 1 per m / rad on the TCP: the elbow's weak pull home
 
 
 def kinematic_model(desc: RobotDescription) -> mujoco.MjModel:

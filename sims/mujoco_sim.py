@@ -134,10 +134,12 @@ class MujocoSim:
         self._built = bool(prefix)
         if self._built:  # servo gains come from the arm's own inertia
             scene.tune_servos(m, desc, self.home, self.qpos_adr, self._dofadr)
-        lower = m.jnt_range[joints, 0]
-        upper = m.jnt_range[joints, 1]
-        self.robot = RobotSpec(desc.name, desc.joint_names, tuple(lower), tuple(upper),
-                               desc.home, max_gripper_opening=desc.gripper.max_opening)
+        model_range = m.jnt_range[joints]
+        said = np.column_stack([desc.joint_lower, desc.joint_upper])
+        if not np.allclose(model_range, said, atol=1e-3):  # a description must cite its model
+            raise ValueError(f"robot {desc.name!r}: joint limits {said.tolist()} differ from "
+                             f"its model's {model_range.tolist()} ({desc.model})")
+        self.robot: RobotSpec = desc.spec()
         # A written arm (mk6) keeps this file's solver, which the shipped policy was trained
         # with; built arms use sims.kinematics, made on first use.
         self._kin: ArmKinematics | None = None
