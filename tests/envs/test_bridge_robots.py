@@ -88,3 +88,15 @@ def test_agent_run_scripted_pick_place_on_each_arm(robot):
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["success_rate"] >= 0.75, summary  # 4 episodes; the 50-episode runs: README
+
+
+def test_a_server_gone_mid_episode_truncates_with_a_failure_not_a_traceback():
+    r = Running(SimDriver("pick_place", image_size=(32, 32), robot="iiwa14"))
+    env = envs.make(f"bridge:{r.endpoint}", timeout_s=0.3)
+    try:
+        env.reset(seed=0)
+        r.close()  # the robot PC stops answering: no ack, no frames
+        _, _, _, truncated, info = env.step(env.action_space.sample() * 0)
+        assert truncated and info["failure"].startswith("bridge: ")
+    finally:
+        env.close()
