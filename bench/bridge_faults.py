@@ -126,6 +126,7 @@ class InProc:
     def client(self, **kw) -> BridgeClient:
         cl = BridgeClient(self.server.endpoint, ClientConfig(**kw))
         cl.connect(subscribe=False)
+        self.current = cl  # the newest: what a refused retry in `command` left open
         return cl
 
     def command(self, cl: BridgeClient, q, **kw) -> tuple[BridgeClient, dict]:
@@ -366,6 +367,7 @@ def bad_targets(n: int) -> dict:
             try:
                 cl, ack = srv.command(cl, q)
             except Rejected as exc:
+                cl = srv.current  # `command` may have reconnected before this refusal
                 rejected += 1
                 ok += i % 3 == 1 and exc.code == "bad_target"
             else:
@@ -411,6 +413,7 @@ def driver_faults(n: int) -> dict:
                 cl, _ = srv.command(cl, srv.c.governor.setpoint)
                 resumed += 1
             except Rejected as exc:
+                cl = srv.current  # `command` may have reconnected before this refusal
                 resumed += exc.code != "fault"
             resumed += srv.c.mode.value != "fault" or len(srv.driver.log) != n_log
             held += srv.driver.holds > holds_before and len(srv.driver.log) == n_log

@@ -66,7 +66,7 @@ def build(desc: RobotDescription, world: mujoco.MjSpec) -> mujoco.MjSpec:
             if body.mass <= 0.0:  # a bare frame (e.g. panda_grasptarget): no inertia either
                 _set_inertia(body, 1e-9)  # MuJoCo needs it positive
     for geom in world.geoms:
-        if geom.name.startswith(ARM_PREFIX) or _in_arm(geom, world):
+        if geom.name.startswith(ARM_PREFIX) or _in_arm(geom):
             geom.contype, geom.conaffinity = 2, 1  # collide with the world, not each other
     tcp, tcp_rot = np.asarray(desc.tcp_offset, float), _rotation(desc.tcp_quat)
     tcp_body.add_site(name="tcp", pos=tcp, quat=list(desc.tcp_quat), size=[0.005, 0, 0],
@@ -93,7 +93,7 @@ def _rotation(quat: tuple[float, ...]) -> np.ndarray:
     return mat.reshape(3, 3)
 
 
-def _in_arm(geom: mujoco.MjsGeom, world: mujoco.MjSpec) -> bool:
+def _in_arm(geom: mujoco.MjsGeom) -> bool:
     parent = geom.parent
     return parent is not None and parent.name.startswith(ARM_PREFIX)
 
@@ -106,8 +106,13 @@ def _set_inertia(body: mujoco.MjsBody, moment: float) -> None:
 
 
 def _add_fingers(hand: mujoco.MjsBody, desc: RobotDescription) -> tuple[str, str]:
-    """Two slide fingers meeting at the TCP, a palm behind them, a post back to the flange."""
+    """Two slide fingers meeting at the TCP, a palm behind them, a post back to the flange,
+    all along the flange's z, closing along its y (the TCP must be on that axis, unturned)."""
     tcp = np.asarray(desc.tcp_offset, float)
+    if np.abs(tcp[:2]).max() > 1e-9 or tuple(desc.tcp_quat) != (1.0, 0.0, 0.0, 0.0):
+        raise ValueError(f"robot {desc.name!r}: the plain gripper is built along the flange's "
+                         f"z axis; tcp_offset {desc.tcp_offset} / tcp_quat {desc.tcp_quat} "
+                         "put the TCP off it (model the gripper, or move the TCP onto it)")
     fx, fy, fz = FINGER_HALF
     palm_z = tcp[2] - 2 * fz - PALM_HALF[2]
     hand.add_geom(name="gripper_post", type=mujoco.mjtGeom.mjGEOM_CYLINDER,
