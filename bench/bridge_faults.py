@@ -4,8 +4,10 @@ One row per fault: {"fault", "count", "measured", "holds"}; `holds` is true only
 measurement met the requirement. Timing-sensitive rows run the server as a real subprocess
 (`python -m hw_bridge serve`); rows that must see every setpoint the server writes run it
 in-process with a recording driver. The last stdout line is one JSON object {"faults": [...]}.
+`--robot sim:ROBOT` runs every row on another described arm (its own joints and limits; bounds
+that depend on the limits are computed from them, as PROTOCOL.md section 5 states them).
 
-    python bench/bridge_faults.py [--quick]
+    python bench/bridge_faults.py [--quick] [--robot sim:panda]
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ sys.setswitchinterval(0.0005)  # in-process rows: the client's threads share the
 from bench.bridge import ENV, RT_PRIORITY, start_server, stop  # noqa: E402
 from hw_bridge import wire  # noqa: E402
 from hw_bridge.client import BridgeClient, ClientConfig  # noqa: E402
+from hw_bridge.drivers import make_driver, parse_sim  # noqa: E402
 from hw_bridge.drivers.sim import SimDriver  # noqa: E402
 from hw_bridge.errors import BridgeError, DriverFault, Rejected  # noqa: E402
 from hw_bridge.security import keygen  # noqa: E402
 from hw_bridge.server import BridgeServer, ServerConfig  # noqa: E402
 
 WATCHDOG, PERIOD = 0.1, 0.05  # defaults: 100 ms watchdog, 20 Hz commands
+ROBOT = "sim:pick_place"  # --robot: the arm every row runs on (mk6 unless told)
 MOVER = """
 import sys, time, numpy as np
 from hw_bridge.client import BridgeClient
@@ -50,13 +54,29 @@ c = BridgeClient(sys.argv[1]); c.connect(subscribe=False)
 home = np.array(c.info["robot"]["home"])
 for i in range(10**6):
     try:
-        c.command(home + [0.4 * np.sin(i * 0.4), 0.15 * np.sin(i * 0.3), 0, 0, 0, 0], 0.0)
+        c.command(home + np.r_[0.4 * np.sin(i * 0.4), 0.15 * np.sin(i * 0.3),
+                               np.zeros(len(home) - 2)], 0.0)
     except Rejected as e:  # a starved machine: late command, or the watchdog ended us
         if e.code == "unknown_session": c.close(); c = BridgeClient(sys.argv[1]); c.connect(False)
         elif e.code != "expired": raise
     if i == 4: print("MOVING", flush=True)
     time.sleep(0.05)
 """
+
+
+def serve(*args: str, rt: bool = True) -> tuple[subprocess.Popen, str]:
+    """The bench's server subprocess, serving --robot's arm."""
+    return start_server("--robot", ROBOT, *args, rt=rt)
+
+
+def limits():
+    """The safety limits the server enforces for --robot's arm (its description's)."""
+    return make_driver(ROBOT).limits
+
+
+def along_first(home: np.ndarray, offset: float) -> np.ndarray:
+    """`home` with `offset` (rad) added to the first joint only."""
+    return home + np.r_[offset, np.zeros(len(home) - 1)]
 
 
 class RecordingDriver(SimDriver):
@@ -94,7 +114,8 @@ class RecordingDriver(SimDriver):
 
 class InProc:
     def __init__(self, control_hz: float = 20.0) -> None:
-        self.driver = RecordingDriver("pick_place", image_size=(32, 32))
+        robot, task = parse_sim(ROBOT.partition(":")[2])
+        self.driver = RecordingDriver(task, image_size=(32, 32), robot=robot)
         cfg = ServerConfig(bind="tcp://127.0.0.1:*", control_hz=control_hz, stream_hz=5.0)
         self.server = BridgeServer(self.driver, cfg).start()
         self.c = self.server.controller
@@ -105,6 +126,7 @@ class InProc:
     def client(self, **kw) -> BridgeClient:
         cl = BridgeClient(self.server.endpoint, ClientConfig(**kw))
         cl.connect(subscribe=False)
+        self.current = cl  # the newest: what a refused retry in `command` left open
         return cl
 
     def command(self, cl: BridgeClient, q, **kw) -> tuple[BridgeClient, dict]:
@@ -150,7 +172,7 @@ def row(fault: str, count: int, measured: dict, holds: bool) -> dict:
 
 # -- 1. client SIGKILLed mid-motion ------------------------------------------------------------
 def sigkill(n: int) -> dict:
-    proc, endpoint = start_server("--image-size", "32", "--stream-rate", "5")
+    proc, endpoint = serve("--image-size", "32", "--stream-rate", "5")
     lat, entered, reasons = [], [], set()
     try:
         for _ in range(n):
@@ -173,7 +195,10 @@ def sigkill(n: int) -> dict:
             reasons.add(st["reason"].split(":")[1].strip() if ":" in st["reason"] else st["reason"])
     finally:
         stop(proc)
-    bound = WATCHDOG + PERIOD
+    # PROTOCOL.md rule 5: watchdog + one arm period + a stop from full speed (mk6: 142 ms, within
+    # one control period of the watchdog; an arm that may brake less hard takes longer).
+    lim = limits()
+    bound = max(WATCHDOG + PERIOD, WATCHDOG + 0.002 + lim.max_velocity / lim.max_accel)
     return row("client SIGKILLed mid-motion", n,
                {"held_after_last_message_ms": {"max": ms(max(lat)), "p50": ms(np.median(lat))},
                 "hold_entered_ms_max": ms(max(entered)), "bound_ms": ms(bound),
@@ -191,7 +216,8 @@ def gaps(n: int) -> dict:
         for _ in range(n):
             sp = srv.c.governor.setpoint.copy()
             try:
-                ack = cl.command(sp + np.random.uniform(-0.3, 0.3, 6), 0.0, lifetime_s=0.5)
+                ack = cl.command(sp + np.random.uniform(-0.3, 0.3, len(sp)), 0.0,
+                                 lifetime_s=0.5)
             except Rejected as exc:  # the watchdog ended the session during the last gap
                 if exc.code != "unknown_session":
                     raise
@@ -329,7 +355,7 @@ def bad_targets(n: int) -> dict:
     try:
         for i in range(n):
             sp = g.setpoint.copy()
-            j = random.randrange(6)
+            j = random.randrange(len(sp))
             q = sp.copy()
             if i % 3 == 0:
                 q[j] += random.choice((-2.5, 2.5))
@@ -341,6 +367,7 @@ def bad_targets(n: int) -> dict:
             try:
                 cl, ack = srv.command(cl, q)
             except Rejected as exc:
+                cl = srv.current  # `command` may have reconnected before this refusal
                 rejected += 1
                 ok += i % 3 == 1 and exc.code == "bad_target"
             else:
@@ -386,6 +413,7 @@ def driver_faults(n: int) -> dict:
                 cl, _ = srv.command(cl, srv.c.governor.setpoint)
                 resumed += 1
             except Rejected as exc:
+                cl = srv.current  # `command` may have reconnected before this refusal
                 resumed += exc.code != "fault"
             resumed += srv.c.mode.value != "fault" or len(srv.driver.log) != n_log
             held += srv.driver.holds > holds_before and len(srv.driver.log) == n_log
@@ -429,7 +457,7 @@ class GoodClient(threading.Thread):
             time.sleep(max(0.0, next_t - time.monotonic()))
             t0 = time.monotonic()
             try:
-                self.client.command(home + [0.2 * np.sin(i / 20), 0, 0, 0, 0, 0], 0.0)
+                self.client.command(along_first(home, 0.2 * np.sin(i / 20)), 0.0)
                 self.acks += 1
             except BridgeError as exc:
                 self.failures += 1
@@ -500,7 +528,7 @@ print(replies, oversized, multipart, flush=True)
 
 # -- 6. fuzzed, truncated, oversized frames -----------------------------------------------------
 def fuzz(n: int, baseline_s: float) -> dict:
-    proc, endpoint = start_server("--image-size", "64")
+    proc, endpoint = serve("--image-size", "64")
     try:
         base = run_good_client(endpoint, baseline_s)
         good = GoodClient(endpoint)
@@ -535,7 +563,7 @@ def curve(n: int) -> dict:
         shutil.copy(server_dir / "server.key", d / "server.key")
     (server_dir / "clients").mkdir()
     shutil.copy(good_dir / "client.key", server_dir / "clients" / "client.key")
-    proc, endpoint = start_server("--image-size", "32", "--keys", str(server_dir))
+    proc, endpoint = serve("--image-size", "32", "--keys", str(server_dir))
     answered = 0
     try:
         good = GoodClient(endpoint, keys=str(good_dir))
@@ -575,7 +603,7 @@ def _collect_acks(sock: zmq.Socket, wait_ms: int, acks: dict, ages: list, sent: 
 
 
 def flood(seconds: float) -> dict:
-    proc, endpoint = start_server("--image-size", "64")
+    proc, endpoint = serve("--image-size", "64")
     server = psutil.Process(proc.pid)
     cl = BridgeClient(endpoint)
     cl.connect(subscribe=False)
@@ -594,7 +622,7 @@ def flood(seconds: float) -> dict:
             sent[seq] = now
             sock.send(wire.encode(wire.request(
                 "command", seq, session=cl.session, seq=seq, sent=now, deadline=now + PERIOD,
-                q=home + [0.2 * np.sin(seq / 200), 0, 0, 0, 0, 0], gripper=0.0)))
+                q=along_first(home, 0.2 * np.sin(seq / 200)), gripper=0.0)))
             _collect_acks(sock, 0, acks, ages, sent)
             if seq % 200 == 1:
                 rss.append(server.memory_info().rss / 2**20)
@@ -626,7 +654,7 @@ def cycles(n: int) -> dict:
     for load in ("idle", "loaded", "loaded_best_effort"):
         burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                    for _ in range(0 if load == "idle" else 2)]
-        proc, endpoint = start_server("--image-size", "64", rt=load != "loaded_best_effort")
+        proc, endpoint = serve("--image-size", "64", rt=load != "loaded_best_effort")
         try:
             time.sleep(1.0)
             good = run_good_client(endpoint, n * 0.002)
@@ -646,10 +674,13 @@ def cycles(n: int) -> dict:
 
 
 def main() -> None:
+    global ROBOT
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small counts for smoke-testing")
     p.add_argument("--only", default=None, help="comma-separated row functions to run")
+    p.add_argument("--robot", default=ROBOT, help="the arm: sim:TASK (mk6) or sim:ROBOT[/TASK]")
     args = p.parse_args()
+    ROBOT = args.robot
     q = args.quick
     plan = {"sigkill": lambda: sigkill(3 if q else 50),
             "gaps": lambda: gaps(30 if q else 1000),
@@ -664,7 +695,8 @@ def main() -> None:
     names = args.only.split(",") if args.only else list(plan)
     t0 = time.monotonic()
     faults = [plan[name]() for name in names]
-    print(json.dumps({"faults": faults, "quick": q, "wall_s": round(time.monotonic() - t0, 1),
+    print(json.dumps({"faults": faults, "robot": ROBOT, "quick": q,
+                      "wall_s": round(time.monotonic() - t0, 1),
                       "cpus": os.cpu_count(), "server_rt_priority": RT_PRIORITY,
                       "note": "shared 2-core machine; other engineers' jobs ran concurrently"}))
 

@@ -77,6 +77,9 @@ class BridgeEnv(gym.Env):
         if tuple(self.kin.joint_names) != self.robot.joint_names:
             raise BridgeError(f"server joints {self.robot.joint_names} do not match the "
                               f"{r['kinematics']} model's {self.kin.joint_names}")
+        # The first IK loads the solver (~2 s): here, not inside the first step's deadline.
+        home = np.array(self.robot.home_qpos)
+        self.kin.solve_ik(*self.kin.fk(home), home)
         self.control_hz = float(hello["control_hz"])
         self.period = 1.0 / self.control_hz
         self.last_timing = SimTiming(0.0, 0.0)  # time waiting on the robot, for the runtime
@@ -144,8 +147,11 @@ class BridgeEnv(gym.Env):
         ack, problem = self._send(self.kin.solve_ik(target_pos, target_quat, q0),
                                   float(a[act.gripper]))
         time.sleep(max(0.0, t_start + self.period - PACE_LEAD_S - time.monotonic()))
-        if problem is None or problem.code in RECOVERABLE:
-            self._frame = self.client.observation(after_t=ack["t"] if ack else t_sent)
+        if problem is None or getattr(problem, "code", "") in RECOVERABLE:  # Timeout: none
+            try:
+                self._frame = self.client.observation(after_t=ack["t"] if ack else t_sent)
+            except Timeout as exc:  # the stream stalled (server or machine): end the episode
+                problem = exc
         self.last_timing = SimTiming(time.monotonic() - t_start, 0.0)
         self._steps += 1
         return self._outcome(ack, problem, pos, quat)

@@ -68,8 +68,9 @@ class TableTopEnv(gym.Env):
 
     def __init__(self, task: str = "pick_place", backend: str = "mujoco", image_size: int = 128,
                  control_hz: float = 20.0, render_mode: str | None = None,
-                 instruction: str | None = None) -> None:
-        """instruction: said in every episode instead of the task's own sentence."""
+                 instruction: str | None = None, robot: str | None = None) -> None:
+        """instruction: said in every episode instead of the task's own sentence.
+        robot: a described arm (sims/robots/*.toml; None: the backend's own)."""
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} not supported; use 'rgb_array' or None")
         self.task = make_task(task)
@@ -78,7 +79,7 @@ class TableTopEnv(gym.Env):
         self.control_hz = control_hz
         self.metadata = {**self.metadata, "render_fps": control_hz}
         self.sim = make_sim(backend, list(self.task.objects), 1.0 / control_hz,
-                            (image_size, image_size))
+                            (image_size, image_size), robot)
         robot = self.sim.robot
         # What each dimension of `state` and of an action means (envs.features).
         self.state_layout = StateLayout.for_robot(robot)

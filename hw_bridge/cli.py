@@ -1,6 +1,6 @@
 """`agent bridge serve | estop | status | keygen | cameras`: the robot-side server and its tools.
 
-    agent bridge serve --robot sim:pick_place --bind tcp://127.0.0.1:5555 [--keys DIR]
+    agent bridge serve --robot sim:panda --bind tcp://127.0.0.1:5555 [--keys DIR]
                        [--rate HZ] [--watchdog-ms 100] [--camera NAME=KIND:ARG[@WxH][:FPS]]...
     agent bridge cameras [--try opencv:clip.mp4]...
     agent bridge estop --connect tcp://127.0.0.1:5555 [--keys DIR --name NAME]
@@ -25,7 +25,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("bridge", help="hardware bridge: serve a robot over ZeroMQ")
     sub = p.add_subparsers(dest="bridge_command", required=True)
     s = sub.add_parser("serve", help="run the robot-side server")
-    s.add_argument("--robot", default="sim:pick_place", help="sim:TASK, ur:HOST or franka:HOST")
+    s.add_argument("--robot", default="sim:pick_place",
+                   help="sim:ROBOT[/TASK] (a described arm: mk6, panda, iiwa14; task pick_place "
+                        "by default), sim:TASK (mk6), ur:HOST or franka:HOST")
     s.add_argument("--bind", default="tcp://127.0.0.1:5555",
                    help="command endpoint (loopback by default; port * picks a free one)")
     s.add_argument("--stream-bind", default=None, help="observation endpoint (default port+1)")
@@ -33,7 +35,8 @@ def register(subparsers: Any) -> None:
     s.add_argument("--rate", type=float, default=20.0, help="client command rate, Hz")
     s.add_argument("--stream-rate", type=float, default=30.0, help="observation rate, Hz")
     s.add_argument("--watchdog-ms", type=float, default=100.0)
-    s.add_argument("--image-size", type=int, default=128, help="sim camera size (square)")
+    s.add_argument("--image-size", type=int, default=None,
+                   help="sim camera size (square; default: the robot description's)")
     s.add_argument("--rt-priority", type=int, default=0,
                    help="SCHED_FIFO priority 1..99 for the arm loop (0: off; needs CAP_SYS_NICE)")
     s.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -75,8 +78,8 @@ def serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.0005)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
-    kwargs = {"image_size": (args.image_size, args.image_size)} if args.robot.startswith(
-        "sim") else {}
+    kwargs = ({"image_size": (args.image_size, args.image_size)}
+              if args.robot.startswith("sim") and args.image_size else {})
     driver = make_driver(args.robot, **kwargs)
     driver.limits = replace(driver.limits, watchdog_s=args.watchdog_ms / 1e3)
     config = ServerConfig(bind=args.bind, stream_bind=args.stream_bind, control_hz=args.rate,

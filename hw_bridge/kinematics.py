@@ -1,20 +1,23 @@
 """Workstation-side kinematics, chosen by the `robot.kinematics` name in the handshake.
 
-The bridge env turns 7-D end-effector deltas into joint targets here, on the workstation, with
-the same damped-least-squares IK the simulated env uses (`MujocoSim.solve_ik`), so the server
-only ever sees joint targets (see PROTOCOL.md, "Where IK happens").
+The bridge env turns 7-D end-effector deltas into joint targets here, on the workstation, so the
+server only ever sees joint targets (PROTOCOL.md, "Where IK happens"). That decision stands for
+every arm: joint space is where an arm controller's limits live, so the robot side clamps
+exactly and cheaply with forward kinematics alone, and no iterative solver (which can fail to
+converge or pick another elbow) runs inside its safety loop; the workstation, which already runs
+the policy, has the cycles. The name is a robot description (`sims/robots/NAME.toml`): its own
+model file gives FK and IK (`sims.kinematics.ArmKinematics`: MuJoCo FK, mink differential IK),
+so a new arm needs a description, not a solver.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable
 from typing import Protocol
 
-import mujoco
 import numpy as np
 
 from hw_bridge.errors import BridgeError
+from sims.robots import UnknownRobotDescriptionError
 
 
 class Kinematics(Protocol):
@@ -27,37 +30,11 @@ class Kinematics(Protocol):
         """TCP position (3,) and wxyz quaternion (4,) for joint angles q."""
 
 
-class Mk6Kinematics:
-    """The mk6 arm's model (sims/assets/arm.xml) without a scene, for IK and FK only."""
-
-    def __init__(self) -> None:
-        from sims.mujoco_sim import MujocoSim
-
-        self._sim = MujocoSim([])
-        self.joint_names = self._sim.robot.joint_names
-        self._data = mujoco.MjData(self._sim.model)
-        self._tcp = self._sim.model.site("tcp").id
-
-    def solve_ik(self, pos: np.ndarray, quat: np.ndarray, q0: np.ndarray) -> np.ndarray:
-        return self._sim.solve_ik(pos, quat, q0)
-
-    def fk(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d = self._data
-        d.qpos[self._sim.qpos_adr] = q
-        mujoco.mj_kinematics(self._sim.model, d)
-        quat = np.zeros(4)
-        mujoco.mju_mat2Quat(quat, d.site_xmat[self._tcp])
-        return d.site_xpos[self._tcp].copy(), quat
-
-
-KINEMATICS: dict[str, Callable[[], Kinematics]] = {"mk6": Mk6Kinematics}
-
-
 def make_kinematics(name: str) -> Kinematics:
-    """The IK/FK model called `name`, or a BridgeError listing the known ones."""
-    if name not in KINEMATICS:
-        close = difflib.get_close_matches(name, KINEMATICS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise BridgeError(f"no workstation kinematics for robot {name!r}; known: "
-                          f"{sorted(KINEMATICS)}{hint}")
-    return KINEMATICS[name]()
+    """The IK/FK model of the described robot `name`, or a BridgeError listing the known ones."""
+    from sims.kinematics import make_arm_kinematics
+
+    try:
+        return make_arm_kinematics(name)
+    except UnknownRobotDescriptionError as e:
+        raise BridgeError(f"no workstation kinematics for robot {name!r}: {e}") from None

@@ -1,18 +1,25 @@
-"""MuJoCo backend: the mk6 arm (assets/arm.xml) on a table, objects added per task.
+"""MuJoCo backend: a described arm on a table, objects added per task.
+
+The default arm is mk6 (assets/arm.xml, included into the scene as written); any other
+description (sims/robots/*.toml) is attached to the same table by `sims.scene`.
 
 Physics runs at 500 Hz (`PHYSICS_DT`); a control step at 20 Hz is 25 physics steps. End-effector
 targets become joint targets by damped-least-squares differential IK on MuJoCo's site Jacobian,
-solved on a scratch `MjData` so the simulated arm is only ever driven through its servos.
+solved on a scratch `MjData` so the simulated arm is only ever driven through its servos
+(other arms: `sims.kinematics`, the same damped least squares through mink, with a pull to
+home for 7-joint arms).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
+from sims import scene
 from sims.base import (
     COLORS,
     CUBE_HALF,
@@ -25,6 +32,8 @@ from sims.base import (
     SimTiming,
     quat_from_yaw,
 )
+from sims.kinematics import ArmKinematics
+from sims.robots import RobotDescription, load_robot
 
 ASSETS = Path(__file__).parent / "assets"
 PHYSICS_DT = 0.002  # 500 Hz: stiff position servos (kp 2000) stay stable with implicitfast.
@@ -37,12 +46,14 @@ IK_DAMPING = 1e-3  # Levenberg-Marquardt damping (m^2); keeps steps bounded near
 IK_ITERATIONS = 8
 
 
-def scene_xml(objects: list[ObjectSpec], camera_fovy: float = 50.0) -> str:
-    """MJCF for the table scene with the given objects (positions are set at reset)."""
+def scene_xml(objects: list[ObjectSpec], camera_fovy: float = 50.0,
+              include: str | None = "arm.xml") -> str:
+    """MJCF for the table scene with the given objects (positions are set at reset), with the
+    arm file `include` in it (None: no arm, one is attached with `sims.scene`)."""
     bodies = [_object_xml(o) for o in objects]
+    arm = f'\n  <include file="{include}"/>' if include else ""
     return f"""
-<mujoco model="motoken_table">
-  <include file="arm.xml"/>
+<mujoco model="motoken_table">{arm}
   <option timestep="{PHYSICS_DT}" integrator="implicitfast" cone="elliptic" impratio="10"/>
   <visual>
     <quality shadowsize="0"/>
@@ -75,45 +86,77 @@ def _object_xml(o: ObjectSpec) -> str:
             f'rgba="{rgba}" contype="0" conaffinity="0"/></body>')
 
 
+def _joint_names(m: mujoco.MjModel) -> set[str]:
+    return {m.joint(i).name for i in range(m.njnt)}
+
+
+def _scene_model(desc: RobotDescription, objects: list[ObjectSpec]) -> tuple[mujoco.MjModel, str]:
+    """The compiled table scene with the arm, and the prefix of the arm's names in it."""
+    if desc.model.suffix == ".xml":
+        # An MJCF arm is written with its servos, tcp site and wrist camera (mk6's arm.xml), and
+        # is included as it always was: mk6's scene stays the same bit for bit.
+        assets = {desc.model.name: desc.model.read_bytes()}
+        return mujoco.MjModel.from_xml_string(scene_xml(objects, include=desc.model.name),
+                                              assets), ""
+    world = mujoco.MjSpec.from_string(scene_xml(objects, include=None))
+    with warnings.catch_warnings():  # our prefix is not empty; MuJoCo warns on the frame's
+        warnings.simplefilter("ignore")
+        return scene.build(desc, world).compile(), scene.ARM_PREFIX
+
+
 class MujocoSim:
-    """The mk6 arm and a table scene in MuJoCo. See `sims.base.Sim` for the contract."""
+    """A described arm (default mk6) and a table scene in MuJoCo. See `sims.base.Sim`."""
 
     def __init__(self, objects: list[ObjectSpec], control_dt: float = 0.05,
-                 image_size: tuple[int, int] = (128, 128)) -> None:
-        xml = scene_xml(objects)
-        assets = {"arm.xml": (ASSETS / "arm.xml").read_bytes()}
-        self.model = mujoco.MjModel.from_xml_string(xml, assets)
+                 image_size: tuple[int, int] = (128, 128), robot: str = "mk6") -> None:
+        self.desc = load_robot(robot)
+        self.model, prefix = _scene_model(self.desc, objects)
         self.data = mujoco.MjData(self.model)
         self._ik_data = mujoco.MjData(self.model)
         self.objects = {o.name: o for o in objects}
         self.control_dt = control_dt
         self.n_substeps = max(1, round(control_dt / PHYSICS_DT))
-        self.camera_names = ("front", "wrist")
+        self.camera_names = tuple(c.name for c in self.desc.cameras)
         self.image_size = image_size
         self._renderer: mujoco.Renderer | None = None
-        m = self.model
-        self.qpos_adr = np.array([m.jnt_qposadr[m.joint(j).id] for j in ARM_JOINTS])
-        self._dofadr = np.array([m.jnt_dofadr[m.joint(j).id] for j in ARM_JOINTS])
-        self._finger_qadr = [m.jnt_qposadr[m.joint(f).id] for f in ("finger_left", "finger_right")]
+        m, desc = self.model, self.desc
+        joints = [m.joint(prefix + j).id for j in desc.joint_names]
+        self.qpos_adr = m.jnt_qposadr[joints]
+        self._dofadr = m.jnt_dofadr[joints]
+        fingers = [m.joint(f if f in _joint_names(m) else prefix + f).id
+                   for f in desc.gripper.joints or scene.ADDED_FINGERS]
+        self._finger_qadr = [m.jnt_qposadr[f] for f in fingers]
+        self._arm_act = np.array([m.actuator(j).id for j in desc.joint_names])
+        self._grip_act = m.actuator("gripper").id
+        self._half_open = desc.gripper.max_opening / 2  # one finger's travel (m)
         self._tcp = m.site("tcp").id
-        lower = m.jnt_range[[m.joint(j).id for j in ARM_JOINTS], 0]
-        upper = m.jnt_range[[m.joint(j).id for j in ARM_JOINTS], 1]
-        self.robot = RobotSpec("mk6", ARM_JOINTS, tuple(lower), tuple(upper), HOME_QPOS,
-                               max_gripper_opening=0.08)
-        self._q_target = np.array(HOME_QPOS)
+        self.home = np.array(desc.home)
+        self._built = bool(prefix)
+        if self._built:  # servo gains come from the arm's own inertia
+            scene.tune_servos(m, desc, self.home, self.qpos_adr, self._dofadr)
+        model_range = m.jnt_range[joints]
+        said = np.column_stack([desc.joint_lower, desc.joint_upper])
+        if not np.allclose(model_range, said, atol=1e-3):  # a description must cite its model
+            raise ValueError(f"robot {desc.name!r}: joint limits {said.tolist()} differ from "
+                             f"its model's {model_range.tolist()} ({desc.model})")
+        self.robot: RobotSpec = desc.spec()
+        # A written arm (mk6) keeps this file's solver, which the shipped policy was trained
+        # with; built arms use sims.kinematics, made on first use.
+        self._kin: ArmKinematics | None = None
+        self._q_target = self.home.copy()
         self.last_timing = SimTiming(0.0, 0.0)
 
     # -- episode ---------------------------------------------------------------------------
     def reset(self, placements: list[Placement]) -> None:
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
-        d.qpos[self.qpos_adr] = HOME_QPOS
-        d.qpos[self._finger_qadr] = 0.04  # open
+        d.qpos[self.qpos_adr] = self.home
+        d.qpos[self._finger_qadr] = self._half_open  # open
         for p in placements:
             self._place(p)
-        self._q_target = np.array(HOME_QPOS)
-        d.ctrl[:6] = HOME_QPOS
-        d.ctrl[6] = 0.04
+        self._q_target = self.home.copy()
+        d.ctrl[self._arm_act] = self.home
+        d.ctrl[self._grip_act] = self._half_open
         mujoco.mj_forward(m, d)
         for _ in range(50):  # 0.1 s for cubes to settle onto the table
             mujoco.mj_step(m, d)
@@ -136,8 +179,7 @@ class MujocoSim:
     def step(self, ee_pos: np.ndarray, ee_quat: np.ndarray, gripper: float) -> None:
         t0 = time.perf_counter()
         self._q_target = self.solve_ik(ee_pos, ee_quat, self._q_target)
-        self.data.ctrl[:6] = self._q_target
-        self.data.ctrl[6] = 0.04 * (1.0 - float(np.clip(gripper, 0.0, 1.0)))
+        self.set_joint_targets(self._q_target, gripper)
         for _ in range(self.n_substeps):
             mujoco.mj_step(self.model, self.data)
         self.last_timing = SimTiming(time.perf_counter() - t0, 0.0)
@@ -150,8 +192,13 @@ class MujocoSim:
     def set_joint_targets(self, q: np.ndarray, gripper: float) -> None:
         """Low-level servo command (used by the hardware-bridge sim driver)."""
         self._q_target = np.asarray(q, dtype=np.float64).copy()
-        self.data.ctrl[:6] = self._q_target
-        self.data.ctrl[6] = 0.04 * (1.0 - float(np.clip(gripper, 0.0, 1.0)))
+        self.data.ctrl[self._arm_act] = self._q_target
+        self.data.ctrl[self._grip_act] = self._half_open * (1.0 - float(np.clip(gripper, 0, 1)))
+
+    @property
+    def gripper_command(self) -> float:
+        """The gripper servo's current command, 0 open .. 1 closed."""
+        return float(1.0 - self.data.ctrl[self._grip_act] / self._half_open)
 
     def physics_step(self, n: int = 1) -> None:
         """Advance physics by n * PHYSICS_DT with the current servo targets."""
@@ -159,6 +206,10 @@ class MujocoSim:
 
     def solve_ik(self, pos: np.ndarray, quat: np.ndarray, q0: np.ndarray) -> np.ndarray:
         """Joint angles putting the TCP at (pos, quat), by damped least squares from q0."""
+        if self._built:
+            if self._kin is None:
+                self._kin = ArmKinematics(self.desc)
+            return self._kin.solve_ik(pos, quat, q0)
         m, d = self.model, self._ik_data
         q = np.array(q0, dtype=np.float64)
         jac = np.zeros((6, m.nv))

@@ -135,13 +135,34 @@ def check_policy_fits(args: RunCommand, policy: Any, env: Any, agent: Any = None
         return  # the scripted expert reads privileged state, whatever the arm
     u = env.unwrapped
     try:
-        policy.check_layouts(u.state_layout, u.action_layout, f"robot {robot_spec(env).name!r}")
+        try:
+            policy.check_layouts(u.state_layout, u.action_layout, "")
+        except CheckpointMismatchError:
+            raise BadInput(other_robot(args, policy, robot_spec(env).name, u)) from None
         check_trained_on(args, policy)
-    except (CheckpointMismatchError, BadInput) as e:
+    except BadInput:
         env.close()
         if agent is not None:
             agent.close()
-        raise BadInput(f"{e}") from None
+        raise
+
+
+def other_robot(args: RunCommand, policy: Any, robot: str, env: Any) -> str:
+    """The one line for a token policy meeting an arm whose state (or actions) it was not
+    trained on: which robot it was trained for, and what to do instead."""
+    from policies.registry import default_policy_spec
+
+    cfg = policy.config
+    name = args.policy or shown_path(default_policy_spec())
+    trained = (f"robot {', '.join(cfg.trained_robots)}" if cfg.trained_robots
+               else "another robot")
+    return (f"{name} was trained for {trained} ({cfg.state_layout.describe()}, actions "
+            f"{list(cfg.action_layout.names)}), not robot {robot!r} ("
+            f"{env.state_layout.describe()}): it cannot drive this arm. Train a policy for "
+            f"{robot} on its own demonstrations: agent collect --env {args.env} --policy "
+            f"scripted --out DIR (or record them by teleoperation), then agent train --data DIR "
+            f"--out RUN (agent train --init {name} fine-tunes only on data of the robot it "
+            f"was trained for)")
 
 
 def shown_path(spec: str) -> str:

@@ -1,10 +1,12 @@
 """Robot drivers behind the bridge, chosen by a `--robot KIND:ARG` spec through one registry.
 
-    sim:pick_place      the MuJoCo mk6 arm with the pick_place scene (any task in sims.tasks)
-    ur:192.168.1.10     a UR e-series arm (+ Robotiq 2F gripper) through ur_rtde (extra `ur`;
-                        not yet tried on hardware)
-    franka:172.16.0.2   a Franka Research 3 + Franka Hand through pylibfranka (extra `franka`;
-                        tested against franka-sim, not yet tried on hardware)
+    sim:pick_place        the MuJoCo mk6 arm with the pick_place scene (any task in sims.tasks)
+    sim:panda             a described arm (sims/robots/NAME.toml) with the pick_place scene
+    sim:panda/push        a described arm with another task's scene
+    ur:192.168.1.10       a UR e-series arm (+ Robotiq 2F gripper) through ur_rtde (extra `ur`;
+                          not yet tried on hardware)
+    franka:172.16.0.2     a Franka Research 3 + Franka Hand through pylibfranka (extra `franka`;
+                          tested against franka-sim, not yet tried on hardware)
 """
 
 from __future__ import annotations
@@ -20,10 +22,39 @@ from sims.errors import UnknownTaskError
 __all__ = ["ArmState", "Driver", "DriverState", "Snapshot", "make_driver", "DRIVERS"]
 
 
+DEFAULT_SIM_ROBOT, DEFAULT_SIM_TASK = "mk6", "pick_place"
+
+
+def parse_sim(arg: str) -> tuple[str, str]:
+    """(robot, task) of a `sim:` spec's argument: TASK (mk6), ROBOT, or ROBOT/TASK."""
+    from sims.robots import known_robots
+    from sims.tasks import TASKS
+
+    robots, tasks = known_robots(), sorted(TASKS)
+    first, slash, second = arg.partition("/")
+    if slash:
+        robot, task = first, second or DEFAULT_SIM_TASK
+    elif not arg or arg in TASKS:  # sim:TASK, as it always meant: mk6 with that task
+        robot, task = DEFAULT_SIM_ROBOT, arg or DEFAULT_SIM_TASK
+    elif arg in robots:
+        robot, task = arg, DEFAULT_SIM_TASK
+    else:
+        close = difflib.get_close_matches(arg, robots + tasks, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownRobotError(f"unknown robot or task {arg!r} in sim:{arg}; robots: {robots}, "
+                                f"tasks: {tasks} (sim:ROBOT, sim:TASK or sim:ROBOT/TASK){hint}")
+    if robot not in robots:
+        close = difflib.get_close_matches(robot, robots, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownRobotError(f"unknown robot {robot!r} in sim:{arg}; robots: {robots}{hint}")
+    return robot, task
+
+
 def _sim(arg: str, **kwargs: Any) -> Driver:
     from hw_bridge.drivers.sim import SimDriver
 
-    return SimDriver(arg or "pick_place", **kwargs)
+    robot, task = parse_sim(arg)
+    return SimDriver(task, robot=robot, **kwargs)
 
 
 def _ur(arg: str, **kwargs: Any) -> Driver:
@@ -48,7 +79,7 @@ DRIVERS: dict[str, Callable[..., Driver]] = {"sim": _sim, "ur": _ur, "franka": _
 
 
 def make_driver(spec: str, **kwargs: Any) -> Driver:
-    """Build (not connect) the driver for `spec`, e.g. "sim:pick_place" or "ur:10.0.0.2"."""
+    """Build (not connect) the driver for `spec`, e.g. "sim:panda" or "ur:10.0.0.2"."""
     kind, _, arg = spec.partition(":")
     if kind not in DRIVERS:
         close = difflib.get_close_matches(kind, DRIVERS, n=1)

@@ -1,4 +1,7 @@
-"""The `sim` driver: the MuJoCo mk6 arm standing in for hardware behind the same server.
+"""The `sim` driver: a described arm in MuJoCo standing in for hardware behind the same server.
+
+Any robot description (sims/robots/NAME.toml: mk6, panda, iiwa14, ...) gives the arm, its
+cameras, its safety limits and the name of its workstation kinematics; the task gives the scene.
 
 The control thread owns physics (`write`, `wait_period`, `read`); the stream thread renders
 from its own copy of the scene (`snapshot`), so a 5 ms render never stalls the 500 Hz loop
@@ -9,6 +12,7 @@ cannot know (object poses, goal, success) are returned only in `Snapshot.sim_onl
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from typing import Any
 
 import mujoco
@@ -18,22 +22,32 @@ from hw_bridge.drivers.base import ArmState, Driver, DriverState, Snapshot
 from hw_bridge.errors import DriverFault
 from hw_bridge.safety import SafetyLimits
 from sims.mujoco_sim import PHYSICS_DT, MujocoSim
+from sims.robots import load_robot
 from sims.tasks import Goal, make_task
 
 
 class SimDriver(Driver):
-    """The MuJoCo arm with the scene of table-top task `task` (e.g. "pick_place")."""
+    """The described arm `robot` in MuJoCo with the scene of table-top task `task`.
 
-    kinematics = "mk6"
+    Args:
+        task: e.g. "pick_place" (sims.tasks).
+        image_size: (height, width) of every camera; None: each camera's own from the
+            description.
+        limits: the server's limits; None: the description's safety numbers.
+        robot: a description name (sims/robots/), mk6 by default.
+    """
 
-    def __init__(self, task: str = "pick_place", image_size: tuple[int, int] = (128, 128),
-                 limits: SafetyLimits | None = None) -> None:
+    def __init__(self, task: str = "pick_place", image_size: tuple[int, int] | None = None,
+                 limits: SafetyLimits | None = None, robot: str = "mk6") -> None:
         super().__init__()
+        self.desc = load_robot(robot)
         self.task = make_task(task)
-        self.image_size = image_size
+        self.kinematics = self.desc.name  # the workstation loads the same description's model
+        cams = self.desc.cameras
+        self.image_size = image_size or ((cams[0].height, cams[0].width) if cams else (128, 128))
         self.period = PHYSICS_DT
-        self.limits = limits or SafetyLimits()
-        self.cameras = {"front": image_size, "wrist": image_size}
+        self.limits = limits or SafetyLimits(**asdict(self.desc.safety))
+        self.cameras = {c.name: image_size or (c.height, c.width) for c in cams}
         self._lock = threading.Lock()
         self._sim: MujocoSim | None = None
         self._goal: Goal | None = None
@@ -42,11 +56,12 @@ class SimDriver(Driver):
 
     # -- lifecycle ------------------------------------------------------------------------
     def connect(self) -> None:
-        self._sim = MujocoSim(list(self.task.objects), image_size=self.image_size)
+        self._sim = MujocoSim(list(self.task.objects), image_size=self.image_size,
+                              robot=self.desc.name)
         self.robot = self._sim.robot
         self._fk_data = mujoco.MjData(self._sim.model)
         self._render_data = mujoco.MjData(self._sim.model)
-        self._renderer: mujoco.Renderer | None = None
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}  # one per camera size
         self._tcp = self._sim.model.site("tcp").id
         self.reset_episode(0)
         self.state = DriverState.INACTIVE
@@ -81,8 +96,7 @@ class SimDriver(Driver):
         if self._sim is None:
             return
         with self._lock:
-            self._sim.set_joint_targets(self._sim.joint_positions(),
-                                        1.0 - self._sim.data.ctrl[6] / 0.04)
+            self._sim.set_joint_targets(self._sim.joint_positions(), self._sim.gripper_command)
 
     def wait_period(self, n: int) -> None:
         with self._lock:
@@ -120,18 +134,19 @@ class SimDriver(Driver):
             rd.mocap_quat[:] = sim.data.mocap_quat
             sim_only = self._privileged_locked(state)
         mujoco.mj_forward(sim.model, rd)
-        if self._renderer is None:  # created here: a GL context belongs to its thread
-            self._renderer = mujoco.Renderer(sim.model, *self.image_size)
         images = {}
-        for cam in self.cameras:
-            self._renderer.update_scene(rd, camera=cam)
-            images[cam] = self._renderer.render().copy()
+        for cam, size in self.cameras.items():
+            renderer = self._renderers.get(size)
+            if renderer is None:  # created here: a GL context belongs to its thread
+                renderer = self._renderers[size] = mujoco.Renderer(sim.model, *size)
+            renderer.update_scene(rd, camera=cam)
+            images[cam] = renderer.render().copy()
         return Snapshot(state, images, sim_only)
 
     def release_stream(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
 
     def _privileged_locked(self, state: ArmState) -> dict[str, Any]:
         sim, goal = self.sim, self._goal

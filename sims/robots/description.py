@@ -9,6 +9,7 @@ downloaded at run time).
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +82,17 @@ class RobotDescription:
     Attributes:
         name: registry name, also the dataset's `robot_type`.
         model: MJCF or URDF file of the arm (and gripper, where modelled).
-        tcp: the model's site or link at the tool centre point.
+        tcp: the model's site or body (URDF link) that carries the tool centre point.
+        tcp_offset, tcp_quat: the TCP's position (m) and orientation (wxyz) in that frame. The
+            TCP's z points along the approach (out of the gripper) and the fingers close along
+            its y; at home it points down with x towards the arm's base (mk6's convention, which
+            the EE-delta actions and the scripted expert are written in).
         joint_names, joint_lower, joint_upper: the arm joints (not the fingers), rad.
         home: joint angles at the start of an episode.
         control_hz: the arm's own control rate (the bridge's physics/servo period).
+        base_pos: where the arm's base stands in the world frame (m) that poses, the workspace
+            box and EE actions are given in: the sim cell's table for simulated arms, a cell's
+            calibration for real ones.
     """
 
     name: str
@@ -99,6 +107,9 @@ class RobotDescription:
     cameras: tuple[CameraSpec, ...] = ()
     safety: SafetySpec = SafetySpec()
     notes: str = ""
+    tcp_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    tcp_quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    base_pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         n = len(self.joint_names)
@@ -120,9 +131,12 @@ class RobotDescription:
 
 def _resolve(model: str, base: Path) -> Path:
     if model.startswith("pybullet_data:"):
-        import pybullet_data
-
-        return Path(pybullet_data.getDataPath()) / model.removeprefix("pybullet_data:")
+        # Located, not imported: a robot PC serving `sim:panda` needs the files, not pybullet.
+        spec = importlib.util.find_spec("pybullet_data")
+        if spec is None or spec.origin is None:
+            raise ValueError(f"model {model!r} needs the pybullet_data package (pip install "
+                             "pybullet)")
+        return Path(spec.origin).parent / model.removeprefix("pybullet_data:")
     return (base / model).resolve()
 
 
@@ -144,8 +158,8 @@ def load_robot(name: str) -> RobotDescription:
 def parse_description(raw: dict[str, Any], base: Path, name: str) -> RobotDescription:
     """Build a description from a parsed TOML table (also for a user's own file)."""
     raw = dict(raw)
-    unknown = set(raw) - {"name", "model", "tcp", "control_hz", "notes", "arm", "gripper",
-                          "cameras", "safety"}
+    unknown = set(raw) - {"name", "model", "tcp", "tcp_offset", "tcp_quat", "base_pos",
+                          "control_hz", "notes", "arm", "gripper", "cameras", "safety"}
     if unknown:
         raise ValueError(f"robot description {name!r}: unknown field(s) {sorted(unknown)}; "
                          "see sims/robots/mk6.toml for the full set")
@@ -162,7 +176,10 @@ def parse_description(raw: dict[str, Any], base: Path, name: str) -> RobotDescri
             joint_lower=tuple(float(x) for x in arm["lower"]),
             joint_upper=tuple(float(x) for x in arm["upper"]),
             home=tuple(float(x) for x in arm["home"]), control_hz=float(raw.pop("control_hz")),
-            gripper=gripper, cameras=cameras, safety=safety, notes=raw.pop("notes", ""))
+            gripper=gripper, cameras=cameras, safety=safety, notes=raw.pop("notes", ""),
+            tcp_offset=tuple(float(x) for x in raw.pop("tcp_offset", (0.0, 0.0, 0.0))),
+            tcp_quat=tuple(float(x) for x in raw.pop("tcp_quat", (1.0, 0.0, 0.0, 0.0))),
+            base_pos=tuple(float(x) for x in raw.pop("base_pos", (0.0, 0.0, 0.0))))
     except (KeyError, TypeError) as e:
         raise ValueError(f"robot description {name!r} is missing or misnames a field: {e}; "
                          "see sims/robots/mk6.toml for the full set") from None

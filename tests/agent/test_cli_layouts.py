@@ -24,15 +24,36 @@ def panda_dataset(tmp_path_factory):
     return out
 
 
-def test_run_refuses_a_policy_trained_on_another_robot_in_one_line():
+def _refusal(argv: list[str]) -> str:
     with pytest.raises(SystemExit) as e:
-        main(["run", "--env", "pybullet:pick_place", "--episodes", "1", "--backend", "torch"])
+        main(argv)
+    assert e.value.code == 2  # printed as one `error: ` line, exit 2
     msg = str(e.value).removeprefix("error: ")  # a BadInput's message has no prefix
-    assert "\n" not in msg
-    assert msg.startswith("robot 'panda' has state [panda_joint1, panda_joint2, ")
-    assert "this policy was trained on state [joint1, joint2, joint3, joint4, joint5, joint6]" \
-        in msg
-    assert "agent train --init" in msg
+    assert "\n" not in msg and "Traceback" not in msg
+    return msg
+
+
+def test_run_refuses_a_policy_trained_on_another_robot_in_one_line():
+    msg = _refusal(["run", "--env", "pybullet:pick_place", "--episodes", "1",
+                    "--backend", "torch"])
+    assert msg.startswith("checkpoints/default was trained for robot mk6 (state [joint1, ")
+    assert "not robot 'panda' (state [panda_joint1, panda_joint2, " in msg
+    assert "agent collect --env pybullet:pick_place --policy scripted --out DIR" in msg
+    assert "agent train --data DIR --out RUN" in msg and "agent train --init" in msg
+
+
+def test_run_refuses_the_default_policy_on_a_panda_behind_the_bridge():
+    from hw_bridge.drivers.sim import SimDriver
+    from tests.hw_bridge.conftest import Running
+
+    r = Running(SimDriver("pick_place", image_size=(32, 32), robot="panda"))
+    try:
+        msg = _refusal(["run", "--env", f"bridge:{r.endpoint}", "--episodes", "1",
+                        "--backend", "torch"])
+    finally:
+        r.close()
+    assert msg.startswith("checkpoints/default was trained for robot mk6 ")
+    assert "not robot 'panda'" in msg and "it cannot drive this arm" in msg
 
 
 def test_a_dataset_names_its_robots_state(panda_dataset):
