@@ -90,6 +90,16 @@ def _joint_names(m: mujoco.MjModel) -> set[str]:
     return {m.joint(i).name for i in range(m.njnt)}
 
 
+def can_simulate(desc: RobotDescription) -> bool:
+    """Whether the table scene can hold this arm: a URDF (made drivable by `sims.scene`), or an
+    MJCF written for simulation, with a servo on every arm joint (mk6's arm.xml). An MJCF of
+    kinematics only (fr3.xml, for the franka driver's FK and the workstation's IK) cannot."""
+    if desc.model.suffix != ".xml":
+        return True
+    actuators = {a.name for a in mujoco.MjSpec.from_file(str(desc.model)).actuators}
+    return set(desc.joint_names) <= actuators
+
+
 def _scene_model(desc: RobotDescription, objects: list[ObjectSpec]) -> tuple[mujoco.MjModel, str]:
     """The compiled table scene with the arm, and the prefix of the arm's names in it."""
     if desc.model.suffix == ".xml":

@@ -27,22 +27,27 @@ DEFAULT_SIM_ROBOT, DEFAULT_SIM_TASK = "mk6", "pick_place"
 
 def parse_sim(arg: str) -> tuple[str, str]:
     """(robot, task) of a `sim:` spec's argument: TASK (mk6), ROBOT, or ROBOT/TASK."""
-    from sims.robots import known_robots
+    from sims.mujoco_sim import can_simulate
+    from sims.robots import known_robots, load_robot
     from sims.tasks import TASKS
 
-    robots, tasks = known_robots(), sorted(TASKS)
+    described, tasks = known_robots(), sorted(TASKS)
+    robots = [r for r in described if can_simulate(load_robot(r))]
     first, slash, second = arg.partition("/")
     if slash:
         robot, task = first, second or DEFAULT_SIM_TASK
     elif not arg or arg in TASKS:  # sim:TASK, as it always meant: mk6 with that task
         robot, task = DEFAULT_SIM_ROBOT, arg or DEFAULT_SIM_TASK
-    elif arg in robots:
+    elif arg in described:
         robot, task = arg, DEFAULT_SIM_TASK
     else:
         close = difflib.get_close_matches(arg, robots + tasks, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UnknownRobotError(f"unknown robot or task {arg!r} in sim:{arg}; robots: {robots}, "
                                 f"tasks: {tasks} (sim:ROBOT, sim:TASK or sim:ROBOT/TASK){hint}")
+    if robot in described and robot not in robots:
+        raise UnknownRobotError(f"robot {robot!r} is described for real hardware only (its "
+                                f"model has no servos to simulate); simulated robots: {robots}")
     if robot not in robots:
         close = difflib.get_close_matches(robot, robots, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

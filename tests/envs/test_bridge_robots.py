@@ -34,6 +34,9 @@ def test_sim_specs(arg, want):
     ("sim:pick_plase", r"did you mean 'pick_place'"),
     ("sim:pand/push", r"unknown robot 'pand'.*did you mean 'panda'"),
     ("sim:panda/pushh", r"unknown task 'pushh'.*did you mean 'push'"),
+    # fr3.xml models kinematics only (the franka driver's FK): described, not simulated
+    ("sim:fr3", r"'fr3' is described for real hardware only.*simulated robots: \['iiwa14', "
+                r"'mk6', 'panda'\]"),
 ])
 def test_unknown_sim_names_list_robots_and_tasks(spec, said):
     with pytest.raises(UnknownRobotError, match=said):

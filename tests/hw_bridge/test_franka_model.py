@@ -24,7 +24,9 @@ def _dh_tcp(q: np.ndarray) -> np.ndarray:
     for (a, d, alpha), theta in zip(DH, q, strict=True):
         t = t @ _craig(a, d, alpha, theta)
     t = t @ _craig(0.0, FLANGE_D, 0.0, -np.pi / 4)  # flange, hand turned -45 degrees
-    return t @ _craig(0.0, HAND_TCP_Z, 0.0, 0.0)
+    # the hand's TCP, turned 180 degrees about z: motoken's TCP frame is gripper-down
+    # (wxyz 0 0 1 0) at home on every arm (sims/assets/fr3.xml)
+    return t @ _craig(0.0, HAND_TCP_Z, 0.0, np.pi)
 
 
 def test_the_fr3_model_is_the_published_dh_table():
