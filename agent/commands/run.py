@@ -462,7 +462,7 @@ def main(args: RunCommand) -> int:
     agent.close()
     summary = summarize(args.env, policy.name if args.policy is None else args.policy,
                         results, timer)
-    summary.update(backend=backend, exec=args.exec_mode,
+    summary.update(backend=backend, exec=args.exec_mode, phrasings=args.phrasings,
                    simulate_latency_ms=None if latency is None else
                    {"mean": latency.mean_ms, "jitter": latency.jitter_ms},
                    **agent.stats.summary())

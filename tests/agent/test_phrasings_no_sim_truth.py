@@ -91,6 +91,8 @@ def test_eval_phrasings_refused_where_the_window_is_too_small(tmp_path, capsys):
     assert "--phrasings heldout" in line and "tokens" in line
 
 
-def test_eval_runs_scripted_with_heldout_phrasings():
+def test_eval_runs_scripted_with_heldout_phrasings(capsys):
     assert main(["eval", "--env", "mujoco:reach", "--policy", "scripted", "--episodes", "2",
-                 "--phrasings", "heldout"]) == 0
+                 "--phrasings", "heldout", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["phrasings"] == "heldout" and summary["episodes"] == 2
