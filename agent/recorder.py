@@ -38,6 +38,8 @@ class RecorderConfig:
         video: how camera frames are encoded.
         action_noise: DART noise on the executed actions (None: execute the policy's own);
             with it, each frame also records the clean `expert_action`.
+        phrasings: "train" or "heldout": each episode's task says its goal in a phrasing of
+            that split (envs.phrasings); None: the task's own sentence.
     """
 
     env: str
@@ -46,12 +48,16 @@ class RecorderConfig:
     fps: int | None = None
     video: VideoConfig = VideoConfig()
     action_noise: ActionNoise | None = None
+    phrasings: str | None = None
 
 
-def make_env(spec: str, fps: int | None) -> Any:
+def make_env(spec: str, fps: int | None, phrasings: str | None = None) -> Any:
     import envs
 
-    return envs.make(spec, control_hz=float(fps)) if fps else envs.make(spec)
+    kwargs: dict[str, Any] = {} if phrasings is None else {"phrasings": phrasings}
+    if fps:
+        kwargs["control_hz"] = float(fps)
+    return envs.make(spec, **kwargs)
 
 
 def dataset_spec(env: Any, video_cfg: VideoConfig, expert_action: bool = False,
@@ -84,7 +90,7 @@ class EpisodeRecorder:
         from policies.registry import load_policy
 
         self.cfg = cfg
-        self.env = make_env(cfg.env, cfg.fps)
+        self.env = make_env(cfg.env, cfg.fps, cfg.phrasings)
         self.spec = dataset_spec(self.env, cfg.video, cfg.action_noise is not None)
         broker = ChunkBroker(load_policy(cfg.policy))
         self.agent = NoisyAgent(broker, cfg.action_noise) if cfg.action_noise else broker

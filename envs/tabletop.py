@@ -19,6 +19,7 @@ from gymnasium import spaces
 
 from envs.errors import InstructionError, InvalidActionError
 from envs.features import ACTION_LAYOUT, StateLayout
+from envs.phrasings import phrase, wording
 from sims import make_sim
 from sims.base import (
     GRIPPER_DOWN,
@@ -68,9 +69,12 @@ class TableTopEnv(gym.Env):
 
     def __init__(self, task: str = "pick_place", backend: str = "mujoco", image_size: int = 128,
                  control_hz: float = 20.0, render_mode: str | None = None,
-                 instruction: str | None = None, robot: str | None = None) -> None:
+                 instruction: str | None = None, robot: str | None = None,
+                 phrasings: str | None = None) -> None:
         """instruction: said in every episode instead of the task's own sentence.
-        robot: a described arm (sims/robots/*.toml; None: the backend's own)."""
+        robot: a described arm (sims/robots/*.toml; None: the backend's own).
+        phrasings: "train" or "heldout": each episode says its goal in a phrasing of that
+        split (envs.phrasings), drawn from the episode's seed."""
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} not supported; use 'rgb_array' or None")
         self.task = make_task(task)
@@ -96,6 +100,12 @@ class TableTopEnv(gym.Env):
         })
         self._goal: Goal | None = None
         self.fixed_instruction = None if instruction is None else check_instruction(instruction)
+        if phrasings is not None:
+            if instruction is not None:
+                raise InstructionError("give an instruction or phrasings, not both")
+            wording(self.task.family or self.task.name, phrasings)  # refuses unknowns
+        self.phrasings = phrasings
+        self._said: str | None = None
 
     # -- Gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -106,6 +116,9 @@ class TableTopEnv(gym.Env):
         if episode.start is not None:
             self._move_to(episode.start)
         self._goal = episode.goal
+        # Drawn after the layout, so each seed's layout is the same with or without phrasings.
+        self._said = None if self.phrasings is None else phrase(
+            self.task.family or self.task.name, self.phrasings, episode.goal, self.np_random)
         return self._observe(), self._info(applied=None, failure=None)
 
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict]:
@@ -174,7 +187,7 @@ class TableTopEnv(gym.Env):
         state = np.concatenate([self.sim.joint_positions(), pos, quat,
                                 [self.sim.gripper_opening()]]).astype(np.float32)
         assert self._goal is not None
-        said = self.fixed_instruction or self._goal.instruction
+        said = self.fixed_instruction or self._said or self._goal.instruction
         return {"images": images, "state": state, "instruction": said}
 
     def privileged(self) -> dict[str, Any]:

@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DART: add Gaussian noise (std POS m on dx dy dz, ROT rad on drx dry drz, "
                         "default ROT = 5*POS; none on the gripper) to the executed actions and "
                         "record the clean ones as expert_action, e.g. 0.01,0.05")
+    p.add_argument("--phrasings", choices=("train", "heldout"), default=None,
+                   help="say each episode's goal in a varied phrasing of this split "
+                        "(envs.phrasings, drawn per seed) instead of the task's own sentence")
     p.add_argument("--json", action="store_true",
                    help="print one JSON summary object as the last stdout line")
     p.set_defaults(func=main)
@@ -97,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
 
     noise = _check_args(args)
     cfg = RecorderConfig(args.env, args.policy, args.out / layout.STAGING_DIR, args.fps,
-                         VideoConfig(codec=args.vcodec), noise)
+                         VideoConfig(codec=args.vcodec), noise, args.phrasings)
     recorder = _build(lambda: EpisodeRecorder(cfg))  # in-process env; also gives the features
     try:
         writer = _open_writer(args, recorder.spec, noise)
@@ -144,12 +147,27 @@ def _check_args(args: argparse.Namespace) -> ActionNoise | None:
         raise BadInput(f"--fps must be a positive integer, got {args.fps}")
     if args.out.exists() and not args.out.is_dir():
         raise BadInput(f"--out {args.out} exists and is not a directory")
+    if args.phrasings is not None:
+        _check_phrasings(args.env)
     if args.action_noise is None:
         return None
     try:
         return ActionNoise.parse(args.action_noise)
     except ValueError as e:
         raise BadInput(f"{e}") from None
+
+
+def _check_phrasings(spec: str) -> None:
+    import envs
+    from envs.registry import SIM_BACKENDS
+
+    try:
+        backend = envs.resolve(spec).backend
+    except envs.UnknownEnvError as e:
+        raise BadInput(str(e)) from None
+    if backend not in SIM_BACKENDS:
+        raise BadInput(f"--phrasings applies to table-top sim envs "
+                       f"({', '.join(f'{b}:TASK' for b in SIM_BACKENDS)}), not {spec}")
 
 
 def _build(make: Callable[[], Any]) -> Any:
@@ -180,6 +198,8 @@ def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None)
                  "vcodec": args.vcodec, "recorded_by": "motoken agent collect"}
     if wanted is not None:  # noise-free datasets keep exactly the keys they always had
         recording["action_noise"] = wanted
+    if args.phrasings is not None:
+        recording["phrasings"] = args.phrasings
     return DatasetWriter.create(args.out, spec, args.episodes_per_file, recording)
 
 

@@ -56,6 +56,8 @@ class RunCommand:
     """seed of the first episode (then +1 each)"""
     instruction: Annotated[str | None, tyro.conf.arg(metavar="TEXT")] = None
     """the task in words for every episode, instead of the env's (e.g. "push the red cube")"""
+    phrasings: Literal["train", "heldout"] | None = None
+    """say each episode's goal in a phrasing of this split (envs.phrasings), drawn per seed"""
     allow_untrained_env: bool = False
     """run a token policy on a sim env it was not trained on (refused otherwise), with a warning"""
     rate: Annotated[float | None, tyro.conf.arg(metavar="HZ")] = None
@@ -203,17 +205,38 @@ def check_trained_on(args: RunCommand, policy: Any) -> None:
 
 
 def check_instruction(args: RunCommand, policy: Any) -> None:
-    """--instruction, refused in one line if the policy's text window cannot hold it (the
-    env checks its characters and length when made: make_env)."""
+    """--instruction (or every sentence --phrasings may say), refused in one line if the
+    policy's text window cannot hold it (the env checks characters and length when made:
+    make_env)."""
+    from envs.phrasings import task_phrasings
     from policies.model.text import InstructionTooLongError
     from policies.model.token_policy import TokenPolicy
 
-    if args.instruction is None or not isinstance(policy, TokenPolicy):
+    if not isinstance(policy, TokenPolicy):
         return
+    flag, texts = "--instruction", [] if args.instruction is None else [args.instruction]
+    if args.phrasings is not None:
+        flag, texts = f"--phrasings {args.phrasings}", list(
+            task_phrasings(phrasing_task(args), args.phrasings))
     try:
-        policy.text_ids([args.instruction])
+        for text in texts:
+            policy.text_ids([text])
     except InstructionTooLongError as e:
-        raise BadInput(f"--instruction: {e}") from None
+        raise BadInput(f"{flag}: {e}") from None
+
+
+def phrasing_task(args: RunCommand) -> str:
+    """The table-top task --phrasings phrases, or BadInput for envs without phrasings."""
+    import envs
+    from envs.registry import SIM_BACKENDS
+
+    resolved = envs.resolve(args.env)
+    if resolved.backend not in SIM_BACKENDS:
+        raise BadInput(f"--phrasings applies to table-top sim envs "
+                       f"({', '.join(f'{b}:TASK' for b in SIM_BACKENDS)}), not {args.env}")
+    if args.instruction is not None:
+        raise BadInput("give --instruction or --phrasings, not both")
+    return resolved.target
 
 
 def make_env(args: RunCommand) -> Any:
@@ -221,7 +244,11 @@ def make_env(args: RunCommand) -> Any:
     import envs
     from envs.errors import InstructionError
 
-    kwargs = {} if args.instruction is None else {"instruction": args.instruction}
+    kwargs: dict[str, Any] = {} if args.instruction is None else {
+        "instruction": args.instruction}
+    if args.phrasings is not None:
+        phrasing_task(args)
+        kwargs["phrasings"] = args.phrasings
     try:
         return envs.make(args.env, **kwargs)
     except InstructionError as e:
@@ -456,7 +483,7 @@ def main(args: RunCommand) -> int:
     agent.close()
     summary = summarize(args.env, policy.name if args.policy is None else args.policy,
                         results, timer)
-    summary.update(backend=backend, exec=args.exec_mode,
+    summary.update(backend=backend, exec=args.exec_mode, phrasings=args.phrasings,
                    simulate_latency_ms=None if latency is None else
                    {"mean": latency.mean_ms, "jitter": latency.jitter_ms},
                    **agent.stats.summary())

@@ -144,6 +144,8 @@ def main(args: TrainCommand) -> int:
         demos = load_demos(args.data)
     except DatasetError as e:  # a missing, damaged or foreign --data directory
         raise BadInput(str(e)) from None
+    if not cfg.sim_truth:  # what a teleoperated dataset has: env_state is never read
+        demos = [replace(d, env_state=None) for d in demos]
     try:  # --intervention-weight / --only-interventions on data that cannot take them
         intervention_weights(demos, cfg.intervention_weight, cfg.only_interventions)
     except ValueError as e:
@@ -185,7 +187,10 @@ def main(args: TrainCommand) -> int:
         off = [name for name, on, w in (
             ("auxiliary object-pose targets", policy.model.aux_head is not None, cfg.aux_weight),
             ("plan tokens", policy.config.plan_dim > 0, cfg.plan_weight)) if w > 0 and not on]
-        if off:
+        if not cfg.sim_truth:
+            print("--no-sim-truth: training on camera frames, instruction, proprioception "
+                  "and actions only (no plan tokens, no object-pose targets)", file=sys.stderr)
+        elif off:
             # Not silent: both need every episode's environment state.
             missing = sum(d.env_state is None for d in demos)
             print(f"{' and '.join(off)}: off ({missing} of {len(demos)} episodes have "
@@ -369,6 +374,10 @@ def check_demos_fit(policy, demos) -> None:
     missing = [cam for cam in c.cameras if cam not in d.frames]
     if missing:
         raise BadInput(f"dataset lacks camera(s) {missing} the checkpoint uses")
+    if c.plan_dim and any(x.env_state is None for x in demos):
+        raise BadInput("the checkpoint writes plan tokens, trained from "
+                       "observation.environment_state, which this data lacks (or "
+                       "--no-sim-truth hides); start from a checkpoint without a plan")
 
 
 def make_eval_fn(spec: str, episodes: int):

@@ -62,6 +62,16 @@ class TrainConfig:
     """weight of the plan tokens, with observation.environment_state in the data (0: no plan)"""
     plan_objects: bool = True
     """the plan starts with every object's position (--no-plan-objects: the named ones only)"""
+    # Off: a recipe a teleoperated dataset supports (camera frames, instruction, proprioception
+    # and actions only): no plan tokens or object-pose targets, env_state is never read.
+    sim_truth: bool = True
+    """use the simulator's object poses (plan, aux targets); --no-sim-truth: frames only"""
+    # An instruction longer than the window is refused, never cut (policies.model.text);
+    # experiments/generalist/NOTE.md measures what varied phrasings need.
+    text_len: int = 12
+    """instruction tokens the policy reads (BPE, padded); longer instructions are refused"""
+    text_vocab: int = 320
+    """instruction BPE vocabulary (256 bytes + merges fitted on the data's instructions)"""
     # So the keypoints can follow the named cube and plate, not whichever cube is salient.
     film: bool = False
     """condition the image encoder on the instruction (FiLM)"""
@@ -87,7 +97,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.model not in CONFIGS:
             raise ValueError(f"unknown model config {self.model!r}; known: {sorted(CONFIGS)}")
-        for name in ("steps", "batch_size", "chunk", "checkpoint_every"):
+        for name in ("steps", "batch_size", "chunk", "checkpoint_every", "text_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:  # not > also refuses NaN
@@ -98,6 +108,9 @@ class TrainConfig:
                      "value_weight", "plan_weight", "intervention_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.text_vocab < 256:
+            raise ValueError(f"text_vocab must be >= 256 (the byte alphabet), got "
+                             f"{self.text_vocab}")
         if self.n_bins < 2:
             raise ValueError(f"n_bins must be >= 2, got {self.n_bins}")
         if not 1 <= self.execute <= self.chunk:

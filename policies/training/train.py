@@ -60,8 +60,9 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     # where 1st/99th-percentile uniform bins clip the rare full-speed turns (bench/codec.py).
     action_codec = BinningCodec(BinningConfig(strategy="quantile", n_bins=cfg.n_bins)).fit(actions)
     state_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins)).fit(states)
-    text = InstructionTokenizer.train(sorted({d.task for d in demos}))
-    env_dims = {None if d.env_state is None else d.env_state.shape[1] for d in demos}
+    text = InstructionTokenizer.train(sorted({d.task for d in demos}), cfg.text_vocab)
+    env_dims = {None if d.env_state is None or not cfg.sim_truth else d.env_state.shape[1]
+                for d in demos}
     env = env_dims.pop() if len(env_dims) == 1 and None not in env_dims else None
     plan_codec = None
     if env is not None and cfg.plan_weight > 0:
@@ -83,6 +84,7 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     pcfg = PolicyConfig(cameras=cameras, state_dim=states.shape[1],
                         action_dim=actions.shape[1], state_names=state_layout.names,
                         action_names=action_layout.names, chunk=cfg.chunk, execute=cfg.execute,
+                        text_len=cfg.text_len,
                         plan_dim=0 if plan_codec is None else targets.shape[1],
                         plan_objects=plan_codec is not None and cfg.plan_objects,
                         trained_on=trained_on, trained_robots=trained_robots)
