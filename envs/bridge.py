@@ -25,8 +25,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.errors import InvalidActionError
-from envs.features import ACTION_LAYOUT, StateLayout
+from envs.features import ACTION_LAYOUT, StateLayout, check_action
 from envs.tabletop import (
     INSTRUCTION_CHARSET,
     INSTRUCTION_MAX_LEN,
@@ -136,7 +135,7 @@ class BridgeEnv(gym.Env):
         if self._frame is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         t_start = time.monotonic()
-        a = self._validate(action)
+        a = check_action(action, self.action_space.low, self.action_space.high)
         s, act = self.state_layout, self.action_layout
         state = self._frame["state"].astype(np.float64)
         pos, quat = state[s.ee_pos], state[s.ee_quat]
@@ -198,17 +197,6 @@ class BridgeEnv(gym.Env):
         self.client.close()
 
     # -- helpers -----------------------------------------------------------------------------
-    def _validate(self, action: Any) -> np.ndarray:
-        a = np.asarray(action)
-        if a.shape != self.action_space.shape:
-            raise InvalidActionError(f"action must have shape {self.action_space.shape} (dpos "
-                                     f"xyz, drot xyz, gripper), got shape {a.shape}")
-        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-            raise InvalidActionError(f"action must be real numbers, got dtype {a.dtype}")
-        if not np.isfinite(a).all():
-            raise InvalidActionError(f"action has non-finite values: {a}")
-        return np.clip(a.astype(np.float32), self.action_space.low, self.action_space.high)
-
     def _applied_action(self, ack: dict, pos: np.ndarray, quat: np.ndarray) -> np.ndarray:
         goal_pos, goal_quat = self.kin.fk(self._goal_q)
         drot = axis_angle_from_quat(quat_mul(goal_quat, quat * CONJ))

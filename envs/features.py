@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import LayoutError
+from envs.errors import InvalidActionError, LayoutError
 from sims.base import RobotSpec
 
 ACTION_NAMES = ("dx", "dy", "dz", "drx", "dry", "drz", "gripper")
@@ -183,6 +183,22 @@ class ActionLayout:
 
 
 ACTION_LAYOUT = ActionLayout()
+
+
+def check_action(action: Any, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """An env's `step` argument as float32 clipped to [low, high] (what the env applies), or
+    InvalidActionError for a wrong shape, a non-number or a non-finite value: never clipped
+    into a command."""
+    a = np.asarray(action)
+    if a.shape != np.shape(low):
+        raise InvalidActionError(f"action must have shape {np.shape(low)} (dpos xyz, drot xyz, "
+                                 f"gripper), got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise InvalidActionError(f"action must be real numbers, got dtype {a.dtype}")
+    if not np.isfinite(a).all():
+        bad = [i for i in range(a.size) if not np.isfinite(a[i])]
+        raise InvalidActionError(f"action has non-finite values at indices {bad}: {a}")
+    return np.clip(a.astype(np.float32), low, high)
 
 
 def env_state_names(env: Any) -> tuple[str, ...]:

@@ -17,8 +17,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.errors import InstructionError, InvalidActionError
-from envs.features import ACTION_LAYOUT, StateLayout
+from envs.errors import InstructionError
+from envs.features import ACTION_LAYOUT, StateLayout, check_action
 from envs.phrasings import phrase, wording
 from sims import make_sim
 from sims.base import (
@@ -124,7 +124,7 @@ class TableTopEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict]:
         if self._goal is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        applied = self._validate(action)
+        applied = check_action(action, self.action_space.low, self.action_space.high)
         pos, quat = self.sim.ee_pose()
         a = self.action_layout
         target_pos = np.clip(pos + applied[a.dpos], WORKSPACE_LOW, WORKSPACE_HIGH)
@@ -166,19 +166,6 @@ class TableTopEnv(gym.Env):
             f = min(1.0, i / steps)
             quat = quat_mul(quat_from_yaw(f * start.yaw), GRIPPER_DOWN)
             self.sim.step(pos0 + f * (goal - pos0), quat, 0.0)
-
-    def _validate(self, action: Any) -> np.ndarray:
-        a = np.asarray(action)
-        if a.shape != self.action_space.shape:
-            raise InvalidActionError(
-                f"action must have shape {self.action_space.shape} (dpos xyz, drot xyz, "
-                f"gripper), got shape {a.shape}")
-        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-            raise InvalidActionError(f"action must be real numbers, got dtype {a.dtype}")
-        if not np.isfinite(a).all():
-            bad = [i for i in range(a.size) if not np.isfinite(a[i])]
-            raise InvalidActionError(f"action has non-finite values at indices {bad}: {a}")
-        return np.clip(a.astype(np.float32), self.action_space.low, self.action_space.high)
 
     def _observe(self) -> dict[str, Any]:
         self.sim.begin_frame()

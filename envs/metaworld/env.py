@@ -37,8 +37,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.errors import InvalidActionError
-from envs.features import ACTION_LAYOUT, EE_NAMES, StateLayout
+from envs.features import ACTION_LAYOUT, EE_NAMES, StateLayout, check_action
 from envs.metaworld.client import WorkerProcess
 from envs.metaworld.tasks import DESCRIPTIONS, tasks_of
 from envs.metaworld.venv import WORKER, worker_python
@@ -135,7 +134,7 @@ class MetaWorldEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict]:
         if self._last is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        applied = self._validate(action)
+        applied = check_action(action, self.action_space.low, self.action_space.high)
         reply = self.worker.request("step", action=self.to_metaworld(applied))
         success = bool(reply["success"])
         info = self._info(reply, applied)
@@ -191,14 +190,3 @@ class MetaWorldEnv(gym.Env):
             info["applied_action"] = applied
         return info
 
-    def _validate(self, action: Any) -> np.ndarray:
-        a = np.asarray(action)
-        if a.shape != self.action_space.shape:
-            raise InvalidActionError(
-                f"action must have shape {self.action_space.shape} (dpos xyz, drot xyz, "
-                f"gripper), got shape {a.shape}")
-        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-            raise InvalidActionError(f"action must be real numbers, got dtype {a.dtype}")
-        if not np.isfinite(a).all():
-            raise InvalidActionError(f"action has non-finite values: {a}")
-        return np.clip(a.astype(np.float32), self.action_space.low, self.action_space.high)
