@@ -2,7 +2,7 @@
 # Rebuild the shipped default policy (checkpoints/default/) from scratch with the project's own
 # commands: collect scripted demonstrations, train the token policy, copy the checkpoint.
 #   bash scripts/train_default.sh            (about 60-65 min on a 2-core CPU)
-# Environment overrides: EPISODES, NOISE, STEPS, CONFIG, DATA, RUN, TRAIN_ARGS (extra flags;
+# Environment overrides: EPISODES, NOISE, STEPS, CHUNK, CONFIG, DATA, RUN, TRAIN_ARGS (extra flags;
 # default --film, as runs/obj1 was trained; TRAIN_ARGS= for none).
 #
 # The demonstrations are collected DART-style (Laskey et al. 2017): the expert's actions are
@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 EPISODES=${EPISODES:-400}
 NOISE=${NOISE:-0.01,0.05}
 STEPS=${STEPS:-3300}
+CHUNK=${CHUNK:-8}
 CONFIG=${CONFIG:-small}
 DATA=${DATA:-data/pick_place_dart${EPISODES}_env}
 RUN=${RUN:-runs/default_${CONFIG}_${STEPS}}
@@ -24,7 +25,7 @@ if [ ! -f "$DATA/meta/info.json" ]; then
     --out "$DATA" --num-envs 2 --vcodec h264 --seed 0 --action-noise "$NOISE"
 fi
 "$AGENT" train --data "$DATA" --out "$RUN" --config "$CONFIG" --steps "$STEPS" \
-  --chunk 8 --execute 4 --eval-env mujoco:pick_place --eval-every 1100 --eval-episodes 10 \
+  --chunk "$CHUNK" --execute 4 --eval-env mujoco:pick_place --eval-every 1100 --eval-episodes 10 \
   --threads 2 ${TRAIN_ARGS---film}
 mkdir -p checkpoints/default
 for f in model.safetensors config.json vocab.json text_tokenizer.json; do

@@ -87,8 +87,10 @@ def provider_options(provider: str, graph: str, export_dir: Path, meta: dict) ->
     else:
         past = cache_names("past", m["n_layers"])
 
+        ids = meta["graphs"]["block"]["length"] if graph == "block" else 1
+
         def profile(seq: int) -> str:
-            return ",".join(["input_ids:1x1"] + [f"{x}:1x{nh}x{seq}x{hd}" for x in past])
+            return ",".join([f"input_ids:1x{ids}"] + [f"{x}:1x{nh}x{seq}x{hd}" for x in past])
 
         shapes = (profile(lo), profile((lo + hi) // 2), profile(hi))
     return {"trt_engine_cache_enable": True,
@@ -128,11 +130,14 @@ class OnnxEngine(DecodeEngine):
         self.providers = select_providers(provider)
         opts = session_options(threads) if options is None else options
         sessions = {}
-        for graph in ("prefill", "decode"):
+        for graph in [g for g in ("prefill", "decode", "block") if g in meta["graphs"]]:
             chain = [(p, provider_options(p, graph, export_dir, meta)) for p in self.providers]
             sessions[graph] = ort.InferenceSession(
                 str(export_dir / meta["graphs"][graph]["file"]), opts, providers=chain)
         self.prefill_session, self.decode_session = sessions["prefill"], sessions["decode"]
+        # The parallel action pass (policies.inference.onnx_export._Block): one fixed length.
+        self.block_session = sessions.get("block")
+        self.block_len = meta["graphs"]["block"]["length"] if self.block_session else 0
         self.device = "cpu" if self.providers[0] == PROVIDERS["cpu"] else "cuda"
         n = meta["model"]["n_layers"]
         self._present, self._past = cache_names("present", n), cache_names("past", n)
@@ -165,6 +170,13 @@ class OnnxEngine(DecodeEngine):
         return self._run(self.prefill_session, {"text_ids": text.astype(np.int64),
                                                 "frames": frames.astype(np.uint8),
                                                 "state_ids": state.astype(np.int64)})
+
+    def step_block(self, ids, cache):
+        if ids.shape[1] != self.block_len:  # no graph for this length: one step at a time
+            return super().step_block(ids, cache)
+        return self._run(self.block_session,
+                         {"input_ids": ids.astype(np.int64), **dict(zip(self._past, cache,
+                                                                        strict=True))})
 
     def step(self, ids, cache):
         return self._run(self.decode_session,

@@ -6,6 +6,10 @@ Layout of an export directory (`agent export --policy RUN --out DIR`):
                      (B, n_heads, T + C*G*G + S, head_dim) for every layer i
     decode.onnx   input_ids (B, 1) int64, past.{i}.key/value (B, n_heads, L, head_dim)
                   -> logits (B, V), present.{i}.key/value (B, n_heads, L + 1, head_dim)
+    block.onnx    (a policy with parallel_actions only) input_ids (B, K) int64 with K fixed
+                  (begin_actions' input and the chunk's H * Da - 1 query/committed ids), the
+                  cache -> logits (B, K, V), present (B, n_heads, L + K, head_dim): the whole
+                  action chunk in one run
     export.json   format/version, the checkpoint's model and policy config, vocab_hash and a
                   weights hash (an ONNX dir only runs with the checkpoint it came from), graph
                   signatures, the prefix length range (TensorRT shape profiles use it)
@@ -57,6 +61,27 @@ class _Decode(nn.Module):
         return (logits[:, -1], *[t for kv in caches for t in kv])
 
 
+class _Block(nn.Module):
+    """K new positions at once, causal among themselves (the tracer fixes K: see Attention)."""
+
+    def __init__(self, model: TokenTransformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, *past):
+        caches = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
+        logits, caches = self.model(self.model.embed(ids), past[0].shape[2], caches)
+        return (logits, *[t for kv in caches for t in kv])
+
+
+def block_len(policy: TokenPolicy) -> int:
+    """Inputs of the parallel action pass (DecodeEngine._decode): with a plan, the last plan
+    id, begin_actions and the chunk's first H * Da - 1 slots; without one (begin_actions ends
+    the prefill, the first action is picked from its logits) the chunk's first H * Da - 1."""
+    c = policy.config
+    return c.chunk * c.action_dim + (1 if c.plan_dim else -1)
+
+
 def cache_names(prefix: str, n_layers: int) -> list[str]:
     return [f"{prefix}.{i}.{kv}" for i in range(n_layers) for kv in ("key", "value")]
 
@@ -105,6 +130,13 @@ def _export_graphs(policy: TokenPolicy, out: Path) -> tuple[tuple, tuple]:
             opset_version=OPSET, dynamo=False,
             dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"},
                           **dict.fromkeys(past + present, cache_axes)})
+        if policy.config.parallel_actions:
+            torch.onnx.export(
+                _Block(model), (torch.zeros(1, block_len(policy), dtype=torch.long), *caches),
+                str(out / "block.onnx"), input_names=decode_io[0], output_names=decode_io[1],
+                opset_version=OPSET, dynamo=False,
+                dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"},
+                              **dict.fromkeys(past + present, cache_axes)})
     return prefill_io, decode_io
 
 
@@ -114,8 +146,9 @@ def export_policy(policy: TokenPolicy, out: Path) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     prefill_io, decode_io = _export_graphs(policy, out)
-    for graph in ("prefill.onnx", "decode.onnx"):
-        onnx.checker.check_model(str(out / graph), full_check=True)
+    graphs = ["prefill", "decode"] + (["block"] if policy.config.parallel_actions else [])
+    for graph in graphs:
+        onnx.checker.check_model(str(out / f"{graph}.onnx"), full_check=True)
     c = policy.config
     meta = {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "opset": OPSET,
@@ -129,6 +162,9 @@ def export_policy(policy: TokenPolicy, out: Path) -> dict:
                    "decode": {"file": "decode.onnx", "inputs": decode_io[0],
                               "outputs": decode_io[1]}},
     }
+    if "block" in graphs:
+        meta["graphs"]["block"] = {"file": "block.onnx", "inputs": decode_io[0],
+                                   "outputs": decode_io[1], "length": block_len(policy)}
     (out / "export.json").write_text(json.dumps(meta, indent=2))
     return meta
 

@@ -55,9 +55,9 @@ def _logit_diff(a: DecodeEngine, b: DecodeEngine, inputs: tuple, ids: np.ndarray
 
 
 def _timed(engine: DecodeEngine, inputs: tuple, schedule: tuple) -> tuple[np.ndarray, float]:
-    n, lo, hi, forced = schedule
+    n, lo, hi, forced, feed = schedule
     t = time.perf_counter()
-    ids = engine.generate(*inputs, n, lo, hi, forced=forced)
+    ids = engine.generate(*inputs, n, lo, hi, forced=forced, feed=feed)
     return ids, time.perf_counter() - t
 
 

@@ -9,7 +9,11 @@ ids, optionally followed by forced action ids):
     sample(..., n)    -> the same, sampled (temperature, top-k): candidates for lookahead
 `lo`/`hi` may also be one bound per generated position (a policy with plan tokens writes plan
 ids, then action ids), and `forced` (B, n) ids, -1 where the engine picks, are fed in place of a
-pick (the begin_actions marker after a plan; real-time chunking's committed actions).
+pick (the begin_actions marker after a plan; real-time chunking's committed actions). `feed`
+(B, n) ids, -1 where the pick itself is fed, are what goes into the decoder after a position
+that is still picked: a policy that decodes its action chunk in parallel
+(`PolicyConfig.parallel_actions`) feeds its `action_query` id there, never its own picks, so
+every position whose input is known in advance is computed in one pass (`step_block`).
 `generate` has a generic implementation on top of prefill/step; engines override it where
 they can do better (torch keeps the whole loop on the device, and captures it as a CUDA graph).
 The policy, not the engine, decides which tokens are forced (real-time chunking).
@@ -61,6 +65,32 @@ def pick_torch(z: torch.Tensor, rule: str) -> torch.Tensor:
 Span = tuple[int, int]
 
 
+def fed_ids(n: int, rows: int, forced: np.ndarray | None = None,
+            feed: np.ndarray | None = None) -> tuple[np.ndarray, tuple[bool, ...]]:
+    """(B, n) ids fed after each position (-1: the pick) and, per position, whether that id is
+    known before decoding (forced or fed): a run of known inputs is one `step_block`."""
+    fed = np.full((rows, n), -1, np.int64)
+    for name, given in (("feed", feed), ("forced", forced)):
+        if given is None:
+            continue
+        if given.shape != (rows, n):
+            raise ValueError(f"{name} ids must be ({rows}, {n}), got {given.shape}")
+        fed = np.where(given >= 0, given, fed)
+    known = fed >= 0
+    if not (known == known[0]).all():
+        raise ValueError("forced and fed positions must be the same in every row")
+    return fed, tuple(bool(k) for k in known[0])
+
+
+def next_block(i: int, known: tuple[bool, ...]) -> int:
+    """After positions < i are picked: the inputs of the next decoder call are positions
+    i-1 .. j-1 (the first always, then every one known in advance); returns j."""
+    j = i
+    while j < len(known) - 1 and known[j]:
+        j += 1
+    return j + 1 if j < len(known) else j
+
+
 def slots(n: int, lo: int | Sequence[int], hi: int | Sequence[int],
           forced: np.ndarray | None = None) -> tuple[Span | None, ...]:
     """Per generated position: the [lo, hi) id range to pick in, or None where `forced` gives
@@ -103,71 +133,98 @@ class DecodeEngine:
     def step(self, ids: np.ndarray, cache: Any) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
+    def step_block(self, ids: np.ndarray, cache: Any) -> tuple[np.ndarray, Any]:
+        """Logits (B, L, V) after appending L tokens per row. Default: L single steps."""
+        out = []
+        for i in range(ids.shape[1]):
+            logits, cache = self.step(ids[:, i:i + 1], cache)
+            out.append(logits)
+        return np.stack(out, axis=1), cache
+
+    def _decode(self, text, frames, state, n, lo, hi, forced, feed, pick) -> np.ndarray:
+        """The decoding loop of generate and sample: `pick(logits (B, A), span) -> (B,)`."""
+        plan = slots(n, lo, hi, forced)
+        fed, known = fed_ids(n, len(text), forced, feed)
+        logits, cache = self.prefill(text, frames, state)
+        logits = logits[:, None]  # (B, L, V): logits for positions i .. i + L - 1
+        out = np.empty((len(text), n), np.int64)
+        i = 0
+        while True:
+            for k in range(logits.shape[1]):
+                span = plan[i + k]
+                out[:, i + k] = forced[:, i + k] if span is None else pick(
+                    logits[:, k, span[0]:span[1]], span) + span[0]
+            i += logits.shape[1]
+            if i >= n:
+                return out
+            j = next_block(i, known)
+            ids = np.where(fed[:, i - 1:j - 1] >= 0, fed[:, i - 1:j - 1], out[:, i - 1:j - 1])
+            if ids.shape[1] == 1:
+                logits, cache = self.step(ids, cache)
+                logits = logits[:, None]
+            else:
+                logits, cache = self.step_block(ids, cache)
+
     def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray, n: int,
                  lo: int | Sequence[int], hi: int | Sequence[int], rule: str = "argmax",
-                 forced: np.ndarray | None = None) -> np.ndarray:
+                 forced: np.ndarray | None = None, feed: np.ndarray | None = None
+                 ) -> np.ndarray:
         check_rule(rule)
-        plan = slots(n, lo, hi, forced)
-        logits, cache = self.prefill(text, frames, state)
-        out = np.empty((len(text), n), np.int64)
-        for i, span in enumerate(plan):
-            out[:, i] = forced[:, i] if span is None else \
-                pick_np(logits[:, span[0]:span[1]], rule) + span[0]
-            if i + 1 < n:
-                logits, cache = self.step(out[:, i:i + 1], cache)
-        return out
+        return self._decode(text, frames, state, n, lo, hi, forced, feed,
+                            lambda z, span: pick_np(z, rule))
 
     def sample(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray, n: int,
                lo: int | Sequence[int], hi: int | Sequence[int], rng: np.random.Generator,
                temperature: float = 1.0, top_k: int | None = None,
-               forced: np.ndarray | None = None) -> np.ndarray:
+               forced: np.ndarray | None = None, feed: np.ndarray | None = None
+               ) -> np.ndarray:
         """(B, n) ids in [lo, hi), each drawn from softmax(logits / temperature) over the
         top_k most likely (all when None). On prefill/step, so every engine can sample."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0 (greedy is generate()), got {temperature}")
-        plan = slots(n, lo, hi, forced)
-        smallest = min((b - a for a, b in filter(None, plan)), default=0)
+        smallest = min((b - a for a, b in filter(None, slots(n, lo, hi, forced))), default=0)
         if top_k is not None and not 1 <= top_k <= smallest:
             raise ValueError(f"top_k must be in 1..{smallest} (the segment's size), got {top_k}")
-        logits, cache = self.prefill(text, frames, state)
-        out = np.empty((len(text), n), np.int64)
-        for i, span in enumerate(plan):
-            if span is None:
-                out[:, i] = forced[:, i]
-            else:
-                a, b = span
-                z = logits[:, a:b].astype(np.float64) / temperature  # (B, A)
-                if top_k is not None:
-                    kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
-                    z = np.where(z >= kth, z, -np.inf)
-                p = np.exp(z - z.max(1, keepdims=True))
-                p /= p.sum(1, keepdims=True)
-                u = rng.random((len(z), 1))  # inverse-CDF draw, one per row
-                out[:, i] = np.minimum((p.cumsum(1) < u).sum(1), b - a - 1) + a
-            if i + 1 < n:
-                logits, cache = self.step(out[:, i:i + 1], cache)
-        return out
+
+        def draw(logits: np.ndarray, span: Span) -> np.ndarray:
+            z = logits.astype(np.float64) / temperature  # (B, A)
+            if top_k is not None:
+                kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]
+                z = np.where(z >= kth, z, -np.inf)
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            u = rng.random((len(z), 1))  # inverse-CDF draw, one per row
+            return np.minimum((p.cumsum(1) < u).sum(1), span[1] - span[0] - 1)
+
+        return self._decode(text, frames, state, n, lo, hi, forced, feed, draw)
 
 
 def greedy_ids(model: TokenTransformer, text: torch.Tensor, frames: torch.Tensor,
                state: torch.Tensor, plan: tuple[Span | None, ...], rule: str = "argmax",
-               forced: torch.Tensor | None = None) -> torch.Tensor:
+               forced: torch.Tensor | None = None, fed: torch.Tensor | None = None,
+               known: tuple[bool, ...] | None = None) -> torch.Tensor:
     """(B, len(plan)) ids, each picked by `rule` in its span (or taken from `forced` where the
     span is None), computed without leaving the device (no host syncs), which is what lets a
-    CUDA graph capture the whole chunk."""
+    CUDA graph capture the whole chunk. `fed`/`known` (fed_ids): inputs known in advance go
+    through the decoder together (DecodeEngine._decode does the same on the host)."""
+    n = len(plan)
+    known = known or (False,) * n
     x = model.prefix_embeddings(text, frames, state)  # (B, P, D)
     logits, caches = model(x, last_only=True)
-    pos, out = x.shape[1], []
-    for i, span in enumerate(plan):
-        if span is None:
-            nxt = forced[:, i]  # (B,)
-        else:
-            nxt = pick_torch(logits[:, -1, span[0]:span[1]], rule) + span[0]  # (B,)
-        out.append(nxt)
-        if i + 1 < len(plan):
-            logits, caches = model(model.embed(nxt[:, None]), pos, caches, last_only=True)
-            pos += 1
-    return torch.stack(out, dim=1)  # (B, n)
+    pos, out, i = x.shape[1], [], 0
+    while True:
+        for k in range(logits.shape[1]):
+            span = plan[i + k]
+            out.append(forced[:, i + k] if span is None else
+                       pick_torch(logits[:, k, span[0]:span[1]], rule) + span[0])
+        i += logits.shape[1]
+        if i >= n:
+            return torch.stack(out, dim=1)  # (B, n)
+        j = next_block(i, known)
+        ids = torch.stack([out[m] if fed is None or not known[m] else fed[:, m]
+                           for m in range(i - 1, j - 1)], dim=1)  # (B, L)
+        logits, caches = model(model.embed(ids), pos, caches, last_only=ids.shape[1] == 1)
+        pos += ids.shape[1]
 
 
 class TorchEngine(DecodeEngine):
@@ -220,19 +277,28 @@ class TorchEngine(DecodeEngine):
         return logits[:, -1].float().cpu().numpy(), (caches, pos + ids.shape[1])
 
     @torch.inference_mode()
-    def generate(self, text, frames, state, n, lo, hi, rule="argmax", forced=None):
+    def step_block(self, ids, cache):
+        caches, pos = cache
+        with self._autocast():
+            (t,) = self._tensors(ids)
+            logits, caches = self.model(self.model.embed(t), pos, caches)
+        return logits.float().cpu().numpy(), (caches, pos + ids.shape[1])
+
+    @torch.inference_mode()
+    def generate(self, text, frames, state, n, lo, hi, rule="argmax", forced=None, feed=None):
         check_rule(rule)
         plan = slots(n, lo, hi, forced)
-        inputs = self._tensors(text, frames, state,
-                               np.zeros((len(text), n), np.int64) if forced is None else forced)
+        fed, known = fed_ids(n, len(text), forced, feed)
+        inputs = self._tensors(text, frames, state, fed)
         if self.cuda_graphs:
-            key = (*[tuple(t.shape) for t in inputs], plan, rule)
+            key = (*[tuple(t.shape) for t in inputs], plan, known, rule)
             if key not in self._graphs:
-                self._graphs[key] = _CapturedChunk(self, inputs, plan, rule)
+                self._graphs[key] = _CapturedChunk(self, inputs, plan, known, rule)
             return self._graphs[key].run(inputs).cpu().numpy()
         with self._autocast():
-            *prefix, forced_t = inputs
-            return greedy_ids(self.model, *prefix, plan, rule, forced_t).cpu().numpy()
+            *prefix, fed_t = inputs
+            return greedy_ids(self.model, *prefix, plan, rule, fed_t, fed_t,
+                              known).cpu().numpy()
 
 
 class _CapturedChunk:
@@ -240,10 +306,11 @@ class _CapturedChunk:
     (the forced ids are an input: real-time chunking changes them every chunk)."""
 
     def __init__(self, engine: TorchEngine, inputs: list[torch.Tensor],
-                 plan: tuple[Span | None, ...], rule: str = "argmax") -> None:
+                 plan: tuple[Span | None, ...], known: tuple[bool, ...],
+                 rule: str = "argmax") -> None:
         self.static_in = [t.clone() for t in inputs]
-        text, frames, state, forced = self.static_in
-        args = (engine.model, text, frames, state, plan, rule, forced)
+        text, frames, state, fed = self.static_in  # fed holds the forced ids too (fed_ids)
+        args = (engine.model, text, frames, state, plan, rule, fed, fed, known)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), engine._autocast():  # warm-up: cuBLAS handles, allocator

@@ -64,6 +64,11 @@ class PolicyConfig:
     plan_dim: int = 0  # plan tokens written before the actions (0: none)
     # the plan starts with every object's position (policies.model.plan_targets)
     plan_objects: bool = False
+    # The action chunk is decoded in one pass: after begin_actions every slot's input is the
+    # `action_query` id (or a committed action), never the policy's own pick, so all H * Da
+    # tokens come from one decoder call instead of H * Da sequential ones (OpenVLA-OFT's
+    # parallel decoding, on our tokens). False: autoregressive, as checkpoints before it.
+    parallel_actions: bool = False
     # The env specs (e.g. "mujoco:pick_place") and robot types (e.g. "mk6") its training data
     # was recorded on (the datasets' meta/motoken.json and info.json), sorted. None: unknown (a
     # checkpoint written before they were recorded, or a dataset that does not say); never

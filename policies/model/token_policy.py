@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,6 +42,16 @@ from policies.model.transformer import TokenTransformer
 
 # Re-exported: callers take the checkpoint's names from the policy's module.
 __all__ = ["CheckpointMismatchError", "PolicyConfig", "TokenPolicy", "is_checkpoint"]
+
+class Schedule(NamedTuple):
+    """What an engine decodes after the prefix (policies.inference.torch_engine)."""
+
+    n: int  # positions written
+    lo: list[int]  # per position: the id range [lo, hi) it is picked in
+    hi: list[int]
+    forced: np.ndarray  # (B, n) ids given instead of picked, -1 elsewhere
+    feed: np.ndarray  # (B, n) ids fed after a picked position instead of the pick, -1: the pick
+
 
 class TokenPolicy:
     """The learned multimodal policy. `infer` returns `execute` actions of a chunk of H."""
@@ -98,6 +109,10 @@ class TokenPolicy:
             if codec.dims != dims:
                 raise CheckpointMismatchError(
                     f"{name} codec was fitted on {codec.dims} dims, policy expects {dims}")
+        if c.parallel_actions and "action_query" not in lay.sizes.specials:
+            raise CheckpointMismatchError(
+                "policy config decodes its actions in parallel but the vocabulary has no "
+                "action_query token")
         if self.model.cfg.n_cameras != len(c.cameras):
             raise CheckpointMismatchError(
                 f"model has {self.model.cfg.n_cameras} camera slots, config names {c.cameras}")
@@ -160,22 +175,25 @@ class TokenPolicy:
         return np.concatenate([ids, np.full((len(text), 1),
                                             self.layout.special_id("begin_actions"))], axis=1)
 
-    def decode_schedule(self, forced_actions: np.ndarray) -> tuple[int, list[int], list[int],
-                                                             np.ndarray]:
-        """What the decoder writes after the prefix, as (n, lo, hi, forced) for an engine:
-        [plan ids, begin_actions] (if any), then the H * Da action ids, the first
-        forced_actions.shape[1] of which are given (real-time chunking's committed steps)."""
+    def decode_schedule(self, forced_actions: np.ndarray) -> Schedule:
+        """What the decoder writes after the prefix: [plan ids, begin_actions] (if any), then
+        the H * Da action ids, the first forced_actions.shape[1] of which are given (real-time
+        chunking's committed steps). A parallel policy feeds `action_query` after every
+        action position, so the engine computes the chunk in one pass."""
         B, k = forced_actions.shape
         Dp, n_act = self.config.plan_dim, self.config.chunk * self.config.action_dim
         head = Dp + 1 if Dp else 0
         lo, hi = [self._act_lo] * (head + n_act), [self._act_hi] * (head + n_act)
         forced = np.full((B, head + n_act), -1, np.int64)
+        feed = np.full((B, head + n_act), -1, np.int64)
         if Dp:
             r = self.layout.ranges["plan"]
             lo[:Dp], hi[:Dp] = [r.start] * Dp, [r.stop] * Dp
             forced[:, Dp] = self.layout.special_id("begin_actions")
         forced[:, head:head + k] = forced_actions
-        return head + n_act, lo, hi, forced
+        if self.config.parallel_actions:
+            feed[:, head:] = self.layout.special_id("action_query")
+        return Schedule(head + n_act, lo, hi, forced, feed)
 
     def _split(self, ids: np.ndarray) -> np.ndarray:
         """Generated ids (B, n) -> (B, H, Da) actions; keeps the decoded plan in last_plan."""
@@ -252,10 +270,10 @@ class TokenPolicy:
         frames = np.stack([obs.images[c] for c in self.config.cameras])[None]
         text, state = self.text_ids([obs.instruction]), self.state_ids(obs.state[None])
         reps = (k - 1, 1)
-        n, lo, hi, forced = self.decode_schedule(np.empty((k - 1, 0), np.int64))
+        n, lo, hi, forced, feed = self.decode_schedule(np.empty((k - 1, 0), np.int64))
         ids = self.engine.sample(np.tile(text, reps), np.tile(frames, (k - 1, 1, 1, 1, 1)),
                                  np.tile(state, reps), n, lo, hi, rng, temperature, top_k,
-                                 forced=forced)
+                                 forced=forced, feed=feed)
         plan = self.last_plan  # the greedy chunk's plan: what the executed chunk follows
         sampled = self._split(ids)
         self.last_plan = plan
@@ -274,9 +292,9 @@ class TokenPolicy:
             committed = self.action_ids(prefix)  # (B, k * Da), time-major like the chunk
         # The committed ids are fed to the decoder exactly as if it had generated them (after
         # the plan, which is still the policy's own), and decoding resumes after them.
-        n, lo, hi, forced = self.decode_schedule(committed)
+        n, lo, hi, forced, feed = self.decode_schedule(committed)
         ids = self.engine.generate(text, frames, state, n, lo, hi, self.config.decode,
-                                   forced=forced)
+                                   forced=forced, feed=feed)
         return self._split(ids)
 
     # -- checkpoints -------------------------------------------------------------------------

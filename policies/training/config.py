@@ -75,6 +75,9 @@ class TrainConfig:
     # So the keypoints can follow the named cube and plate, not whichever cube is salient.
     film: bool = False
     """condition the image encoder on the instruction (FiLM)"""
+    # PolicyConfig.parallel_actions: H * Da sequential decode steps become one pass.
+    parallel_actions: bool = False
+    """decode the action chunk in one pass (action_query inputs) instead of token by token"""
     # policies.training.data.stale_prefix: what --exec rtc forces at run time.
     stale_prefix: float = 0.0
     """(experimental) share of samples whose first actions are fed stale (0: off)"""

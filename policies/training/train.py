@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from action_codec.binning import BinningCodec, BinningConfig
-from action_codec.vocab import VocabLayout, VocabSizes
+from action_codec.vocab import DEFAULT_SPECIALS, VocabLayout, VocabSizes
 from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
 from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
@@ -72,9 +72,11 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
         # quantile bins would spend them on the held-cube point mass at offset zero.
         plan_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins,
                                                 percentiles=(0.5, 99.5))).fit(targets)
+    specials = DEFAULT_SPECIALS + (("action_query",) if cfg.parallel_actions else ())
     layout = VocabLayout(VocabSizes(text=text.vocab_size, action=action_codec.vocab_size,
                                     state=state_codec.vocab_size, image=0,
-                                    plan=0 if plan_codec is None else plan_codec.vocab_size))
+                                    plan=0 if plan_codec is None else plan_codec.vocab_size,
+                                    specials=specials))
     size = demos[0].frames[cameras[0]].shape[1]
     mcfg = CONFIGS[cfg.model]
     aux = aux_dim(env) if cfg.aux_weight > 0 and env is not None else 0
@@ -87,6 +89,7 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                         text_len=cfg.text_len,
                         plan_dim=0 if plan_codec is None else targets.shape[1],
                         plan_objects=plan_codec is not None and cfg.plan_objects,
+                        parallel_actions=cfg.parallel_actions,
                         trained_on=trained_on, trained_robots=trained_robots)
     return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
                        plan_codec)
@@ -172,6 +175,14 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     x = core.prefix_embeddings(text, frames.to(device), state)  # (B, P, D)
     P, Dp = x.shape[1], policy.config.plan_dim
     seq = act_in  # (B, n)
+    if policy.config.parallel_actions:
+        # Each slot's input is action_query, except a committed prefix (real-time chunking's,
+        # fed as given): slot j's input predicts token j + 1, so inputs 0 .. k - 1 are the
+        # prefix's k tokens and their predictions are masked below (prefix_steps).
+        k = 0 if batch.prefix_steps is None else batch.prefix_steps * policy.config.action_dim
+        query = torch.from_numpy(np.arange(seq.shape[1])[None, :] >= np.asarray(k).reshape(
+            -1, 1)).to(device)
+        seq = torch.where(query, policy.layout.special_id("action_query"), seq)
     plan = None
     if Dp:
         if batch.env_state is None:
