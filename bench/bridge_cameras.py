@@ -7,7 +7,8 @@ commands the arm at 20 Hz and reads every observation frame:
   A. without the camera;
   B. with `--camera cam=opencv:VIDEO@WxH:FPS`, VIDEO a file written here with PyAV.
 Goals: in B, every frame the camera captured between the first and the last one the client
-received reached the client (dropped = 0, counted by the camera's sequence numbers), at the
+received reached the client, as an obs's newest image or in its `earlier` (frames a stall of
+the stream thread kept back) (dropped = 0, counted by the camera's sequence numbers), at the
 configured fps (from capture timestamps); and the arm-loop period p99 of B within 10% of A's.
 The server keeps the loop timing of its last 10 000 periods (20 s); it is read every 19 s and
 each window's p99 is reported; the comparison uses their mean.
@@ -120,10 +121,13 @@ def run(seconds: float, camera: str | None) -> dict:
                 raise RuntimeError("no observation frame for 2 s")
             obs = wire.decode(sub.recv(), wire.STREAM_MAX_BYTES)
             frames += 1
+            recv = time.monotonic() + commander.client.offset
+            # A recorder reads the frames a stall kept back first, then the newest.
+            for e in obs.get("earlier", {}).get("cam", []):
+                rows.append((e["seq"], e["t"], recv, False, True))
             cam = obs["cameras"].get("cam")
             if cam is not None:
-                rows.append((cam["seq"], cam["t"], time.monotonic() + commander.client.offset,
-                             cam["stale"]))
+                rows.append((cam["seq"], cam["t"], recv, cam["stale"], False))
             if now >= next_window:
                 windows.append(monitor.status()["period_ms"])
                 next_window += WINDOW_S
@@ -145,11 +149,12 @@ def run(seconds: float, camera: str | None) -> dict:
     return out
 
 
-def camera_stats(rows: list[tuple[int, float, float, bool]], health: dict) -> dict:
-    """Captured vs delivered, by the camera's sequence numbers; rate from capture times."""
-    first: dict[int, tuple[float, float, bool]] = {}
-    for s, t, recv, stale in rows:
-        first.setdefault(s, (t, recv, stale))  # a frame may ride in several obs frames
+def camera_stats(rows: list[tuple[int, float, float, bool, bool]], health: dict) -> dict:
+    """Captured vs delivered, by the camera's sequence numbers; rate from capture times.
+    Stale counts newest images sent stale (an `earlier` frame is late by design, not stale)."""
+    first: dict[int, tuple[float, float, bool, bool]] = {}
+    for s, t, recv, stale, earlier in rows:
+        first.setdefault(s, (t, recv, stale, earlier))  # a newest image may ride in several obs
     seqs = sorted(first)
     captured = seqs[-1] - seqs[0] + 1  # every frame the camera took in the client's window
     t = np.array([first[s][0] for s in seqs])
@@ -159,7 +164,9 @@ def camera_stats(rows: list[tuple[int, float, float, bool]], health: dict) -> di
             "capture_time_increasing": bool(np.all(np.diff(t) > 0)),
             "fps_measured": round((seqs[-1] - seqs[0]) / (t[-1] - t[0]), 3),
             "capture_to_client": pct([first[s][1] - first[s][0] for s in seqs]),
-            "stale_frames": sum(first[s][2] for s in seqs), "camera_errors": health["errors"]}
+            "stale_frames": sum(first[s][2] for s in seqs),
+            "frames_via_earlier": sum(first[s][3] for s in seqs),
+            "camera_errors": health["errors"]}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -8,7 +8,9 @@ worth nothing once a newer one exists. Subscribers set CONFLATE for the same rea
 With cameras attached (`CameraRig`), a frame also goes out as soon as any camera captures a new
 image (at most one per half period of the fastest camera), so every captured image is sent
 once, at its capture rate, instead of aliasing against the stream's own clock. The state-only
-rhythm is then "a frame at least every stream period".
+rhythm is then "a frame at least every stream period". A frame carries each camera's newest
+image; images captured while this thread was stalled ride along in `earlier` (bounded so the
+message stays under the client's `wire.STREAM_MAX_BYTES`), so no catch-up sends are needed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from hw_bridge.controller import ArmController
 
 log = logging.getLogger(__name__)
 STREAM_SNDHWM = 4  # frames queued per subscriber before the newest are dropped for it
+# Room kept in a frame for everything but images (state, setpoint, camera metadata, sim_only).
+STREAM_MARGIN_BYTES = 1024 * 1024
 
 
 class Streamer(threading.Thread):
@@ -51,6 +55,16 @@ class Streamer(threading.Thread):
         # A new image may go out this soon after the previous frame: under one camera period,
         # so no image is replaced before it is sent, and bounded, so N cameras cannot flood.
         self.min_gap = 0.5 / self.rig.max_fps() if self.rig else 0.0
+        # `earlier` gets what the newest images leave of a client's message limit: a bigger
+        # frame would be refused by every subscriber (MAXMSGSIZE), ignoring `earlier` or not.
+        sizes = {**controller.driver.cameras, **self.rig.sizes()}
+        newest = sum(3 * h * w for h, w in sizes.values())
+        self.earlier_max_bytes = wire.STREAM_MAX_BYTES - STREAM_MARGIN_BYTES - newest
+        if self.earlier_max_bytes < 0:
+            log.error("the newest camera images alone are %.1f MiB, over the stream's %.0f MiB "
+                      "message limit less %.0f MiB: subscribers will refuse every frame",
+                      newest / 2**20, wire.STREAM_MAX_BYTES / 2**20,
+                      STREAM_MARGIN_BYTES / 2**20)
 
     def run(self) -> None:
         if self.rt_priority:
@@ -80,10 +94,7 @@ class Streamer(threading.Thread):
         next_t = last = time.perf_counter()
         while not self.stop_event.is_set():
             now = time.perf_counter()
-            # A backlog (frames captured while this thread was stalled) goes out at once, so a
-            # conflating client is back on the newest image within a few sends.
-            if now >= next_t or (new.is_set() and (self.rig.backlog
-                                                   or now - last >= self.min_gap)):
+            if now >= next_t or (new.is_set() and now - last >= self.min_gap):
                 new.clear()  # before sampling: an image captured meanwhile sets it again
                 self._publish()
                 last, next_t = now, now + self.period
@@ -109,7 +120,8 @@ class Streamer(threading.Thread):
         c = self.controller
         # Attached cameras first: their newest images are taken before the driver's snapshot
         # (a render can take milliseconds), so one is not replaced in its slot meanwhile.
-        extra, meta = self.rig.sample() if self.rig else ({}, {})
+        extra, meta, earlier = (self.rig.sample(self.earlier_max_bytes) if self.rig
+                                else ({}, {}, {}))
         t = time.monotonic()
         snap = c.driver.snapshot()
         st = snap.state
@@ -122,4 +134,4 @@ class Streamer(threading.Thread):
         return {"v": wire.PROTOCOL_VERSION, "type": "obs", "seq": self.seq, "t": t,
                 "mode": c.mode.value, "reason": c.reason, "state": state,
                 "setpoint": c.governor.setpoint, "images": images, "cameras": cameras,
-                "sim_only": snap.sim_only}
+                "earlier": earlier, "sim_only": snap.sim_only}

@@ -3,7 +3,7 @@
 Lifecycle (explicit, like the drivers): `connect()` opens the source and waits for its first
 frame (a source that cannot open, or opens and delivers nothing, is a `CameraOpenError` naming
 it and what to check) -> running: a daemon thread grabs frames and keeps the newest
-`RECENT_FRAMES` -> `close()`. Readers call `latest()` or `next_after(seq)`, which take a lock
+`RECENT_FRAMES` -> `close()`. Readers call `latest()` or `frames_after(seq)`, which take a lock
 for the time of one lookup and never wait on the device, so a slow, stalled or dead camera can
 never stall the arm's loop or the stream thread: its frames just stop getting newer, and the rig
 (`hw_bridge.cameras.rig`) flags them stale, then dead.
@@ -30,9 +30,10 @@ from sims.robots.description import CameraSpec
 log = logging.getLogger(__name__)
 FIRST_FRAME_TIMEOUT_S = 5.0  # connect() waits this long for a source's first frame
 ERROR_BACKOFF_S = 0.1  # after a failed grab: do not spin on a dead device
-# Frames kept per camera for a stream thread that fell behind (a load stall): it sends them in
-# order instead of skipping to the newest, so a recorder loses none. 8 frames is 0.27 s at
-# 30 fps; a longer stall still loses the oldest, and the rig counts them (`unsent`).
+# Frames kept per camera for a stream thread that fell behind (a load stall): the next obs
+# carries the newest as its image and the ones it missed in `earlier`, so a recorder loses none.
+# 8 frames is 0.27 s at 30 fps; a longer stall still loses the oldest, and the rig counts them
+# (`unsent`).
 RECENT_FRAMES = 8
 
 
@@ -145,15 +146,11 @@ class Camera(ABC):
         with self._lock:
             return self._recent[-1] if self._recent else None
 
-    def next_after(self, seq: int, since: float = float("-inf")) -> Frame | None:
-        """The oldest frame still held that is newer than `seq` and captured after `since`
-        (the next one to send), or the newest when there is none; None before the first.
-        Never waits on the device."""
+    def frames_after(self, seq: int) -> list[Frame]:
+        """Every frame still held whose seq is greater than `seq`, oldest first (empty when
+        none is). One lookup under the lock; never waits on the device."""
         with self._lock:
-            for frame in self._recent:
-                if frame.seq > seq and frame.t >= since:
-                    return frame
-            return self._recent[-1] if self._recent else None
+            return [frame for frame in self._recent if frame.seq > seq]
 
     @property
     def running(self) -> bool:

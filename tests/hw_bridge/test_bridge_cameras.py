@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from hw_bridge.cameras import CameraRig, Freshness, make_camera, parse_camera, parse_cameras
-from hw_bridge.cameras.base import Camera
+from hw_bridge.cameras.base import RECENT_FRAMES, Camera
 from hw_bridge.cameras.listing import NONE_FOUND
 from hw_bridge.cameras.opencv import OpenCVCamera
 from hw_bridge.cameras.realsense import RealSenseCamera, find_realsense
+from hw_bridge.cameras.rig import EARLIER_ENTRY_OVERHEAD
 from hw_bridge.cli import main
 from hw_bridge.client import BridgeClient, ClientConfig
 from hw_bridge.errors import CameraOpenError, CameraSpecError
@@ -153,9 +154,15 @@ def test_a_file_camera_streams_in_order_at_its_fps(tmp_path):
         client.close()
         r.close()
     side = [(f["cameras"]["side"]["seq"], f["cameras"]["side"]["t"]) for f in frames]
+    # Frames the stream thread missed ride in `earlier`, all older than the frame's newest.
+    missed = [(e["seq"], e["t"]) for f in frames for e in f["earlier"].get("side", [])]
+    assert all(e["seq"] < f["cameras"]["side"]["seq"] for f in frames
+               for e in f["earlier"].get("side", []))
+    assert "wrist" not in {n for f in frames for n in f["earlier"]}  # driver renders: never
     # From the second image on: the first may be one the server sent while the client was
     # still syncing its clock (a gap there is the client's start, not the stream's).
-    distinct = sorted(set(side))[1:]
+    distinct = sorted(set(side + missed))[1:]
+    assert len(missed) == len(set(missed)) and not set(missed) & set(side)  # each sent once
     assert [s for s, _ in side] == sorted(s for s, _ in side)  # in order
     assert np.all(np.diff([t for _, t in distinct]) > 0)  # capture times increase
     span = distinct[-1][0] - distinct[0][0]
@@ -309,33 +316,69 @@ def test_realsense_devices_are_listed_by_serial(fake_rs):
                                  "height": 48, "fps": 30, "note": "2 colour modes"}]
 
 
-def _stall_then_sample(stale_periods: float) -> tuple[int, list[dict], CameraRig, Camera]:
-    """Sample once, let 6 frames pass unsampled (a stalled stream thread), sample 6 times."""
-    cam = StallingCamera(CameraSpec("side", 8, 8, 30.0, "test"))
-    rig = CameraRig([cam], Freshness(stale_periods=stale_periods, timeout_s=5.0))
+def _file_camera(tmp_path: Path) -> Camera:
+    """A real OpenCV camera on a real video file, paced at 30 fps, connected."""
+    cam = make_camera(parse_camera(f"side=opencv:{write_video(tmp_path / 'v.mp4')}@16x12:30"))
     cam.connect()
-    _, meta = rig.sample()
-    first = meta["side"]["seq"]
-    assert wait_for(lambda: cam.latest().seq >= first + 6, timeout=3)
-    sent = [rig.sample()[1]["side"] for _ in range(6)]
-    return first, sent, rig, cam
+    return cam
 
 
-def test_a_stream_that_fell_behind_sends_the_missed_fresh_frames_in_order():
-    """Frames captured while the stream thread was not sampling go out one by one, oldest
-    first, as long as they are fresh; the rig keeps waking the stream until it caught up."""
-    first, sent, rig, cam = _stall_then_sample(stale_periods=30.0)  # 6 frames are fresh
+def _after(cam: Camera, seq: int, frames: int) -> None:
+    """Wait, without sampling (a stalled stream thread), until `frames` more were captured."""
+    assert wait_for(lambda: cam.latest().seq >= seq + frames, timeout=3)
+
+
+def test_a_stalled_stream_sends_the_newest_image_and_the_missed_frames_in_earlier(tmp_path):
+    """After a stall the image is the newest (what a policy acts on); the frames missed ride in
+    `earlier`, oldest first, each once; only those that left the ring are lost (`unsent`)."""
+    cam = _file_camera(tmp_path)
+    rig = CameraRig([cam], Freshness(stale_periods=3.0, timeout_s=5.0))
     try:
-        assert [m["seq"] for m in sent[:6]] == list(range(first + 1, first + 7))  # none skipped
-        assert not any(m["stale"] for m in sent) and rig.health()["side"]["unsent"] == 0
+        images, meta, earlier = rig.sample()
+        assert earlier == {}  # the stream starts at the newest frame: nothing owed yet
+        sent = [meta["side"]["seq"]]  # every seq delivered, in the order a recorder reads them
+        for stall in (4, 1, 0, 3):  # shorter than the ring: nothing is lost
+            _after(cam, sent[-1], stall)
+            images, meta, earlier = rig.sample()
+            owed = [f["seq"] for f in earlier.get("side", [])]
+            newest = meta["side"]["seq"]
+            if newest != sent[-1]:  # no new frame (stall 0): the newest goes out again
+                sent += [*owed, newest]
+            assert owed == list(range(newest - len(owed), newest))  # in order, just before it
+            assert all(f["image"].shape == (12, 16, 3) for f in earlier.get("side", []))
+            assert images["side"].shape == (12, 16, 3) and meta["side"]["state"] != "dead"
+        assert sent == list(range(sent[0], sent[-1] + 1))  # every frame, once, in order
+        assert rig.health()["side"]["unsent"] == 0
+
+        _after(cam, sent[-1], 12)  # longer than the ring (8 frames): the oldest are lost
+        _, meta, earlier = rig.sample()
+        owed = [f["seq"] for f in earlier["side"]]
+        newest = meta["side"]["seq"]
+        assert owed == list(range(newest - RECENT_FRAMES + 1, newest))  # the ring, but newest
+        assert rig.health()["side"]["unsent"] == newest - sent[-1] - 1 - len(owed) >= 4
     finally:
         cam.close()
 
 
-def test_frames_older_than_the_stale_limit_are_skipped_and_counted_not_sent_late():
-    first, sent, rig, cam = _stall_then_sample(stale_periods=3.0)  # 6 frames > 3 periods
+def test_frames_over_the_byte_budget_stay_owed_and_go_out_with_the_next_sample(tmp_path):
+    """`earlier` is bounded in bytes (the stream's message limit): what does not fit is sent
+    next time, oldest first, not dropped, as long as it is still in the ring."""
+    cam = _file_camera(tmp_path)
+    rig = CameraRig([cam])
+    per_frame = 12 * 16 * 3 + EARLIER_ENTRY_OVERHEAD
     try:
-        assert sent[0]["seq"] > first + 1 and not sent[0]["stale"]  # jumped to a fresh one
-        assert rig.health()["side"]["unsent"] >= sent[0]["seq"] - first - 1 > 0
+        first = rig.sample()[1]["side"]["seq"]
+        _after(cam, first, 5)
+        _, meta, earlier = rig.sample(earlier_max_bytes=2 * per_frame)
+        newest = meta["side"]["seq"]
+        assert [f["seq"] for f in earlier["side"]] == [first + 1, first + 2]  # the oldest two
+        _, meta2, earlier2 = rig.sample()
+        again = [f["seq"] for f in earlier2["side"]]
+        # The rest, in order, skipping the newest already sent (and any frame captured since).
+        assert [s for s in again if s < newest] == list(range(first + 3, newest))
+        assert newest not in again and all(s < meta2["side"]["seq"] for s in again)
+        assert rig.health()["side"]["unsent"] == 0
+        third = rig.sample()[2].get("side", [])  # nothing sent twice: only frames captured since
+        assert all(f["seq"] > meta2["side"]["seq"] for f in third)
     finally:
         cam.close()
