@@ -6,9 +6,12 @@
   backend that is available here (torch CPU 1 thread, ONNX Runtime with each installed
   provider; torch CUDA where there is a GPU), p50/p99 in ms; `onnx_speedup_cpu` is torch-CPU
   p50 / ONNX-CPU p50;
-- loop: the full `mujoco:pick_place` loop with rendering, paced at the env's 20 Hz, for
-  `--exec rtc` on the fastest backend and `--exec sync` on torch-CPU, with the achieved rate,
-  deadline misses and per-stage latency.
+- loop: the full `mujoco:pick_place` loop with rendering (two cameras), paced at the env's
+  20 Hz: `--exec sync` on the fastest backend (what `agent run` does by default; the goals are
+  its rate and deadline misses), `--exec rtc` on the same backend, and `--exec sync` on
+  torch-CPU, each with the achieved rate, deadline misses and per-stage latency;
+- `sequential_steps_per_chunk`: decoder calls one chunk takes (prefill, plan tokens, then one
+  pass for a parallel policy's actions or one per action token).
 The last stdout line is one JSON object.
 """
 
@@ -77,6 +80,16 @@ def loop(policy: TokenPolicy, mode: str, episodes: int) -> dict:
             "inference_ms": stats["inference_ms"], "held_ticks": stats["held_ticks"]}
 
 
+def decoder_calls(plan: int, n_act: int, parallel: bool) -> int:
+    """Sequential decoder calls per chunk (DecodeEngine._decode): the prefill gives the first
+    written token; each later plan token is one call; begin_actions is forced, so it shares a
+    call with the first action; then one pass for every remaining action (parallel) or one
+    call per action token."""
+    if plan:
+        return plan + (1 if parallel else n_act)  # prefill + (plan - 1) + begin/actions
+    return 1 + (1 if parallel else n_act - 1)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--policy", type=Path, default=Path("checkpoints/default"))
@@ -97,19 +110,25 @@ def main() -> None:
         print(name, latency[name], flush=True)
     best = min(latency, key=lambda k: latency[k]["p50"])
     policy.use_engine(found[best])
-    fast = loop(policy, "rtc", args.episodes)
-    print("loop", fast, flush=True)
+    sync = loop(policy, "sync", args.episodes)
+    print("loop", sync, flush=True)
+    rtc = loop(policy, "rtc", args.episodes)
+    print("loop", rtc, flush=True)
     policy.use_engine(found["torch-cpu"])
-    sync = loop(policy, "sync", max(1, args.episodes - 1))
+    sync_torch = loop(policy, "sync", max(1, args.episodes - 1))
+    c = policy.config
+    n_act = c.chunk * c.action_dim
     print(json.dumps({
         "bench": "inference", "policy": str(args.policy),
         "params_m": round(policy.model.num_params() / 1e6, 3),
-        "chunk": policy.config.chunk, "tokens_per_chunk": policy.config.chunk * 7,
+        "chunk": c.chunk, "tokens_per_chunk": n_act, "plan_tokens": c.plan_dim,
+        "parallel_actions": c.parallel_actions,
+        "sequential_steps_per_chunk": decoder_calls(c.plan_dim, n_act, c.parallel_actions),
         "latency_ms_per_chunk": latency,
         "onnx_speedup_cpu": round(latency["torch-cpu"]["p50"] / latency["onnx-cpu"]["p50"], 2),
         "fastest_backend": best,
-        "loop_hz": fast["loop_hz"], "deadline_misses": fast["deadline_misses"],
-        "loop": {"async_rtc": fast, "sync_torch_cpu": sync},
+        "loop_hz": sync["loop_hz"], "deadline_misses": sync["deadline_misses"],
+        "loop": {"sync_fastest": sync, "rtc_fastest": rtc, "sync_torch_cpu": sync_torch},
         "goals": {"onnx_speedup_cpu_min": 1.5, "loop_hz_min": 20.0, "deadline_misses": 0},
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, "
                    f"gpu: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}",
