@@ -191,13 +191,11 @@ def main(args: TrainCommand) -> int:
             print("--no-sim-truth: training on camera frames, instruction, proprioception "
                   "and actions only (no plan tokens, no object-pose targets)", file=sys.stderr)
         if policy.config.robots is not None:
-            print(f"one policy for several robots: {policy.config.robots.describe()}",
-                  file=sys.stderr)
-        if cfg.sim_truth and cfg.plan_weight > 0 and cfg.plan_objects and policy.config.plan_dim \
-                and not policy.config.plan_objects:
+            print(f"one policy for {policy.config.robots.describe()}", file=sys.stderr)
+        if cfg.plan_objects and policy.config.plan_dim and not policy.config.plan_objects:
             # Not silent either: the plan keeps only the part every task has.
-            print("plan tokens: the named object and target only (as --no-plan-objects); the "
-                  "tasks' environment states hold other objects", file=sys.stderr)
+            print("plan: the named object and target only (as --no-plan-objects); the tasks "
+                  "hold other objects", file=sys.stderr)
         if off and cfg.sim_truth:
             # Not silent: both need every episode's environment state.
             missing = sum(d.env_state is None for d in demos)
@@ -375,14 +373,17 @@ def check_demos_fit(policy, demos) -> None:
     """A dataset with other features than the checkpoint was trained on is an error."""
     from policies.model.token_policy import CheckpointMismatchError
     from policies.training.data import episode_layouts
+    from policies.training.mixed import as_policy_reads
 
     c = policy.config
     d = demos[0]
     try:
         for state, action in episode_layouts(demos):  # several where robots mix
             policy.check_layouts(state, action, "the dataset")
-    except CheckpointMismatchError as e:
-        raise BadInput(str(e)) from None
+        if c.robots is not None:  # and each episode's robot by name, as training packs it
+            as_policy_reads(demos, c.robots)
+    except (CheckpointMismatchError, ValueError) as e:
+        raise BadInput(f"{e}") from None
     missing = [cam for cam in c.cameras if cam not in d.frames]
     if missing:
         raise BadInput(f"dataset lacks camera(s) {missing} the checkpoint uses")

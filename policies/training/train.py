@@ -28,6 +28,7 @@ from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
 from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
 from policies.model.transformer import CONFIGS, TokenTransformer
+from policies.training import mixed
 from policies.training.config import TrainConfig
 from policies.training.data import (
     Batch,
@@ -39,12 +40,6 @@ from policies.training.data import (
     episode_layouts,
     intervention_weights,
     stale_prefix,
-)
-from policies.training.mixed import (
-    as_policy_reads,
-    check_targets_fit,
-    fit_columns_present,
-    objects_differ,
 )
 
 if TYPE_CHECKING:
@@ -58,16 +53,14 @@ VideoLossFn = Callable[[torch.nn.Module, torch.Tensor, Batch], "VideoLoss"]
 def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                  cameras: tuple[str, ...] = ("front", "wrist")) -> TokenPolicy:
     """Fit the codecs on the demonstrations and build an untrained policy around them; it
-    reads and writes the episodes' state and action layouts (their dataset's names).
-
-    Episodes of robots with other state layouts make a multi-robot policy (demo_robots,
-    policies.model.robots); tasks with other objects make a plan of the named object and
-    target only (policies.training.mixed)."""
+    reads and writes the episodes' state and action layouts (their dataset's names). Robots
+    with other states make a multi-robot policy (demo_robots), tasks with other objects a plan
+    of the named object and target only (policies.training.mixed)."""
     robots = demo_robots(demos)  # None: one state layout, read as it is
     trained_on, trained_robots = demo_sources(demos)
     # The plan starts with every object only where every task has the same objects.
-    objects = cfg.plan_objects and not objects_differ(demos)
-    demos = as_policy_reads(demos, robots)
+    objects = cfg.plan_objects and not mixed.objects_differ(demos)
+    demos = mixed.as_policy_reads(demos, robots)
     state_layout, action_layout = demo_layouts(demos)  # a multi-robot policy's: the shared
     states = np.concatenate([d.state for d in demos]).astype(np.float32)
     actions = np.concatenate([d.action for d in demos]).astype(np.float32)
@@ -76,8 +69,8 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     # where 1st/99th-percentile uniform bins clip the rare full-speed turns (bench/codec.py).
     action_codec = BinningCodec(BinningConfig(strategy="quantile", n_bins=cfg.n_bins)).fit(actions)
     state_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins))
-    state_codec = (state_codec.fit(states) if robots is None
-                   else state_codec.fit_columns(fit_columns_present(states)))
+    state_codec = (state_codec.fit(states) if robots is None  # else: absent slots left out
+                   else state_codec.fit_columns(mixed.fit_columns_present(states)))
     text = InstructionTokenizer.train(sorted({d.task for d in demos}), cfg.text_vocab)
     env_dims = {None if d.env_state is None or not cfg.sim_truth else d.env_state.shape[1]
                 for d in demos}
@@ -298,8 +291,8 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     # A resumed or fine-tuned policy must read the episodes' state as it was trained to.
     for state_layout, action_layout in episode_layouts(demos):
         policy.check_layouts(state_layout, action_layout, "the training episodes")
-    demos = as_policy_reads(demos, policy.config.robots)
-    check_targets_fit(policy.config, policy.model.cfg.aux_dim, demos)
+    demos = mixed.as_policy_reads(demos, policy.config.robots)
+    mixed.check_targets_fit(policy.config, policy.model.cfg.aux_dim, demos)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if video is not None and world > 1:
         # The head runs the trunk's blocks outside DDP's forward, so DDP would not reduce

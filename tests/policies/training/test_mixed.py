@@ -165,3 +165,11 @@ def test_onnx_export_of_a_mixed_policy_is_at_parity(mixed_run, mixed_demos, tmp_
     assert report["identical_token_share"] == 1.0
     assert report["identical_token_share_forced_prefix"] == 1.0
     assert report["max_abs_logit_diff"] < 1e-4 and report["parity"]
+
+
+def test_the_backends_warm_up_observation_fits_a_mixed_policy(mixed_run):
+    from policies.inference.backend import blank_observation
+
+    obs = blank_observation(mixed_run[0])
+    assert obs.robot == "mk6" and obs.state.shape == (14,)
+    assert np.isfinite(mixed_run[0].infer_chunk(obs).actions).all()
