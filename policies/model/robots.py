@@ -116,9 +116,17 @@ class RobotStates:
         if states.ndim != 2 or states.shape[1] != own.dim:
             raise ValueError(f"robot {robot!r} states have shape {states.shape}, its layout "
                              f"needs (B, {own.dim}): {own.describe()}")
+        if not np.isfinite(states).all():  # NaN would pass for an absent slot below
+            raise ValueError(f"robot {robot!r} states hold non-finite values")
         out = np.full((len(states), shared.dim), np.nan, np.float32)
         out[:, :own.n_joints] = states[:, own.joints]
         out[:, shared.n_joints:] = states[:, own.n_joints:]
+        return out
+
+    def absent(self, robot: str | None) -> np.ndarray:
+        """(shared dim,) bool: the joint slots `robot` lacks (layout_of's errors)."""
+        out = np.zeros(self.shared.dim, bool)
+        out[self.layout_of(robot).n_joints:self.shared.n_joints] = True
         return out
 
     def robot_with(self, layout: StateLayout) -> str | None:

@@ -164,7 +164,11 @@ class TokenPolicy:
             if robots is None or len(robots) != len(states):
                 raise ValueError(f"a multi-robot policy needs one robot name per state row, "
                                  f"got {robots!r} for {len(states)} rows")
-            absent = np.isnan(states)
+            known = self.config.robots
+            absent = np.stack([known.absent(r) for r in robots])  # ValueError: unknown robot
+            if (np.isnan(states) != absent).any():  # NaN exactly in the robot's absent slots
+                raise ValueError("packed states must be NaN exactly in the joint slots their "
+                                 "robot lacks (RobotStates.pack)")
             filled = np.where(absent, self.state_codec.lo, states).astype(np.float32)
             local = self.state_codec.encode(filled)  # absent dims' bins are replaced below
             ids = np.where(absent, lay.special_id(ABSENT), lay.to_global("state", local))

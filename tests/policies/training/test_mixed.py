@@ -173,3 +173,16 @@ def test_the_backends_warm_up_observation_fits_a_mixed_policy(mixed_run):
     obs = blank_observation(mixed_run[0])
     assert obs.robot == "mk6" and obs.state.shape == (14,)
     assert np.isfinite(mixed_run[0].infer_chunk(obs).actions).all()
+
+
+def test_state_ids_refuse_rows_whose_gaps_are_not_their_robots(mixed_run):
+    policy = mixed_run[0]
+    packed = policy.config.robots.pack("mk6", np.zeros((1, 14), np.float32))
+    with pytest.raises(ValueError, match="NaN exactly in the joint slots"):
+        policy.state_ids(packed, ["panda"])  # the Panda has a 7th joint
+    with pytest.raises(ValueError, match="one robot name per state row"):
+        policy.state_ids(packed)
+    with pytest.raises(ValueError, match="robot 'ur5e' is not one"):
+        policy.state_ids(packed, ["ur5e"])
+    with pytest.raises(ValueError, match="non-finite"):
+        policy.config.robots.pack("mk6", np.full((1, 14), np.nan, np.float32))
