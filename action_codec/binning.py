@@ -131,6 +131,22 @@ class BinningCodec:
         self._set_params(lo, hi, centres)
         return self
 
+    def fit_columns(self, columns: list[np.ndarray]) -> BinningCodec:
+        """Fit dimension d on its own samples columns[d] (1-D, any lengths): for dimensions
+        present in only some rows, e.g. a multi-robot state's joint slots that an arm with
+        fewer joints leaves absent (policies.model.robots). Each dimension gets exactly the
+        bins `fit` would give it on those samples alone.
+
+        Returns:
+            self.
+        """
+        if not columns:
+            raise InvalidInputError("fit_columns needs at least one column")
+        parts = [BinningCodec(self.config).fit(np.asarray(c).reshape(-1, 1)) for c in columns]
+        self._set_params(*(np.concatenate([getattr(p, k) for p in parts])
+                           for k in ("lo", "hi", "centres")))
+        return self
+
     def _set_params(self, lo: np.ndarray, hi: np.ndarray, centres: np.ndarray) -> None:
         self.lo, self.hi, self.centres = lo, hi, centres
         # Precomputed so encode/decode are a few vectorised passes with no branches.

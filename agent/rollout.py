@@ -20,6 +20,8 @@ def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scrip
     environment state where the env has ground truth, as `agent collect` records them."""
     env = envs.make(spec)
     names = env_state_names(env)  # as `agent collect` records it; () without ground truth
+    u = env.unwrapped  # its arm's name: what a collected dataset's info.json robot_type says
+    robot = (getattr(getattr(u, "sim", None), "robot", None) or u.robot).name
     agent, demos = ChunkBroker(load_policy(policy_name)), []
     for seed in seeds:
         rec: dict[str, list] = {"state": [], "action": [], "frames": [], "env": []}
@@ -40,7 +42,8 @@ def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scrip
                                  np.stack(rec["action"]),
                                  np.stack(rec["env"]) if names else None,
                                  state_layout=env.unwrapped.state_layout,
-                                 action_layout=env.unwrapped.action_layout))
+                                 action_layout=env.unwrapped.action_layout,
+                                 robot_type=robot))
     env.close()
     return demos
 
@@ -51,5 +54,6 @@ def rollout_observations(env_spec: str, n: int, seed: int) -> list[Observation]:
     out = []
     for d in demos:
         for t in np.linspace(0, len(d.action) - 1, -(-n // len(demos))).astype(int):
-            out.append(Observation({c: f[t] for c, f in d.frames.items()}, d.state[t], d.task))
+            out.append(Observation({c: f[t] for c, f in d.frames.items()}, d.state[t], d.task,
+                                   robot=d.robot_type))
     return out[:n]

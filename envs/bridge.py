@@ -212,7 +212,8 @@ class BridgeEnv(gym.Env):
     def _info(self) -> dict[str, Any]:
         assert self._frame is not None
         info: dict[str, Any] = {"bridge": {"mode": self._frame["mode"],
-                                           "frame_seq": self._frame["seq"]}}
+                                           "frame_seq": self._frame["seq"]},
+                                "robot": self.robot.name}  # Observation.robot
         if self._frame.get("sim_only"):
             info["privileged"] = self._frame["sim_only"]
         cams = self._frame.get("cameras", {})

@@ -190,7 +190,8 @@ class TableTopEnv(gym.Env):
                 "goal": {"object": self._goal.object, "target": self._goal.target}}
 
     def _info(self, applied: np.ndarray | None, failure: str | None) -> dict[str, Any]:
-        info: dict[str, Any] = {"privileged": self.privileged()}
+        # "robot": which arm (Observation.robot), for a policy trained on several.
+        info: dict[str, Any] = {"privileged": self.privileged(), "robot": self.sim.robot.name}
         if applied is not None:
             info["applied_action"] = applied
         if failure is not None:

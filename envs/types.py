@@ -22,17 +22,21 @@ class Observation:
         instruction: the task in words, e.g. "put the red cube on the yellow plate".
         privileged: simulator ground truth (object poses, goal), for scripted experts only;
             None where the env cannot provide it (a real robot).
+        robot: the arm's name (RobotSpec.name, e.g. "mk6"), from the env's info["robot"];
+            None where the source does not say. A policy trained on several robots reads it
+            to know whose state `state` is (policies.model.robots).
     """
 
     images: dict[str, np.ndarray]
     state: np.ndarray
     instruction: str
     privileged: dict[str, Any] | None = field(default=None, compare=False)
+    robot: str | None = None
 
     @classmethod
     def from_env(cls, obs: dict[str, Any], info: dict[str, Any]) -> Observation:
         return cls(images=obs["images"], state=obs["state"], instruction=str(obs["instruction"]),
-                   privileged=info.get("privileged"))
+                   privileged=info.get("privileged"), robot=info.get("robot"))
 
 
 @dataclass(frozen=True)

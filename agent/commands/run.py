@@ -158,7 +158,7 @@ def other_robot(args: RunCommand, policy: Any, robot: str, env: Any) -> str:
     name = args.policy or shown_path(default_policy_spec())
     trained = (f"robot {', '.join(cfg.trained_robots)}" if cfg.trained_robots
                else "another robot")
-    return (f"{name} was trained for {trained} ({cfg.state_layout.describe()}, actions "
+    return (f"{name} was trained for {trained} ({cfg.describe_state()}, actions "
             f"{list(cfg.action_layout.names)}), not robot {robot!r} ("
             f"{env.state_layout.describe()}): it cannot drive this arm. Train a policy for "
             f"{robot} on its own demonstrations: agent collect --env {args.env} --policy "

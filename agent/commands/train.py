@@ -190,7 +190,13 @@ def main(args: TrainCommand) -> int:
         if not cfg.sim_truth:
             print("--no-sim-truth: training on camera frames, instruction, proprioception "
                   "and actions only (no plan tokens, no object-pose targets)", file=sys.stderr)
-        elif off:
+        if policy.config.robots is not None:
+            print(f"one policy for {policy.config.robots.describe()}", file=sys.stderr)
+        if cfg.plan_objects and policy.config.plan_dim and not policy.config.plan_objects:
+            # Not silent either: the plan keeps only the part every task has.
+            print("plan: the named object and target only (as --no-plan-objects); the tasks "
+                  "hold other objects", file=sys.stderr)
+        if off and cfg.sim_truth:
             # Not silent: both need every episode's environment state.
             missing = sum(d.env_state is None for d in demos)
             print(f"{' and '.join(off)}: off ({missing} of {len(demos)} episodes have "
@@ -263,6 +269,9 @@ def make_video_training(args: TrainCommand, policy, demos, seed: int):
             raise BadInput(f"{args.out} was trained with a video head; pass the "
                              f"--tokenizer it was trained with to resume it")
         return None
+    if policy.config.robots is not None:  # its state targets are one robot's state bins
+        raise BadInput(f"--tokenizer (joint video training) takes the datasets of one robot; "
+                       f"these hold {policy.config.robots.describe()}")
     if world_size() > 1:
         raise BadInput(f"--tokenizer (joint video training) runs in one process, got "
                          f"WORLD_SIZE {world_size()}; run it without torchrun")
@@ -363,14 +372,18 @@ def world_size() -> int:
 def check_demos_fit(policy, demos) -> None:
     """A dataset with other features than the checkpoint was trained on is an error."""
     from policies.model.token_policy import CheckpointMismatchError
-    from policies.training.data import demo_layouts
+    from policies.training.data import episode_layouts
+    from policies.training.mixed import as_policy_reads
 
     c = policy.config
     d = demos[0]
     try:
-        policy.check_layouts(*demo_layouts(demos), "the dataset")
-    except CheckpointMismatchError as e:
-        raise BadInput(str(e)) from None
+        for state, action in episode_layouts(demos):  # several where robots mix
+            policy.check_layouts(state, action, "the dataset")
+        if c.robots is not None:  # and each episode's robot by name, as training packs it
+            as_policy_reads(demos, c.robots)
+    except (CheckpointMismatchError, ValueError) as e:
+        raise BadInput(f"{e}") from None
     missing = [cam for cam in c.cameras if cam not in d.frames]
     if missing:
         raise BadInput(f"dataset lacks camera(s) {missing} the checkpoint uses")

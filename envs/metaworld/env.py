@@ -182,7 +182,7 @@ class MetaWorldEnv(gym.Env):
 
     def _info(self, reply: dict[str, Any], applied: np.ndarray | None) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "task": self.current_task,
+            "task": self.current_task, "robot": self.robot.name,  # Observation.robot
             "privileged": {"task": PRIVILEGED_TASK, "metaworld_task": self.current_task,
                            "metaworld_obs": np.asarray(reply["mw_obs"]),
                            "expert_action": self.from_metaworld(reply["expert"])}}

@@ -90,7 +90,11 @@ BACKENDS: dict[str, tuple[Callable[[], bool], Callable[..., DecodeEngine]]] = {
 def blank_observation(policy: TokenPolicy) -> Observation:
     size = policy.model.cfg.image_size
     images = {c: np.zeros((size, size, 3), np.uint8) for c in policy.config.cameras}
-    return Observation(images, np.zeros(policy.config.state_dim, np.float32), "warm up")
+    robots = policy.config.robots
+    if robots is None:
+        return Observation(images, np.zeros(policy.config.state_dim, np.float32), "warm up")
+    robot, layout = robots.layouts[0]  # a multi-robot policy: any robot it knows times alike
+    return Observation(images, np.zeros(layout.dim, np.float32), "warm up", robot=robot)
 
 
 def time_chunks(policy: TokenPolicy, n: int = 3) -> float:

@@ -34,13 +34,14 @@ def dataset_observations(data: Path, n: int, cameras: tuple[str, ...]) -> list[O
         ep = ds.episode(k)
         frames = {c: ds.frames(k, c) for c in cameras}
         for t in np.linspace(0, ep.length - 1, -(-n // episodes)).astype(int):
-            out.append(Observation({c: f[t] for c, f in frames.items()}, ep.state[t], ep.task))
+            out.append(Observation({c: f[t] for c, f in frames.items()}, ep.state[t], ep.task,
+                                   robot=ds.info.get("robot_type")))
     return out[:n]
 
 
 def _inputs(policy: TokenPolicy, obs: Observation) -> tuple[np.ndarray, ...]:
     frames = np.stack([obs.images[c] for c in policy.config.cameras])[None]
-    return policy.text_ids([obs.instruction]), frames, policy.state_ids(obs.state[None])
+    return policy.text_ids([obs.instruction]), frames, policy.observation_state_ids(obs)
 
 
 def _logit_diff(a: DecodeEngine, b: DecodeEngine, inputs: tuple, ids: np.ndarray) -> float:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from envs.features import ACTION_NAMES, EE_NAMES, ActionLayout, StateLayout
 from policies.base import PolicyCheckpointError
 from policies.inference.torch_engine import check_rule
+from policies.model.robots import RobotStates
 from policies.model.transformer import TokenTransformer, TransformerConfig
 
 CHECKPOINT_FORMAT = "motoken.token_policy"
@@ -75,6 +76,11 @@ class PolicyConfig:
     # guessed. `agent run` refuses a sim env outside trained_on (agent/commands/run.py).
     trained_on: tuple[str, ...] | None = None
     trained_robots: tuple[str, ...] | None = None
+    # A policy of several robots (policies.model.robots): each robot's own state names, keyed
+    # by the robot names of trained_robots; state_names is then their shared layout, which
+    # the state codec reads. None: one robot, whose state state_names is (config.json of
+    # such a policy has no robot_states key, as before it existed).
+    robot_states: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         for name in ("cameras", "state_names", "action_names"):  # lists from JSON
@@ -89,6 +95,34 @@ class PolicyConfig:
         if (state.dim, action.dim) != (self.state_dim, self.action_dim):
             raise ValueError(f"state_names/action_names name {state.dim}/{action.dim} dims, "
                              f"but state_dim/action_dim are {self.state_dim}/{self.action_dim}")
+        if self.robot_states is not None:
+            self._check_robot_states()
+
+    def _check_robot_states(self) -> None:
+        value = self.robot_states
+        if not isinstance(value, dict):
+            raise ValueError(f"robot_states must map robot names to state names, got "
+                             f"{value!r}")
+        object.__setattr__(self, "robot_states", {r: tuple(n) for r, n in value.items()})
+        robots = self.robots  # ValueError/LayoutError: fewer than two robots, bad names
+        assert robots is not None
+        if self.trained_robots is None or set(self.trained_robots) != set(robots.robots):
+            raise ValueError(f"robot_states names robots {list(robots.robots)} but "
+                             f"trained_robots is {self.trained_robots}: they must agree")
+        if self.state_layout != robots.shared:
+            raise ValueError(f"state_names of a multi-robot policy must be its robots' "
+                             f"shared layout {list(robots.shared.names)}, got "
+                             f"{list(self.state_names)}")
+
+    @property
+    def robots(self) -> RobotStates | None:
+        """The robots and their layouts of a multi-robot policy; None for one robot."""
+        return None if self.robot_states is None else RobotStates.from_names(self.robot_states)
+
+    def describe_state(self) -> str:
+        """One line: the state (or each robot's state) the policy reads."""
+        robots = self.robots
+        return self.state_layout.describe() if robots is None else robots.describe()
 
     @property
     def state_layout(self) -> StateLayout:
@@ -102,9 +136,14 @@ class PolicyConfig:
         """As config.json holds it (lists, so it compares equal to the JSON read back)."""
         listed = {k: None if v is None else list(v) for k, v in (
             ("trained_on", self.trained_on), ("trained_robots", self.trained_robots))}
-        return {**asdict(self), "cameras": list(self.cameras),
-                "state_names": list(self.state_names), "action_names": list(self.action_names),
-                **listed}
+        out = {**asdict(self), "cameras": list(self.cameras),
+               "state_names": list(self.state_names), "action_names": list(self.action_names),
+               **listed}
+        # Absent for one robot: such a config.json (and an ONNX export's copy) stays as it was.
+        robot_states = out.pop("robot_states")
+        if robot_states is not None:
+            out["robot_states"] = {r: list(n) for r, n in robot_states.items()}
+        return out
 
     def describe_trained_on(self) -> str:
         """e.g. "mujoco:pick_place (robot mk6)", or says it is unknown."""

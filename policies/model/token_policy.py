@@ -37,6 +37,7 @@ from policies.model.checkpoint import (
     read_config,
     read_part,
 )
+from policies.model.robots import ABSENT, robot_token
 from policies.model.text import InstructionTokenizer
 from policies.model.transformer import TokenTransformer
 
@@ -113,6 +114,13 @@ class TokenPolicy:
             raise CheckpointMismatchError(
                 "policy config decodes its actions in parallel but the vocabulary has no "
                 "action_query token")
+        robots = c.robots
+        lacking = [] if robots is None else [n for n in robots.specials
+                                              if n not in lay.sizes.specials]
+        if lacking:
+            raise CheckpointMismatchError(
+                f"policy config names robots {list(robots.robots)} but the vocabulary lacks "
+                f"the special tokens {lacking}")
         if self.model.cfg.n_cameras != len(c.cameras):
             raise CheckpointMismatchError(
                 f"model has {self.model.cfg.n_cameras} camera slots, config names {c.cameras}")
@@ -139,16 +147,44 @@ class TokenPolicy:
             instructions, self.config.text_len, self.layout.special_id("pad"),
             lambda ids: self.layout.to_global("text", ids))
 
-    def state_ids(self, states: np.ndarray) -> np.ndarray:
+    def state_ids(self, states: np.ndarray, robots: list[str] | None = None) -> np.ndarray:
         """(B, Ds) float state -> (B, Ds + 3) ids: begin_state, state, end_state, then
-        begin_plan (a policy with plan tokens) or begin_actions: what the policy writes next."""
+        begin_plan (a policy with plan tokens) or begin_actions: what the policy writes next.
+
+        A multi-robot policy (policies.model.robots) reads states packed into its shared
+        layout (NaN: absent) and each row's robot in `robots`: the row opens with that robot's
+        token instead of begin_state, and absent dims are the state_absent id. A one-robot
+        policy ignores `robots` (its one layout was checked where the states came from)."""
         lay = self.layout
-        ids = lay.to_global("state", self.state_codec.encode(states.astype(np.float32)))
+        states = states.astype(np.float32)
+        if self.config.robot_states is None:
+            ids = lay.to_global("state", self.state_codec.encode(states))
+            first = np.full((len(states), 1), lay.special_id("begin_state"))
+        else:
+            if robots is None or len(robots) != len(states):
+                raise ValueError(f"a multi-robot policy needs one robot name per state row, "
+                                 f"got {robots!r} for {len(states)} rows")
+            known = self.config.robots
+            absent = np.stack([known.absent(r) for r in robots])  # ValueError: unknown robot
+            if (np.isnan(states) != absent).any():  # NaN exactly in the robot's absent slots
+                raise ValueError("packed states must be NaN exactly in the joint slots their "
+                                 "robot lacks (RobotStates.pack)")
+            filled = np.where(absent, self.state_codec.lo, states).astype(np.float32)
+            local = self.state_codec.encode(filled)  # absent dims' bins are replaced below
+            ids = np.where(absent, lay.special_id(ABSENT), lay.to_global("state", local))
+            first = np.array([[lay.special_id(robot_token(r))] for r in robots])
         nxt = "begin_plan" if self.config.plan_dim else "begin_actions"
-        marks = [lay.special_id(n) for n in ("begin_state", "end_state", nxt)]
-        b = np.full((len(states), 1), marks[0])
-        return np.concatenate([b, ids, np.full((len(states), 1), marks[1]),
-                               np.full((len(states), 1), marks[2])], axis=1)
+        marks = [lay.special_id(n) for n in ("end_state", nxt)]
+        return np.concatenate([first, ids, np.full((len(states), 1), marks[0]),
+                               np.full((len(states), 1), marks[1])], axis=1)
+
+    def observation_state_ids(self, obs: Observation) -> np.ndarray:
+        """(1, Ds + 3) state ids of one observation (state_ids): a multi-robot policy packs
+        it into its shared layout as obs.robot's state (check_observation says if it can't)."""
+        robots = self.config.robots
+        if robots is None:
+            return self.state_ids(obs.state[None])
+        return self.state_ids(robots.pack(obs.robot, obs.state[None]), [obs.robot])
 
     def action_ids(self, chunks: np.ndarray) -> np.ndarray:
         """(B, H, Da) actions -> (B, H * Da) ids, time-major (all dims of step 0 first)."""
@@ -216,19 +252,32 @@ class TokenPolicy:
                 raise CheckpointMismatchError(
                     f"camera {c!r} image is {obs.images[c].shape}, policy needs "
                     f"({size}, {size}, 3)")
-        if obs.state.shape != (self.config.state_dim,):
+        robots = self.config.robots
+        if robots is None:
+            want, layout = self.config.state_dim, self.config.state_layout
+        else:
+            try:
+                layout = robots.layout_of(obs.robot)
+            except ValueError as e:
+                raise CheckpointMismatchError(f"{e}. {RETRAIN_HINT}") from None
+            want = layout.dim
+        if obs.state.shape != (want,):
             raise CheckpointMismatchError(
-                f"state has shape {obs.state.shape}, policy needs ({self.config.state_dim},): "
-                f"it was trained on {self.config.state_layout.describe()}")
+                f"state has shape {obs.state.shape}, policy needs ({want},): "
+                f"it was trained on {layout.describe()}")
 
     def check_layouts(self, state: StateLayout, action: ActionLayout, source: str) -> None:
         """Raise CheckpointMismatchError unless `source` (e.g. "robot 'panda'", a dataset)
         names its state and action dimensions as the data this policy was trained on."""
         own_state, own_action = self.config.state_layout, self.config.action_layout
+        robots = self.config.robots
         problems = []
-        if state != own_state:
+        if robots is None and state != own_state:
             problems.append(f"{source} has {state.describe()}, this policy was trained on "
                             f"{own_state.describe()}")
+        if robots is not None and robots.robot_with(state) is None:
+            problems.append(f"{source} has {state.describe()}, this policy was trained on "
+                            f"{robots.describe()}")
         if action != own_action:
             problems.append(f"{source} takes actions {list(action.names)}, this policy "
                             f"writes {list(own_action.names)}")
@@ -255,7 +304,7 @@ class TokenPolicy:
         frames = np.stack([obs.images[c] for c in self.config.cameras])[None]  # (1, C, H, W, 3)
         prefix = None if committed is None else np.asarray(committed, np.float32)[None]
         chunk = self.generate(self.text_ids([obs.instruction]), frames,
-                              self.state_ids(obs.state[None]), prefix)[0]
+                              self.observation_state_ids(obs), prefix)[0]
         return ActionChunk(chunk)
 
     def sample_chunks(self, obs: Observation, k: int, rng: np.random.Generator,
@@ -268,7 +317,7 @@ class TokenPolicy:
         if k == 1:
             return greedy
         frames = np.stack([obs.images[c] for c in self.config.cameras])[None]
-        text, state = self.text_ids([obs.instruction]), self.state_ids(obs.state[None])
+        text, state = self.text_ids([obs.instruction]), self.observation_state_ids(obs)
         reps = (k - 1, 1)
         n, lo, hi, forced, feed = self.decode_schedule(np.empty((k - 1, 0), np.int64))
         ids = self.engine.sample(np.tile(text, reps), np.tile(frames, (k - 1, 1, 1, 1, 1)),

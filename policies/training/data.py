@@ -16,6 +16,7 @@ import numpy as np
 
 from envs.errors import LayoutError
 from envs.features import ACTION_LAYOUT, EE_NAMES, ActionLayout, StateLayout
+from policies.model.robots import RobotStates
 
 if TYPE_CHECKING:
     from dataset.reader import LeRobotDatasetReader
@@ -81,6 +82,38 @@ def demo_layouts(demos: list[DemoEpisode]) -> tuple[StateLayout, ActionLayout]:
     return found.pop()
 
 
+def episode_layouts(demos: list[DemoEpisode]) -> list[tuple[StateLayout, ActionLayout]]:
+    """The distinct (state, action) layouts of the episodes, in a fixed order."""
+    found = {(d.state_layout, d.action_layout) for d in demos}
+    return sorted(found, key=lambda f: (f[0].names, f[1].names))
+
+
+def demo_robots(demos: list[DemoEpisode]) -> RobotStates | None:
+    """The robots and their state layouts where the episodes hold more than one state layout
+    (a multi-robot policy, policies.model.robots); None where they share one.
+
+    Raises:
+        ValueError: an episode that does not name its robot (robot_type), or a robot with
+            episodes of two state layouts.
+    """
+    layouts = {d.state_layout for d in demos}
+    if len(layouts) < 2:
+        return None
+    found: dict[str, StateLayout] = {}
+    for d in demos:
+        if d.robot_type is None:
+            raise ValueError(f"the episodes hold {len(layouts)} state layouts; training one "
+                             f"policy on several robots needs each episode's robot name (its "
+                             f"dataset's info.json robot_type), and an episode of "
+                             f"{d.state_layout.describe()} names none")
+        seen = found.setdefault(d.robot_type, d.state_layout)
+        if seen != d.state_layout:
+            raise ValueError(f"robot {d.robot_type!r} has episodes of two state layouts, "
+                             f"{seen.describe()} and {d.state_layout.describe()}; a robot "
+                             f"has one")
+    return RobotStates(tuple(found.items()))
+
+
 @dataclass(frozen=True)
 class Batch:
     instructions: list[str]
@@ -97,6 +130,9 @@ class Batch:
     # such a forced prefix (their own predictions are not scored; inference forces them).
     input_actions: np.ndarray | None = None  # (B, H, Da) float32
     prefix_steps: np.ndarray | None = None  # (B,) int64
+    # Each row's robot (DemoEpisode.robot_type): a multi-robot policy's state ids open with
+    # it (TokenPolicy.state_ids); None where an episode does not say.
+    robots: list[str] | None = None
 
 
 def intervention_weights(episodes: list[DemoEpisode], weight: float = 1.0,
@@ -174,7 +210,7 @@ class ChunkSampler:
         return self.gather(self.index[picks])
 
     def gather(self, rows: np.ndarray) -> Batch:
-        frames, states, actions, pads, texts, env = [], [], [], [], [], []
+        frames, states, actions, pads, texts, env, robots = [], [], [], [], [], [], []
         for e, t in rows:
             ep = self.episodes[e]
             steps = np.arange(t, t + self.chunk)
@@ -187,11 +223,13 @@ class ChunkSampler:
             states.append(ep.state[t])
             texts.append(ep.task)
             env.append(None if ep.env_state is None else ep.env_state[t])
+            robots.append(ep.robot_type)
         has_env = all(e is not None for e in env)
         return Batch(texts, np.stack(frames), np.stack(states).astype(np.float32),
                      np.stack(actions).astype(np.float32), np.stack(pads),
                      np.stack(env).astype(np.float32) if has_env else None,
-                     np.asarray(rows, np.int64).reshape(len(rows), 2))
+                     np.asarray(rows, np.int64).reshape(len(rows), 2),
+                     robots=None if None in robots else robots)
 
 
     def lagged(self, rows: np.ndarray, lags: np.ndarray) -> np.ndarray:
@@ -212,8 +250,10 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
                successful_only: bool = True, labels: str = "auto") -> list[DemoEpisode]:
     """Episodes of LeRobot v3.0 datasets written by `agent collect`, frames decoded.
 
-    Datasets must agree on features (state/action names, cameras): mixing them is an error.
-    Each episode carries the dataset's state and action layouts (info.json's feature names).
+    Datasets must agree on action names and cameras. Their state names may differ where each
+    dataset names its robot (info.json robot_type): build_policy then makes a multi-robot
+    policy (policies.model.robots). Each episode carries the dataset's state and action
+    layouts (info.json's feature names) and robot.
 
     Args:
         dirs: dataset directories.
@@ -232,7 +272,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
             names it; see dataset.LeRobotDatasetReader).
         ValueError: unknown `labels`, labels="expert" on a dataset without expert labels,
             missing cameras, feature names that are no state/action layout, datasets that
-            disagree on them, or no episodes at all.
+            disagree on actions, state layouts that differ without robot names (demo_robots),
+            or no episodes at all.
     """
     from dataset.reader import LeRobotDatasetReader
 
@@ -249,13 +290,18 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
             raise ValueError(f"dataset {d} has no expert_action labels (it was recorded without "
                              f"`agent collect --action-noise`); use labels='applied' or 'auto'")
         state, action = dataset_layouts(ds)
+        robot = ds.info.get("robot_type")
         if first is None:
-            first = (d, state, action)
-        elif (state, action) != first[1:]:
-            raise ValueError(f"dataset {d} has {state.describe()} and actions "
-                             f"{list(action.names)}, but {first[0]} has {first[1].describe()} "
-                             f"and {list(first[2].names)}: datasets with other features cannot "
+            first = (d, state, action, robot)
+        elif action != first[2]:
+            raise ValueError(f"dataset {d} has actions {list(action.names)}, but {first[0]} "
+                             f"has {list(first[2].names)}: datasets with other actions cannot "
                              f"be mixed")
+        elif state != first[1] and None in (robot, first[3]):
+            raise ValueError(f"dataset {d} has {state.describe()}, but {first[0]} has "
+                             f"{first[1].describe()}: datasets of robots with other states mix "
+                             f"only where each names its robot (info.json robot_type), and "
+                             f"{d if robot is None else first[0]} names none")
         use_expert = labels != "applied" and ds.has_expert_action
         for ep in ds:
             if successful_only and not ep.success:
@@ -269,6 +315,7 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
                                      intervention=ep.intervention))
     if not demos:
         raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
+    demo_robots(demos)  # a robot named with two state layouts: said here, not at training
     return demos
 
 

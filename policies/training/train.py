@@ -28,13 +28,16 @@ from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
 from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
 from policies.model.transformer import CONFIGS, TokenTransformer
+from policies.training import mixed
 from policies.training.config import TrainConfig
 from policies.training.data import (
     Batch,
     ChunkSampler,
     DemoEpisode,
     demo_layouts,
+    demo_robots,
     demo_sources,
+    episode_layouts,
     intervention_weights,
     stale_prefix,
 )
@@ -50,16 +53,24 @@ VideoLossFn = Callable[[torch.nn.Module, torch.Tensor, Batch], "VideoLoss"]
 def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                  cameras: tuple[str, ...] = ("front", "wrist")) -> TokenPolicy:
     """Fit the codecs on the demonstrations and build an untrained policy around them; it
-    reads and writes the episodes' state and action layouts (their dataset's names)."""
-    state_layout, action_layout = demo_layouts(demos)
+    reads and writes the episodes' state and action layouts (their dataset's names). Robots
+    with other states make a multi-robot policy (demo_robots), tasks with other objects a plan
+    of the named object and target only (policies.training.mixed)."""
+    robots = demo_robots(demos)  # None: one state layout, read as it is
     trained_on, trained_robots = demo_sources(demos)
+    # The plan starts with every object only where every task has the same objects.
+    objects = cfg.plan_objects and not mixed.objects_differ(demos)
+    demos = mixed.as_policy_reads(demos, robots)
+    state_layout, action_layout = demo_layouts(demos)  # a multi-robot policy's: the shared
     states = np.concatenate([d.state for d in demos]).astype(np.float32)
     actions = np.concatenate([d.action for d in demos]).astype(np.float32)
     # Actions: quantile bins. The expert's actions pile up at the step limits (+-0.05 m,
     # +-0.3 rad) and at gripper 0/1; quantile codebooks decode those point masses exactly,
     # where 1st/99th-percentile uniform bins clip the rare full-speed turns (bench/codec.py).
     action_codec = BinningCodec(BinningConfig(strategy="quantile", n_bins=cfg.n_bins)).fit(actions)
-    state_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins)).fit(states)
+    state_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins))
+    state_codec = (state_codec.fit(states) if robots is None  # else: absent slots left out
+                   else state_codec.fit_columns(mixed.fit_columns_present(states)))
     text = InstructionTokenizer.train(sorted({d.task for d in demos}), cfg.text_vocab)
     env_dims = {None if d.env_state is None or not cfg.sim_truth else d.env_state.shape[1]
                 for d in demos}
@@ -67,12 +78,13 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     plan_codec = None
     if env is not None and cfg.plan_weight > 0:
         targets = plan_targets(np.concatenate([d.env_state for d in demos]), states,
-                               state_layout, objects=cfg.plan_objects)
+                               state_layout, objects=objects)
         # Uniform bins (0.5-99.5th percentile): every bin the same few mm wherever the tool is;
         # quantile bins would spend them on the held-cube point mass at offset zero.
         plan_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins,
                                                 percentiles=(0.5, 99.5))).fit(targets)
     specials = DEFAULT_SPECIALS + (("action_query",) if cfg.parallel_actions else ())
+    specials += () if robots is None else robots.specials
     layout = VocabLayout(VocabSizes(text=text.vocab_size, action=action_codec.vocab_size,
                                     state=state_codec.vocab_size, image=0,
                                     plan=0 if plan_codec is None else plan_codec.vocab_size,
@@ -88,9 +100,10 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                         action_names=action_layout.names, chunk=cfg.chunk, execute=cfg.execute,
                         text_len=cfg.text_len,
                         plan_dim=0 if plan_codec is None else targets.shape[1],
-                        plan_objects=plan_codec is not None and cfg.plan_objects,
+                        plan_objects=plan_codec is not None and objects,
                         parallel_actions=cfg.parallel_actions,
-                        trained_on=trained_on, trained_robots=trained_robots)
+                        trained_on=trained_on, trained_robots=trained_robots,
+                        robot_states=None if robots is None else robots.to_names())
     return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
                        plan_codec)
 
@@ -167,7 +180,7 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     the video head reads the same embeddings, with the chunk's last action id included.
     """
     text = torch.from_numpy(policy.text_ids(batch.instructions)).to(device)
-    state = torch.from_numpy(policy.state_ids(batch.state)).to(device)
+    state = torch.from_numpy(policy.state_ids(batch.state, batch.robots)).to(device)
     act = torch.from_numpy(policy.action_ids(batch.actions)).to(device)  # (B, n) targets
     act_in = act if batch.input_actions is None else (  # the decoder's inputs (stale_prefix)
         torch.from_numpy(policy.action_ids(batch.input_actions)).to(device))
@@ -276,7 +289,10 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     """Train in place, checkpointing to `out` (rank 0 only under torchrun); with `video`, the
     video head too (saved in out/video_head/ at every checkpoint)."""
     # A resumed or fine-tuned policy must read the episodes' state as it was trained to.
-    policy.check_layouts(*demo_layouts(demos), "the training episodes")
+    for state_layout, action_layout in episode_layouts(demos):
+        policy.check_layouts(state_layout, action_layout, "the training episodes")
+    demos = mixed.as_policy_reads(demos, policy.config.robots)
+    mixed.check_targets_fit(policy.config, policy.model.cfg.aux_dim, demos)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if video is not None and world > 1:
         # The head runs the trunk's blocks outside DDP's forward, so DDP would not reduce

@@ -89,7 +89,7 @@ class FuturePredictor:
         K = len(chunks)
         dev = model.embed.weight.device
         frames = np.stack([obs.images[c] for c in pol.config.cameras])[None]  # (1, C, H, W, 3)
-        text_ids, state_ids = pol.text_ids([obs.instruction]), pol.state_ids(obs.state[None])
+        text_ids, state_ids = pol.text_ids([obs.instruction]), pol.observation_state_ids(obs)
         # A policy with plan tokens writes its plan before the actions: the chunk follows it.
         plan = pol.write_plan(text_ids, frames, state_ids)  # (1, plan_dim + 1) or (1, 0)
         text = torch.as_tensor(text_ids, device=dev)  # (1, T)

@@ -71,10 +71,34 @@ def test_train_init_refuses_a_dataset_of_another_robot(panda_dataset, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_datasets_of_two_robots_do_not_mix(panda_dataset, small_dataset):
+def test_datasets_of_two_named_robots_train_one_policy(panda_dataset, small_dataset, tmp_path):
+    demos = load_demos([small_dataset, panda_dataset])
+    assert {d.robot_type for d in demos} == {"mk6", "panda"}
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(small_dataset), "--data", str(panda_dataset),
+                 "--out", str(run), "--config", "nano", "--batch-size", "2", "--steps", "2"]) == 0
+    policy = json.loads((run / "config.json").read_text())["policy"]
+    assert policy["trained_robots"] == ["mk6", "panda"]
+    assert policy["robot_states"]["panda"] == [*PANDA_JOINTS, *EE_NAMES]
+    # agent run drives the Panda with it (the env names its robot in info["robot"]); the
+    # mk6 side is tests/policies/training/test_mixed.py's (a whole untrained episode is slow).
+    assert main(["run", "--env", "pybullet:pick_place", "--policy", str(run), "--episodes", "1",
+                 "--backend", "torch"]) == 0
+
+
+def test_datasets_of_two_robots_mix_only_where_each_names_it(panda_dataset, small_dataset,
+                                                              tmp_path):
+    nameless = tmp_path / "nameless"
+    shutil.copytree(panda_dataset, nameless)
+    info_path = nameless / "meta" / "info.json"
+    info = json.loads(info_path.read_text())
+    info["robot_type"] = None
+    info_path.write_text(json.dumps(info, indent=4))
     with pytest.raises(ValueError, match=r"has state \[panda_joint1, .* but .* has state "
-                                         r"\[joint1, .*cannot be mixed"):
-        load_demos([small_dataset, panda_dataset])
+                                         r"\[joint1, .*each names its robot \(info.json "
+                                         r"robot_type\), and .*nameless names none") as e:
+        load_demos([small_dataset, nameless])
+    assert "\n" not in str(e.value)
 
 
 def test_a_dataset_without_a_robots_names_is_refused(small_dataset, tmp_path):
