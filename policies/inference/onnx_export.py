@@ -175,14 +175,23 @@ def _without_provenance(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in ("trained_on", "trained_robots")}
 
 
+# Policy config fields added after exports were first cached, with the value every earlier
+# checkpoint has: an export that lacks one was made from a checkpoint with that value.
+LATER_FIELDS = {"parallel_actions": False, "robot_states": None}
+
+
 def _as_exported(config: dict, exported: dict | None) -> dict:
     """The policy config to compare with an export's: exports made before checkpoints named
     their state and action fields lack the names, which change no graph (a cached export of
-    the same weights stays valid), so they are left out of the comparison there."""
+    the same weights stays valid), so they are left out of the comparison there; so are later
+    fields (LATER_FIELDS) the export lacks while the checkpoint has their earlier value."""
     config = _without_provenance(config)
-    if isinstance(exported, dict) and "state_names" not in exported:
-        return {k: v for k, v in config.items() if k not in ("state_names", "action_names")}
-    return config
+    if not isinstance(exported, dict):
+        return config
+    if "state_names" not in exported:
+        config = {k: v for k, v in config.items() if k not in ("state_names", "action_names")}
+    return {k: v for k, v in config.items()
+            if not (k in LATER_FIELDS and k not in exported and v == LATER_FIELDS[k])}
 
 
 def read_export(directory: Path, policy: TokenPolicy) -> dict:

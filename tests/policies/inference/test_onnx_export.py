@@ -131,6 +131,26 @@ def test_an_export_made_before_checkpoints_named_their_fields_still_belongs(expo
         read_export(edited("other", state_names=other), policy)
 
 
+def test_an_export_made_before_parallel_actions_existed_still_belongs(exported, tmp_path):
+    """A cached export of an autoregressive checkpoint, made before PolicyConfig had
+    parallel_actions, lacks the key: it is still this checkpoint's (found by running bench/
+    inference.py on the shipped default with an old cache). A parallel one is not."""
+    policy, out, _, _ = exported
+    assert policy.config.parallel_actions is False
+
+    def edited(name, **change):
+        d = tmp_path / name
+        shutil.copytree(out, d)
+        meta = json.loads((d / "export.json").read_text())
+        meta["policy"] = {k: v for k, v in {**meta["policy"], **change}.items() if v is not None}
+        (d / "export.json").write_text(json.dumps(meta))
+        return d
+
+    read_export(edited("before", parallel_actions=None), policy)
+    with pytest.raises(CheckpointMismatchError, match="does not belong.*parallel_actions"):
+        read_export(edited("parallel", parallel_actions=True), policy)
+
+
 def test_cli_export_writes_graphs_and_parity_report(nano_checkpoint, tmp_path, capsys):
     from agent.cli import main
 
