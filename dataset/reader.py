@@ -46,8 +46,8 @@ class EpisodeData:
             None when the dataset has none.
         intervention: (T,) bool, True where a human acted (layout.INTERVENTION_KEY); None
             when the dataset has no such column.
-        capture_time: (T,) float32 `complementary_info.capture_time`, seconds from the first frame at
-            which each frame was really captured (`agent record`); None when not recorded.
+        capture_time: (T,) float32 `complementary_info.capture_time`, seconds from the first
+            frame at which each frame was really captured (`agent record`); None when not recorded.
     """
 
     index: int

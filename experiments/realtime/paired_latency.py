@@ -53,11 +53,13 @@ def main() -> None:
             policies[k].infer_chunk(obs)
             ms[k].append((time.perf_counter() - t) * 1e3)
     a, b = (np.array(x) for x in ms)
+
+    def pct(x: np.ndarray) -> dict:
+        return {"p50": round(float(np.median(x)), 2), "p99": round(float(np.percentile(x, 99)), 2)}
     print(json.dumps({
         "study": "paired_latency", "old": str(args.old), "new": str(args.new),
         "chunks": args.chunks,
-        "old_ms": {"p50": round(float(np.median(a)), 2), "p99": round(float(np.percentile(a, 99)), 2)},
-        "new_ms": {"p50": round(float(np.median(b)), 2), "p99": round(float(np.percentile(b, 99)), 2)},
+        "old_ms": pct(a), "new_ms": pct(b),
         "ratio_new_over_old_median": round(float(np.median(b / a)), 3),
         "loadavg_1m": round(os.getloadavg()[0], 2)}))
 

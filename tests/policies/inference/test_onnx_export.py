@@ -111,6 +111,15 @@ def test_export_of_other_weights_or_vocabulary_is_refused(exported, tmp_path):
         read_export(tmp_path, policy)
 
 
+def _edited_export(out, d, **change):
+    """A copy of the export `out` at `d` whose policy config has `change` (None: key removed)."""
+    shutil.copytree(out, d)
+    meta = json.loads((d / "export.json").read_text())
+    meta["policy"] = {k: v for k, v in {**meta["policy"], **change}.items() if v is not None}
+    (d / "export.json").write_text(json.dumps(meta))
+    return d
+
+
 def test_an_export_made_before_checkpoints_named_their_fields_still_belongs(exported,
                                                                            tmp_path):
     """Names change no graph: an export without them (a cached one of the same weights) is
@@ -118,12 +127,7 @@ def test_an_export_made_before_checkpoints_named_their_fields_still_belongs(expo
     policy, out, _, _ = exported
 
     def edited(name, **change):
-        d = tmp_path / name
-        shutil.copytree(out, d)
-        meta = json.loads((d / "export.json").read_text())
-        meta["policy"] = {k: v for k, v in {**meta["policy"], **change}.items() if v is not None}
-        (d / "export.json").write_text(json.dumps(meta))
-        return d
+        return _edited_export(out, tmp_path / name, **change)
 
     read_export(edited("old", state_names=None, action_names=None), policy)
     other = [f"j{i}" for i in range(6)] + list(policy.config.state_names[6:])
@@ -139,12 +143,7 @@ def test_an_export_made_before_parallel_actions_existed_still_belongs(exported, 
     assert policy.config.parallel_actions is False
 
     def edited(name, **change):
-        d = tmp_path / name
-        shutil.copytree(out, d)
-        meta = json.loads((d / "export.json").read_text())
-        meta["policy"] = {k: v for k, v in {**meta["policy"], **change}.items() if v is not None}
-        (d / "export.json").write_text(json.dumps(meta))
-        return d
+        return _edited_export(out, tmp_path / name, **change)
 
     read_export(edited("before", parallel_actions=None), policy)
     with pytest.raises(CheckpointMismatchError, match="does not belong.*parallel_actions"):
