@@ -135,7 +135,7 @@ class OnnxEngine(DecodeEngine):
             sessions[graph] = ort.InferenceSession(
                 str(export_dir / meta["graphs"][graph]["file"]), opts, providers=chain)
         self.prefill_session, self.decode_session = sessions["prefill"], sessions["decode"]
-        # The parallel action pass (policies.inference.onnx_export._Block): one fixed length.
+        # The parallel action pass (onnx_export._Decode with block=True): one fixed length.
         self.block_session = sessions.get("block")
         self.block_len = meta["graphs"]["block"]["length"] if self.block_session else 0
         self.device = "cpu" if self.providers[0] == PROVIDERS["cpu"] else "cuda"

@@ -50,28 +50,20 @@ class _Prefill(nn.Module):
 
 
 class _Decode(nn.Module):
-    def __init__(self, model: TokenTransformer) -> None:
+    """New positions appended to the cache: one (decode.onnx: the last logits) or K at once,
+    causal among themselves (block.onnx: every position's logits; the tracer fixes K, see
+    Attention)."""
+
+    def __init__(self, model: TokenTransformer, block: bool = False) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.block = model, block
 
     def forward(self, ids, *past):
         caches = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
         start = past[0].shape[2]  # traced: the position comes from the cache length
-        logits, caches = self.model(self.model.embed(ids), start, caches, last_only=True)
-        return (logits[:, -1], *[t for kv in caches for t in kv])
-
-
-class _Block(nn.Module):
-    """K new positions at once, causal among themselves (the tracer fixes K: see Attention)."""
-
-    def __init__(self, model: TokenTransformer) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids, *past):
-        caches = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
-        logits, caches = self.model(self.model.embed(ids), past[0].shape[2], caches)
-        return (logits, *[t for kv in caches for t in kv])
+        logits, caches = self.model(self.model.embed(ids), start, caches,
+                                    last_only=not self.block)
+        return (logits if self.block else logits[:, -1], *[t for kv in caches for t in kv])
 
 
 def block_len(policy: TokenPolicy) -> int:
@@ -131,9 +123,10 @@ def _export_graphs(policy: TokenPolicy, out: Path) -> tuple[tuple, tuple]:
             dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"},
                           **dict.fromkeys(past + present, cache_axes)})
         if policy.config.parallel_actions:
+            block_ids = torch.zeros(1, block_len(policy), dtype=torch.long)
             torch.onnx.export(
-                _Block(model), (torch.zeros(1, block_len(policy), dtype=torch.long), *caches),
-                str(out / "block.onnx"), input_names=decode_io[0], output_names=decode_io[1],
+                _Decode(model, block=True), (block_ids, *caches), str(out / "block.onnx"),
+                input_names=decode_io[0], output_names=decode_io[1],
                 opset_version=OPSET, dynamo=False,
                 dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"},
                               **dict.fromkeys(past + present, cache_axes)})
