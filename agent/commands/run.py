@@ -58,6 +58,9 @@ class RunCommand:
     """the task in words for every episode, instead of the env's (e.g. "push the red cube")"""
     phrasings: Literal["train", "heldout"] | None = None
     """say each episode's goal in a phrasing of this split (envs.phrasings), drawn per seed"""
+    goals: Literal["mt1", "random"] | None = None
+    """Meta-World only: goals from MT1's 50 fixed variations (mt1, the default) or drawn
+    afresh per episode from the task's own range, seeded (random: LeRobot's protocol)"""
     allow_untrained_env: bool = False
     """run a token policy on a sim env it was not trained on (refused otherwise), with a warning"""
     rate: Annotated[float | None, tyro.conf.arg(metavar="HZ")] = None
@@ -249,6 +252,10 @@ def make_env(args: RunCommand) -> Any:
     if args.phrasings is not None:
         phrasing_task(args)
         kwargs["phrasings"] = args.phrasings
+    if args.goals is not None:
+        if envs.resolve(args.env).backend != "metaworld":
+            raise BadInput(f"--goals applies to Meta-World envs (metaworld:TASK), not {args.env}")
+        kwargs["goals"] = args.goals
     try:
         return envs.make(args.env, **kwargs)
     except InstructionError as e:
@@ -483,7 +490,7 @@ def main(args: RunCommand) -> int:
     agent.close()
     summary = summarize(args.env, policy.name if args.policy is None else args.policy,
                         results, timer)
-    summary.update(backend=backend, exec=args.exec_mode, phrasings=args.phrasings,
+    summary.update(backend=backend, exec=args.exec_mode, phrasings=args.phrasings, goals=args.goals,
                    simulate_latency_ms=None if latency is None else
                    {"mean": latency.mean_ms, "jitter": latency.jitter_ms},
                    **agent.stats.summary())

@@ -53,3 +53,12 @@ def test_eval_reports_per_task_success(tmp_path: Path, capsys):
     assert set(summary["per_task"]) == {"reach", "push"}  # seeds 1000000, 1000001
     assert all(t["episodes"] == 1 for t in summary["per_task"].values())
     assert summary["success_rate"] == 1.0
+
+
+def test_eval_with_random_goals_says_so(capsys):
+    # LeRobot's protocol draws each episode's goal afresh; `--goals random` does it seeded.
+    capsys.readouterr()
+    code = main(["eval", "--env", "metaworld:reach", "--policy", "scripted", "--episodes", "1",
+                 "--goals", "random", "--json"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["goals"] == "random" and summary["success_rate"] == 1.0

@@ -96,3 +96,9 @@ def test_eval_runs_scripted_with_heldout_phrasings(capsys):
                  "--phrasings", "heldout", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["phrasings"] == "heldout" and summary["episodes"] == 2
+
+
+def test_goals_refused_off_metaworld(capsys):
+    line = fails_with_one_line(["eval", "--env", "mujoco:reach", "--policy", "scripted",
+                                "--episodes", "1", "--goals", "random"], capsys)
+    assert "--goals applies to Meta-World" in line and "mujoco:reach" in line
