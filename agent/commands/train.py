@@ -194,7 +194,7 @@ def main(args: TrainCommand) -> int:
         if policy.config.robots is not None:
             print(f"one policy for {policy.config.robots.describe()}", file=sys.stderr)
         if policy.config.plan_object_names is not None:  # one line: what the union costs
-            print(describe_union(policy), file=sys.stderr)
+            print(describe_union(policy.config), file=sys.stderr)
         if cfg.plan_objects and policy.config.plan_dim and not policy.config.plan_objects:
             # Not silent either: the plan keeps only the part every task has.
             print("plan: the named object and target only (as --no-plan-objects); the tasks "

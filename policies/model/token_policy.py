@@ -155,11 +155,10 @@ class TokenPolicy:
 
     @property
     def plan_absent_id(self) -> int | None:
-        """The global id of an absent plan value (a union plan's, the plan segment's last);
-        None where the plan has none."""
-        if not isinstance(self.plan_codec, WithAbsent):
-            return None
-        return self.layout.to_global("plan", np.array([self.plan_codec.absent_id]))[0]
+        """The global id of an absent plan value, a union plan's segment's last (WithAbsent's
+        absent_id; the segment's size is the codec's, _check_consistency); None: no such id."""
+        absent = isinstance(self.plan_codec, WithAbsent)
+        return self.layout.ranges["plan"].stop - 1 if absent else None
 
     def plan_spans(self) -> tuple[list[int], list[int]]:
         """Per plan position, the id range [lo, hi) it is written in: the plan segment, less
