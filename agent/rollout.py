@@ -43,7 +43,7 @@ def rollout_demos(spec: str, seeds: range | list[int], policy_name: str = "scrip
                                  np.stack(rec["env"]) if names else None,
                                  state_layout=env.unwrapped.state_layout,
                                  action_layout=env.unwrapped.action_layout,
-                                 robot_type=robot))
+                                 robot_type=robot, env_state_names=names or None))
     env.close()
     return demos
 

@@ -126,6 +126,7 @@ def main(args: TrainCommand) -> int:
 
     from dataset import DatasetError
     from policies.training.data import intervention_weights, load_demos
+    from policies.training.mixed import describe_union
     from policies.training.train import (
         add_provenance,
         build_policy,
@@ -192,6 +193,8 @@ def main(args: TrainCommand) -> int:
                   "and actions only (no plan tokens, no object-pose targets)", file=sys.stderr)
         if policy.config.robots is not None:
             print(f"one policy for {policy.config.robots.describe()}", file=sys.stderr)
+        if policy.config.plan_object_names is not None:  # one line: what the union costs
+            print(describe_union(policy.config), file=sys.stderr)
         if cfg.plan_objects and policy.config.plan_dim and not policy.config.plan_objects:
             # Not silent either: the plan keeps only the part every task has.
             print("plan: the named object and target only (as --no-plan-objects); the tasks "
@@ -380,8 +383,8 @@ def check_demos_fit(policy, demos) -> None:
     try:
         for state, action in episode_layouts(demos):  # several where robots mix
             policy.check_layouts(state, action, "the dataset")
-        if c.robots is not None:  # and each episode's robot by name, as training packs it
-            as_policy_reads(demos, c.robots)
+        if c.robots is not None or c.plan_object_names is not None:  # as training packs them
+            as_policy_reads(demos, c.robots, c.plan_object_names)
     except (CheckpointMismatchError, ValueError) as e:
         raise BadInput(f"{e}") from None
     missing = [cam for cam in c.cameras if cam not in d.frames]

@@ -170,7 +170,7 @@ def _without_provenance(config: dict) -> dict:
 
 # Policy config fields added after exports were first cached, with the value every earlier
 # checkpoint has: an export that lacks one was made from a checkpoint with that value.
-LATER_FIELDS = {"parallel_actions": False, "robot_states": None}
+LATER_FIELDS = {"parallel_actions": False, "robot_states": None, "plan_object_names": None}
 
 
 def _as_exported(config: dict, exported: dict | None) -> dict:

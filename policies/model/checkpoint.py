@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from envs.features import ACTION_NAMES, EE_NAMES, ActionLayout, StateLayout
 from policies.base import PolicyCheckpointError
 from policies.inference.torch_engine import check_rule
+from policies.model.plan_targets import N_GOAL_SLOTS, POSE, plan_dim
 from policies.model.robots import RobotStates
 from policies.model.transformer import TokenTransformer, TransformerConfig
 
@@ -81,6 +82,12 @@ class PolicyConfig:
     # the state codec reads. None: one robot, whose state state_names is (config.json of
     # such a policy has no robot_states key, as before it existed).
     robot_states: dict[str, tuple[str, ...]] | None = None
+    # A policy trained on tasks with different objects (policies.training.mixed): the objects
+    # of its per-object plan and aux targets, the union of its tasks' (env state names without
+    # ".x" etc.), in this order; an object a task lacks is the plan's absent id, the last id
+    # of the plan segment (action_codec.absent.WithAbsent). None: one set of objects, read in
+    # the order its env state has them (config.json then has no such key, as before).
+    plan_object_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("cameras", "state_names", "action_names"):  # lists from JSON
@@ -97,6 +104,24 @@ class PolicyConfig:
                              f"but state_dim/action_dim are {self.state_dim}/{self.action_dim}")
         if self.robot_states is not None:
             self._check_robot_states()
+        if self.plan_object_names is not None:
+            self._check_plan_objects()
+
+    def _check_plan_objects(self) -> None:
+        names = self.plan_object_names
+        if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"plan_object_names must be a list of object names or null, got "
+                             f"{names!r}")
+        names = tuple(names)
+        object.__setattr__(self, "plan_object_names", names)
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"plan_object_names must name distinct objects, got {list(names)}")
+        want = plan_dim((N_GOAL_SLOTS + len(names)) * POSE, objects=True)
+        if self.plan_dim and (not self.plan_objects or self.plan_dim != want):
+            raise ValueError(f"plan_object_names names {len(names)} objects, so the plan is "
+                             f"every object's xyz and the goal ({want} values, plan_objects "
+                             f"true); the config has plan_dim {self.plan_dim}, plan_objects "
+                             f"{self.plan_objects}")
 
     def _check_robot_states(self) -> None:
         value = self.robot_states
@@ -143,6 +168,9 @@ class PolicyConfig:
         robot_states = out.pop("robot_states")
         if robot_states is not None:
             out["robot_states"] = {r: list(n) for r, n in robot_states.items()}
+        objects = out.pop("plan_object_names")  # absent for one object set, likewise
+        if objects is not None:
+            out["plan_object_names"] = list(objects)
         return out
 
     def describe_trained_on(self) -> str:

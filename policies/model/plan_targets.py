@@ -49,7 +49,8 @@ def aux_targets(env_state: np.ndarray, state: np.ndarray, layout: StateLayout) -
     (B, aux_dim(E)) float32:
     goal cube and goal plate xyz minus the tool's, the goal cube's yaw as (sin 4y, cos 4y) and
     its yaw relative to the fingers the same way (a cube looks the same after a quarter turn,
-    so only 4y is observable), then every object's world xyz."""
+    so only 4y is observable), then every object's world xyz (NaN for an object the episode's
+    task lacks, in a state packed over a union of tasks' objects)."""
     B = len(env_state)
     poses = env_state.reshape(B, -1, POSE)  # (B, slots, 7)
     ee = state[:, layout.ee_pos]  # (B, 3)
@@ -64,13 +65,27 @@ def aux_targets(env_state: np.ndarray, state: np.ndarray, layout: StateLayout) -
 
 class AuxNormalizer:
     """Per-dimension standardisation of aux targets, fitted on the training episodes, so every
-    target weighs the same in the loss (a z of 2 cm matters as much as an x of 20 cm)."""
+    target weighs the same in the loss (a z of 2 cm matters as much as an x of 20 cm).
+
+    Environment states packed over the union of several tasks' objects (policies.training.
+    mixed) are NaN where an episode's task lacks an object: its targets stay NaN (the loss
+    masks them out, policies.training.losses.masked_mse), and each dimension is fitted on its
+    present values only. A dimension no episode has (a union policy fine-tuned on a subset of
+    its tasks) keeps mean 0, std 1: nothing is ever normalised with it."""
 
     def __init__(self, env_states: list[np.ndarray], states: list[np.ndarray],
                  layout: StateLayout) -> None:
         self.layout = layout
         t = aux_targets(np.concatenate(env_states), np.concatenate(states), layout)
-        self.mean, self.std = t.mean(0), np.maximum(t.std(0), 1e-3)
+        present = ~np.isnan(t)
+        if present.all():  # one task's objects: exactly the statistics it always had
+            self.mean, self.std = t.mean(0), np.maximum(t.std(0), 1e-3)
+            return
+        n = present.sum(0)
+        mean = np.where(present, t, 0).sum(0) / np.maximum(n, 1)
+        var = np.where(present, (t - mean) ** 2, 0).sum(0) / np.maximum(n, 1)
+        self.mean = mean.astype(np.float32)
+        self.std = np.where(n > 0, np.maximum(np.sqrt(var), 1e-3), 1.0).astype(np.float32)
 
     def __call__(self, env_state: np.ndarray, state: np.ndarray) -> np.ndarray:
         t = aux_targets(env_state, state, self.layout)
@@ -107,6 +122,10 @@ def plan_targets(env_state: np.ndarray, state: np.ndarray, layout: StateLayout,
     cube and goal plate xyz minus the tool's, and the turn (rad, in [-pi, pi)) from the fingers'
     heading to the nearest grasp of the cube (its yaw folded into [-pi/4, pi/4], policies.
     scripted's aim).
+
+    An environment state packed over the union of several tasks' objects (policies.training.
+    mixed.pack_env_state) is NaN where the episode's task lacks an object; so are that
+    object's three plan values (encoded as the plan's absent id, never as a bin).
 
     Why objects first: issue 5's goal-only plan followed a cube the instruction did not name
     (experiments/perception/plan.py). Written object by object, "where is each cube" is vision

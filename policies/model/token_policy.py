@@ -8,7 +8,10 @@ action segment of the vocabulary, so every emitted id decodes; the codec still v
 A policy trained with plan tokens (`PolicyConfig.plan_dim`,
 policies.model.plan_targets.plan_targets) first
 writes its estimate of where the named cube and plate are relative to the tool, then
-begin_actions, then the action chunk; the plan is decoded too and kept as `last_plan`.
+begin_actions, then the action chunk; the plan is decoded too and kept as `last_plan`. A plan
+over the union of several tasks' objects (PolicyConfig.plan_object_names) may write the plan's
+absent id (its segment's last) at an object's three positions, never at the goal's; it
+decodes to NaN.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from action_codec.absent import WithAbsent
 from action_codec.binning import BinningCodec
 from action_codec.vocab import VocabLayout
 from envs.features import ActionLayout, StateLayout
@@ -37,6 +41,7 @@ from policies.model.checkpoint import (
     read_config,
     read_part,
 )
+from policies.model.plan_targets import PLAN_GOAL, PLAN_NAMES
 from policies.model.robots import ABSENT, robot_token
 from policies.model.text import InstructionTokenizer
 from policies.model.transformer import TokenTransformer
@@ -61,13 +66,14 @@ class TokenPolicy:
 
     def __init__(self, model: TokenTransformer, config: PolicyConfig, layout: VocabLayout,
                  state_codec: BinningCodec, action_codec: BinningCodec,
-                 text_tokenizer: InstructionTokenizer, plan_codec: BinningCodec | None = None
-                 ) -> None:
+                 text_tokenizer: InstructionTokenizer,
+                 plan_codec: BinningCodec | WithAbsent | None = None) -> None:
         self.model, self.config, self.layout = model.eval(), config, layout
         self.state_codec, self.action_codec = state_codec, action_codec
         self.plan_codec = plan_codec
         self.text_tokenizer = text_tokenizer
-        self.last_plan: np.ndarray | None = None  # (B, plan_dim) of the latest generate()
+        # (B, plan_dim) of the latest generate(); NaN where it wrote the absent id
+        self.last_plan: np.ndarray | None = None
         self._check_consistency()
         self._set_embedding_order()
         self._act_lo = layout.ranges["action"].start
@@ -94,6 +100,12 @@ class TokenPolicy:
             raise CheckpointMismatchError(
                 f"policy config has plan_dim {c.plan_dim} but "
                 f"{'no' if self.plan_codec is None else 'a'} plan codec")
+        if self.plan_codec is not None and (isinstance(self.plan_codec, WithAbsent)
+                                            != (c.plan_object_names is not None)):
+            raise CheckpointMismatchError(
+                f"policy config has plan_object_names {c.plan_object_names} but a plan codec "
+                f"{'with' if isinstance(self.plan_codec, WithAbsent) else 'without'} an "
+                f"absent id")
         if self.plan_codec is None and lay.sizes.size_of("plan"):
             raise CheckpointMismatchError(
                 f"vocabulary has {lay.sizes.size_of('plan')} plan ids but the policy has no "
@@ -133,12 +145,29 @@ class TokenPolicy:
         value, segment = torch.zeros(V), torch.zeros(V, dtype=torch.long)
         for seg, name in ((1, "state"), (2, "action"), (3, "plan")):
             r = self.layout.ranges[name]
-            if not r.size:
-                continue
-            value[r.start:r.stop] = torch.linspace(-1.0, 1.0, r.size)
-            segment[r.start:r.stop] = seg
+            # The plan's absent id (a union plan's last) is no bin: unordered, like a special.
+            stop = r.stop - (name == "plan" and self.plan_absent_id is not None)
+            if stop > r.start:
+                value[r.start:stop] = torch.linspace(-1.0, 1.0, stop - r.start)
+                segment[r.start:stop] = seg
         self.model.embed.set_order(value.to(self.model.embed.weight.device),
                                    segment.to(self.model.embed.weight.device))
+
+    @property
+    def plan_absent_id(self) -> int | None:
+        """The global id of an absent plan value, a union plan's segment's last (WithAbsent's
+        absent_id; the segment's size is the codec's, _check_consistency); None: no such id."""
+        absent = isinstance(self.plan_codec, WithAbsent)
+        return self.layout.ranges["plan"].stop - 1 if absent else None
+
+    def plan_spans(self) -> tuple[list[int], list[int]]:
+        """Per plan position, the id range [lo, hi) it is written in: the plan segment, less
+        the absent id at the goal's positions (every task has a named object and target)."""
+        r, Dp = self.layout.ranges["plan"], self.config.plan_dim
+        hi = [r.stop] * Dp
+        if self.plan_absent_id is not None:
+            hi[PLAN_GOAL] = [self.plan_absent_id] * len(PLAN_NAMES)
+        return [r.start] * Dp, hi
 
     # -- tokenization (also used by training) --------------------------------------------
     def text_ids(self, instructions: list[str]) -> np.ndarray:
@@ -206,8 +235,8 @@ class TokenPolicy:
         Dp = self.config.plan_dim
         if not Dp:
             return np.empty((len(text), 0), np.int64)
-        r = self.layout.ranges["plan"]
-        ids = self.engine.generate(text, frames, state, Dp, r.start, r.stop, self.config.decode)
+        lo, hi = self.plan_spans()
+        ids = self.engine.generate(text, frames, state, Dp, lo, hi, self.config.decode)
         return np.concatenate([ids, np.full((len(text), 1),
                                             self.layout.special_id("begin_actions"))], axis=1)
 
@@ -223,8 +252,7 @@ class TokenPolicy:
         forced = np.full((B, head + n_act), -1, np.int64)
         feed = np.full((B, head + n_act), -1, np.int64)
         if Dp:
-            r = self.layout.ranges["plan"]
-            lo[:Dp], hi[:Dp] = [r.start] * Dp, [r.stop] * Dp
+            lo[:Dp], hi[:Dp] = self.plan_spans()
             forced[:, Dp] = self.layout.special_id("begin_actions")
         forced[:, head:head + k] = forced_actions
         if self.config.parallel_actions:
@@ -383,6 +411,8 @@ class TokenPolicy:
         load_weights(model, directory / "model.safetensors", directory / "config.json")
         plan = (read_part(directory / "plan_codec", BinningCodec.load) if config.plan_dim
                 else None)
+        if plan is not None and config.plan_object_names is not None:
+            plan = WithAbsent(plan)  # the absent id is the config's, not the codec file's
         state, action = (read_part(directory / n, BinningCodec.load)
                          for n in ("state_codec", "action_codec"))
         text = read_part(directory / "text_tokenizer.json", InstructionTokenizer.load)

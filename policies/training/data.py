@@ -33,6 +33,9 @@ class DemoEpisode:
     feature names); a policy trained on the episode carries them in its checkpoint.
     `intervention` (T,) bool says which frames a human acted in, for episodes of a takeover
     run (`agent run --takeover ... --dataset`); None where the dataset has no such column.
+    `env_state_names` (E,) names env_state's dims (envs.features.env_state_names: goal slots,
+    then each object's pose), which tasks with different objects are matched by
+    (policies.training.mixed); None where they are not known.
     """
 
     task: str
@@ -47,6 +50,7 @@ class DemoEpisode:
     env: str | None = field(default=None, kw_only=True)
     robot_type: str | None = field(default=None, kw_only=True)
     intervention: np.ndarray | None = field(default=None, kw_only=True)
+    env_state_names: tuple[str, ...] | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         T = len(self.action)
@@ -59,6 +63,10 @@ class DemoEpisode:
         if dims != (self.state_layout.dim, self.action_layout.dim):
             raise ValueError(f"episode has state/action dims {dims}, its layouts name "
                              f"{self.state_layout.dim}/{self.action_layout.dim}")
+        names, env = self.env_state_names, self.env_state
+        if names is not None and env is not None and len(names) != env.shape[1]:
+            raise ValueError(f"episode has an environment state of {env.shape[1]} values but "
+                             f"names {len(names)}")
 
 
 def demo_sources(demos: list[DemoEpisode]
@@ -303,6 +311,7 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
                              f"only where each names its robot (info.json robot_type), and "
                              f"{d if robot is None else first[0]} names none")
         use_expert = labels != "applied" and ds.has_expert_action
+        env_names = tuple(ds.env_state_names) or None  # None: not recorded
         for ep in ds:
             if successful_only and not ep.success:
                 continue
@@ -312,7 +321,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
                                      state_layout=state, action_layout=action,
                                      env=ds.recording.get("env"),
                                      robot_type=ds.info.get("robot_type"),
-                                     intervention=ep.intervention))
+                                     intervention=ep.intervention,
+                                     env_state_names=env_names))
     if not demos:
         raise ValueError(f"no successful episodes in {[str(d) for d in dirs]}")
     demo_robots(demos)  # a robot named with two state layouts: said here, not at training

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from action_codec.absent import WithAbsent
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.vocab import DEFAULT_SPECIALS, VocabLayout, VocabSizes
 from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
@@ -41,6 +42,7 @@ from policies.training.data import (
     intervention_weights,
     stale_prefix,
 )
+from policies.training.losses import masked_mse, plan_ce, smoothed_ce
 
 if TYPE_CHECKING:
     from policies.video.head import VideoLoss
@@ -55,12 +57,12 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     """Fit the codecs on the demonstrations and build an untrained policy around them; it
     reads and writes the episodes' state and action layouts (their dataset's names). Robots
     with other states make a multi-robot policy (demo_robots), tasks with other objects a plan
-    of the named object and target only (policies.training.mixed)."""
+    over the union of their objects (--no-plan-objects: of the named object and target only;
+    policies.training.mixed)."""
     robots = demo_robots(demos)  # None: one state layout, read as it is
     trained_on, trained_robots = demo_sources(demos)
-    # The plan starts with every object only where every task has the same objects.
-    objects = cfg.plan_objects and not mixed.objects_differ(demos)
-    demos = mixed.as_policy_reads(demos, robots)
+    union = mixed.union_objects(demos) if cfg.plan_objects and cfg.sim_truth else None
+    demos = mixed.as_policy_reads(demos, robots, union)
     state_layout, action_layout = demo_layouts(demos)  # a multi-robot policy's: the shared
     states = np.concatenate([d.state for d in demos]).astype(np.float32)
     actions = np.concatenate([d.action for d in demos]).astype(np.float32)
@@ -78,11 +80,13 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
     plan_codec = None
     if env is not None and cfg.plan_weight > 0:
         targets = plan_targets(np.concatenate([d.env_state for d in demos]), states,
-                               state_layout, objects=objects)
+                               state_layout, objects=cfg.plan_objects)
         # Uniform bins (0.5-99.5th percentile): every bin the same few mm wherever the tool is;
         # quantile bins would spend them on the held-cube point mass at offset zero.
         plan_codec = BinningCodec(BinningConfig(strategy="uniform", n_bins=cfg.n_bins,
-                                                percentiles=(0.5, 99.5))).fit(targets)
+                                                percentiles=(0.5, 99.5)))
+        plan_codec = (plan_codec.fit(targets) if union is None else  # absent objects left out
+                      WithAbsent(plan_codec.fit_columns(mixed.fit_columns_present(targets))))
     specials = DEFAULT_SPECIALS + (("action_query",) if cfg.parallel_actions else ())
     specials += () if robots is None else robots.specials
     layout = VocabLayout(VocabSizes(text=text.vocab_size, action=action_codec.vocab_size,
@@ -100,7 +104,8 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                         action_names=action_layout.names, chunk=cfg.chunk, execute=cfg.execute,
                         text_len=cfg.text_len,
                         plan_dim=0 if plan_codec is None else targets.shape[1],
-                        plan_objects=plan_codec is not None and objects,
+                        plan_objects=plan_codec is not None and cfg.plan_objects,
+                        plan_object_names=union,
                         parallel_actions=cfg.parallel_actions,
                         trained_on=trained_on, trained_robots=trained_robots,
                         robot_states=None if robots is None else robots.to_names())
@@ -155,17 +160,6 @@ def bin_values(policy: TokenPolicy, device: torch.device) -> tuple[torch.Tensor,
     return c, ((c.max(1).values - c.min(1).values) / 2).clamp_min(1e-6)
 
 
-def smoothed_ce(logp: torch.Tensor, target: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(..., A) log-probabilities of ordered bins, (...) target bins -> (...) cross-entropy
-    against a Gaussian over neighbouring bins (HL-Gauss, Farebrother et al. 2024; one-hot when
-    sigma is 0): a prediction one bin off is then nearly right, not as wrong as any other."""
-    if sigma <= 0:
-        return -logp.gather(-1, target[..., None])[..., 0]
-    bins = torch.arange(logp.shape[-1], device=logp.device, dtype=torch.float32)
-    q = (-0.5 * ((bins - target[..., None]) / sigma) ** 2).softmax(-1)  # (..., A)
-    return -(q * logp).sum(-1)
-
-
 def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
                frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0,
                aux_norm: AuxNormalizer | None = None, video: VideoLossFn | None = None
@@ -217,7 +211,9 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     if Dp:
         r = policy.layout.ranges["plan"]
         logp = core.embed.logits(h[:, 1:1 + Dp])[..., r.start:r.stop].float().log_softmax(-1)
-        plan_loss = smoothed_ce(logp, plan[:, :Dp] - r.start, label_sigma).mean()
+        absent = policy.plan_absent_id  # a union plan's (policies.training.losses.plan_ce)
+        plan_loss = plan_ce(logp, plan[:, :Dp] - r.start, label_sigma,
+                            None if absent is None else absent - r.start)
     pred = core.embed.logits(h[:, 1 + (Dp + 1 if Dp else 0):])  # (B, n, V)
     lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
     logp = pred[..., lo:hi].float().log_softmax(-1)  # (B, n, A)
@@ -242,7 +238,7 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     aux = None
     if aux_norm is not None and core.aux_head is not None and batch.env_state is not None:
         want = torch.from_numpy(aux_norm(batch.env_state, batch.state)).to(device)  # (B, aux_dim)
-        aux = F.mse_loss(core.aux_head(h[:, 0]).float(), want)
+        aux = masked_mse(core.aux_head(h[:, 0]).float(), want)  # absent objects left out
     return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux,
                   plan_loss, None if video is None else video(core, x_full, batch))
 
@@ -291,7 +287,7 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     # A resumed or fine-tuned policy must read the episodes' state as it was trained to.
     for state_layout, action_layout in episode_layouts(demos):
         policy.check_layouts(state_layout, action_layout, "the training episodes")
-    demos = mixed.as_policy_reads(demos, policy.config.robots)
+    demos = mixed.as_policy_reads(demos, policy.config.robots, policy.config.plan_object_names)
     mixed.check_targets_fit(policy.config, policy.model.cfg.aux_dim, demos)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if video is not None and world > 1:

@@ -63,6 +63,22 @@ def test_normalizer_standardises() -> None:
     np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)
 
 
+def test_normalizer_fits_each_dimension_on_its_present_values() -> None:
+    """A union layout's absent objects (NaN) stay NaN and shape no statistics."""
+    full = np.concatenate([_env_state(y) + 0.01 * i for i in range(4)
+                           for y in np.linspace(-0.7, 0.7, 5)])  # (20, 35)
+    props = np.repeat(_state(), len(full), 0)
+    holed = full.copy()
+    holed[:10, -7:] = np.nan  # the last object absent in half the frames
+    norm = AuxNormalizer([holed], [props], LAYOUT)
+    alone = AuxNormalizer([full[10:]], [props[10:]], LAYOUT)
+    np.testing.assert_allclose(norm.mean[-3:], alone.mean[-3:], atol=1e-6)
+    np.testing.assert_allclose(norm.std[-3:], alone.std[-3:], atol=1e-6)
+    z = norm(holed, props)
+    assert np.isnan(z[:10, -3:]).all() and np.isfinite(z[10:]).all()
+    assert np.isfinite(z[:, :-3]).all()
+
+
 def _demos(with_env: bool, n: int = 3, T: int = 12) -> list[DemoEpisode]:
     """Episodes whose objects sit still at a place the camera shows: episode i's frames are
     uniformly bright in proportion to i, its objects shifted by 5 cm * i."""

@@ -1,7 +1,7 @@
 """One policy over two robots (MuJoCo's mk6, PyBullet's Panda) and two tasks (pick_place with
-5 objects, push with 3): it trains, saves, loads and acts on both envs, exports to ONNX at
-parity, and refuses a robot it was not trained on in one line (policies.model.robots,
-policies.training.mixed)."""
+5 objects, push with 3 of them: a plan over their union): it trains, saves, loads and acts on
+both envs, exports to ONNX at parity, and refuses a robot it was not trained on in one line
+(policies.model.robots, policies.training.mixed)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from policies.training.data import ChunkSampler, demo_robots
 from policies.training.mixed import GOAL_WIDTH, as_policy_reads, check_targets_fit
 from policies.training.train import TrainConfig, build_policy, train
 
+PICK_PLACE_OBJECTS = ("red_cube", "green_cube", "blue_cube", "yellow_plate", "purple_plate")
 CFG = TrainConfig(model="nano", steps=20, batch_size=4, lr=3e-3, warmup=5, shift_px=0,
                   checkpoint_every=10_000)
 
@@ -58,15 +59,16 @@ def test_the_demos_are_two_robots_and_two_object_sets(mixed_demos):
     assert {d.action_layout for d in mixed_demos} == {ACTION_LAYOUT}  # one action contract
 
 
-def test_build_makes_one_multi_robot_policy_with_the_named_object_plan(mixed_run, mixed_demos):
+def test_build_makes_one_multi_robot_policy_with_the_union_object_plan(mixed_run, mixed_demos):
     config = mixed_run[0].config
     assert config.trained_robots == ("mk6", "panda")
     assert config.robots == demo_robots(mixed_demos)
     assert set(config.robot_states) == {"mk6", "panda"}
     assert config.state_dim == 15 and config.state_names[-len(EE_NAMES):] == EE_NAMES
-    # Tasks with other objects: the plan keeps, as the named object and target only.
-    assert config.plan_dim == len(PLAN_NAMES) and not config.plan_objects
-    assert mixed_run[0].model.cfg.aux_dim == 10  # goal offsets and yaws, no per-object xyz
+    # Tasks with other objects: the plan covers their union (push's are pick_place's too).
+    assert config.plan_object_names == PICK_PLACE_OBJECTS
+    assert config.plan_dim == 3 * 5 + len(PLAN_NAMES) and config.plan_objects
+    assert mixed_run[0].model.cfg.aux_dim == 10 + 3 * 5  # goal offsets and yaws, then xyz
 
 
 def test_state_ids_open_with_the_robot_and_mark_absent_joints(mixed_run, mixed_demos):
@@ -83,14 +85,27 @@ def test_state_ids_open_with_the_robot_and_mark_absent_joints(mixed_run, mixed_d
         r.start <= x < r.stop for x in mk6[8:16])
 
 
-def test_training_reads_packed_states_and_goal_slot_env_states(mixed_run, mixed_demos):
-    read = as_policy_reads(mixed_demos, mixed_run[0].config.robots)
+def test_training_reads_packed_states_and_union_env_states(mixed_run, mixed_demos):
+    config = mixed_run[0].config
+    read = as_policy_reads(mixed_demos, config.robots, config.plan_object_names)
     assert {d.state.shape[1] for d in read} == {15}
-    assert {d.env_state.shape[1] for d in read} == {GOAL_WIDTH}
-    np.testing.assert_array_equal(read[2].env_state, mixed_demos[2].env_state[:, :GOAL_WIDTH])
+    assert {d.env_state.shape[1] for d in read} == {49}
+    np.testing.assert_array_equal(read[0].env_state, mixed_demos[0].env_state)
+    push, own = read[2].env_state.reshape(-1, 7, 7), mixed_demos[2].env_state.reshape(-1, 5, 7)
+    np.testing.assert_array_equal(push[:, [0, 1, 2, 4, 5]], own)  # goal, red, blue, yellow
+    assert np.isnan(push[:, [3, 6]]).all()  # push has no green cube, no purple plate
     batch = ChunkSampler(read, ("front", "wrist"), 8).sample(6)
     assert set(batch.robots) <= {"mk6", "panda"}
-    assert batch.state.shape == (6, 15) and batch.env_state.shape == (6, GOAL_WIDTH)
+    assert batch.state.shape == (6, 15) and batch.env_state.shape == (6, 49)
+
+
+def test_without_a_per_object_plan_mixed_objects_are_cut_to_the_goal(mixed_demos):
+    policy = build_policy(mixed_demos, replace(CFG, plan_objects=False))  # --no-plan-objects
+    assert policy.config.plan_object_names is None and policy.model.cfg.aux_dim == 10
+    assert policy.config.plan_dim == len(PLAN_NAMES) and not policy.config.plan_objects
+    read = as_policy_reads(mixed_demos, policy.config.robots)
+    assert {d.env_state.shape[1] for d in read} == {GOAL_WIDTH}
+    np.testing.assert_array_equal(read[2].env_state, mixed_demos[2].env_state[:, :GOAL_WIDTH])
 
 
 def test_one_robot_one_task_episodes_are_read_as_they_are(mixed_demos):
