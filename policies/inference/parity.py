@@ -17,6 +17,7 @@ import numpy as np
 
 from envs.types import Observation
 from policies.inference.torch_engine import DecodeEngine
+from policies.model.blocks import Schedule
 from policies.model.token_policy import TokenPolicy
 
 TOKEN_SHARE_MIN = 0.99  # below this the export is reported as not at parity
@@ -55,10 +56,10 @@ def _logit_diff(a: DecodeEngine, b: DecodeEngine, inputs: tuple, ids: np.ndarray
     return worst
 
 
-def _timed(engine: DecodeEngine, inputs: tuple, schedule: tuple) -> tuple[np.ndarray, float]:
-    n, lo, hi, forced, feed = schedule
+def _timed(engine: DecodeEngine, inputs: tuple, schedule: Schedule) -> tuple[np.ndarray, float]:
+    s = schedule
     t = time.perf_counter()
-    ids = engine.generate(*inputs, n, lo, hi, forced=forced, feed=feed)
+    ids = engine.generate(*inputs, s.n, s.lo, s.hi, forced=s.forced, feed=s.feed, echo=s.echo)
     return ids, time.perf_counter() - t
 
 
@@ -86,7 +87,7 @@ def parity_report(policy: TokenPolicy, reference: DecodeEngine, candidate: Decod
         same, total = same + int((ids_ref == ids_new).sum()), total + ids_ref.size
         worst = max(worst, _logit_diff(reference, candidate, inputs, ids_ref))
         # Real-time chunking's call: the reference's first action steps forced.
-        rtc = policy.decode_schedule(ids_ref[:, head:head + forced_steps * Da])
+        rtc = policy.decode_schedule(free.tokens(ids_ref)[:, head:head + forced_steps * Da])
         a, _ = _timed(reference, inputs, rtc)
         b, _ = _timed(candidate, inputs, rtc)
         same_forced, total_forced = same_forced + int((a == b).sum()), total_forced + a.size
