@@ -171,6 +171,28 @@ def smoothed_ce(logp: torch.Tensor, target: torch.Tensor, sigma: float) -> torch
     return -(q * logp).sum(-1)
 
 
+def written_hidden(policy: TokenPolicy, model: torch.nn.Module, x: torch.Tensor,
+                   written: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+    """(B, 1 + W, D) final hidden states: end_state's, then the one predicting each of the W
+    written ids (B, W) [plan, begin_actions,] actions, teacher-forced after the prefix
+    embeddings x (B, P, D); `given` (B, W): ids inference is given (a committed prefix).
+
+    The slots after the prefix's last id are policies.model.blocks' (one layout for training
+    and every engine): autoregressively every written id but the last, in order; in blocks,
+    action_query slots and echoes of the previous block, a given id fed where inference feeds
+    it. end_state's state feeds the auxiliary head (not begin_actions': there the regression
+    would crowd out the first action token, which that position alone predicts). Earlier
+    positions skip the vocabulary projection, and so do echo slots."""
+    core = model.module if hasattr(model, "module") else model
+    layout, P = policy.slot_layout(), x.shape[1]
+    query_id = policy.layout.special_id(QUERY) if policy.config.blocks else -1
+    slots = slot_inputs(layout, written, given, query_id)  # (B, S - 1)
+    h, _ = model(torch.cat([x, core.embed(slots)], dim=1), logits_from=P - 2,
+                 hidden=True)  # (B, 1 + S, D): end_state, then slot s at 1 + s
+    at = 1 + torch.tensor(layout.position(), device=x.device)  # (W,)
+    return torch.cat([h[:, :1], h[:, at]], dim=1)
+
+
 def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
                frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0,
                aux_norm: AuxNormalizer | None = None, video: VideoLossFn | None = None
@@ -191,7 +213,7 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         torch.from_numpy(policy.action_ids(batch.input_actions)).to(device))
     core = model.module if hasattr(model, "module") else model
     x = core.prefix_embeddings(text, frames.to(device), state)  # (B, P, D)
-    P, Dp = x.shape[1], policy.config.plan_dim
+    Dp = policy.config.plan_dim
     head = Dp + 1 if Dp else 0  # written tokens before the actions: the plan, begin_actions
     written = act_in  # (B, W): every token the policy writes, as the decoder is fed them
     plan = None
@@ -203,31 +225,16 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
             batch.env_state, batch.state, policy.config.state_layout, policy.config.plan_objects)))
         plan = plan.to(device)  # (B, Dp + 1): the plan, then begin_actions
         written = torch.cat([plan, written], dim=1)
-    # The slots after the prefix's last id (policies.model.blocks: one layout for training
-    # and every engine). Autoregressive: every written id but the last, in order; in blocks,
-    # action_query slots and echoes of the previous block. A committed prefix (real-time
-    # chunking's, fed as given) feeds its real ids where inference is given them; their
-    # predictions are masked below (prefix_steps).
-    layout = policy.slot_layout()
     k = 0 if batch.prefix_steps is None else batch.prefix_steps * policy.config.action_dim
     cols = torch.arange(written.shape[1], device=device)[None, :]  # (1, W)
     given = (cols >= head) & (cols < head + torch.as_tensor(k, device=device).reshape(-1, 1))
-    query_id = policy.layout.special_id(QUERY) if policy.config.blocks else -1
-    slots = slot_inputs(layout, written, given, query_id)  # (B, S - 1)
-    x = torch.cat([x, core.embed(slots)], dim=1)  # (B, P + S - 1, D)
-    # Hidden states from end_state (P-2) on: end_state feeds the auxiliary head (not
-    # begin_actions: there the regression would crowd out the first action token, which that
-    # position alone predicts); then slot s at 1 + s. The slots predicting the plan and the
-    # actions are read; begin_actions (always forced) and echo slots are not. Earlier
-    # positions skip the vocabulary projection.
-    h, _ = model(x, logits_from=P - 2, hidden=True)  # (B, 1 + S, D)
-    at = 1 + torch.tensor(layout.position(), device=device)  # (W,) h index per written token
+    h = written_hidden(policy, model, x, written, given)  # (B, 1 + W, D)
     plan_loss = None
     if Dp:
         r = policy.layout.ranges["plan"]
-        logp = core.embed.logits(h[:, at[:Dp]])[..., r.start:r.stop].float().log_softmax(-1)
+        logp = core.embed.logits(h[:, 1:1 + Dp])[..., r.start:r.stop].float().log_softmax(-1)
         plan_loss = smoothed_ce(logp, plan[:, :Dp] - r.start, label_sigma).mean()
-    pred = core.embed.logits(h[:, at[head:]])  # (B, n, V)
+    pred = core.embed.logits(h[:, 1 + head:])  # (B, n, V)
     lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
     logp = pred[..., lo:hi].float().log_softmax(-1)  # (B, n, A)
     target = act - lo  # (B, n) local bins
@@ -254,7 +261,7 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         aux = F.mse_loss(core.aux_head(h[:, 0]).float(), want)
     # The video head reads [prefix + written ids] (the real chunk, as policies.video.imagine
     # gives it), whatever blocks the policy decodes in.
-    x_full = torch.cat([x[:, :P], core.embed(written)], dim=1) if video is not None else None
+    x_full = torch.cat([x, core.embed(written)], dim=1) if video is not None else None
     return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux,
                   plan_loss, None if video is None else video(core, x_full, batch))
 
