@@ -11,9 +11,9 @@ ids, optionally followed by forced action ids):
 ids, then action ids), and `forced` (B, n) ids, -1 where the engine picks, are fed in place of a
 pick (the begin_actions marker after a plan; real-time chunking's committed actions). `feed`
 (B, n) ids, -1 where the pick itself is fed, are what goes into the decoder after a position
-that is still picked: a policy that decodes its action chunk in parallel
-(`PolicyConfig.parallel_actions`) feeds its `action_query` id there, never its own picks, so
-every position whose input is known in advance is computed in one pass (`step_block`).
+that is still picked: a policy that decodes blocks of tokens (`PolicyConfig.action_block`)
+feeds its `action_query` id there, never its own picks, so every position whose input is known
+in advance is computed in one pass (`step_block`).
 `echo` (n,) positions, -1 where unused, make the input after position i an earlier position's
 id instead (block decoding re-feeds the previous block's tokens, policies.model.blocks); it
 is known once that position is decided, so it joins any later call. Precedence of what is fed
