@@ -166,3 +166,22 @@ def slot_inputs(layout: SlotLayout, written: torch.Tensor, given: torch.Tensor,
     real = written[:, src]  # (B, n - 1)
     use_query = query[None, :] & ~given[:, src]  # (B, n - 1)
     return torch.where(use_query, torch.full_like(real, query_id), real)
+
+
+def written_hidden(model: torch.nn.Module, layout: SlotLayout, x: torch.Tensor,
+                   written: torch.Tensor, given: torch.Tensor, query_id: int) -> torch.Tensor:
+    """(B, 1 + W, D) final hidden states of end_state, then of the slot predicting each of the
+    W written ids (B, W) ([plan, begin_actions,] actions) teacher-forced after the prefix
+    embeddings x (B, P, D); `given` (B, W): what inference is given (a committed prefix).
+
+    The slots are `layout`'s, as every engine decodes them (autoregressive: every written id
+    but the last); `model`: the TokenTransformer or its DistributedDataParallel wrapper.
+    end_state feeds training's auxiliary head (not begin_actions: there the regression would
+    crowd out the first action token, which that position alone predicts)."""
+    core = model.module if hasattr(model, "module") else model
+    P = x.shape[1]
+    slots = slot_inputs(layout, written, given, query_id)  # (B, S - 1)
+    h, _ = model(torch.cat([x, core.embed(slots)], dim=1), logits_from=P - 2,
+                 hidden=True)  # (B, 1 + S, D): end_state, then slot s at 1 + s
+    at = 1 + torch.tensor(layout.position(), device=x.device)  # (W,)
+    return torch.cat([h[:, :1], h[:, at]], dim=1)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.vocab import DEFAULT_SPECIALS, VocabLayout, VocabSizes
-from policies.model.blocks import QUERY, slot_inputs
+from policies.model.blocks import QUERY, written_hidden
 from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
 from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
@@ -171,28 +171,6 @@ def smoothed_ce(logp: torch.Tensor, target: torch.Tensor, sigma: float) -> torch
     return -(q * logp).sum(-1)
 
 
-def written_hidden(policy: TokenPolicy, model: torch.nn.Module, x: torch.Tensor,
-                   written: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
-    """(B, 1 + W, D) final hidden states: end_state's, then the one predicting each of the W
-    written ids (B, W) [plan, begin_actions,] actions, teacher-forced after the prefix
-    embeddings x (B, P, D); `given` (B, W): ids inference is given (a committed prefix).
-
-    The slots after the prefix's last id are policies.model.blocks' (one layout for training
-    and every engine): autoregressively every written id but the last, in order; in blocks,
-    action_query slots and echoes of the previous block, a given id fed where inference feeds
-    it. end_state's state feeds the auxiliary head (not begin_actions': there the regression
-    would crowd out the first action token, which that position alone predicts). Earlier
-    positions skip the vocabulary projection, and so do echo slots."""
-    core = model.module if hasattr(model, "module") else model
-    layout, P = policy.slot_layout(), x.shape[1]
-    query_id = policy.layout.special_id(QUERY) if policy.config.blocks else -1
-    slots = slot_inputs(layout, written, given, query_id)  # (B, S - 1)
-    h, _ = model(torch.cat([x, core.embed(slots)], dim=1), logits_from=P - 2,
-                 hidden=True)  # (B, 1 + S, D): end_state, then slot s at 1 + s
-    at = 1 + torch.tensor(layout.position(), device=x.device)  # (W,)
-    return torch.cat([h[:, :1], h[:, at]], dim=1)
-
-
 def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
                frames: torch.Tensor, device: torch.device, label_sigma: float = 0.0,
                aux_norm: AuxNormalizer | None = None, video: VideoLossFn | None = None
@@ -228,7 +206,8 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     k = 0 if batch.prefix_steps is None else batch.prefix_steps * policy.config.action_dim
     cols = torch.arange(written.shape[1], device=device)[None, :]  # (1, W)
     given = (cols >= head) & (cols < head + torch.as_tensor(k, device=device).reshape(-1, 1))
-    h = written_hidden(policy, model, x, written, given)  # (B, 1 + W, D)
+    query_id = policy.layout.special_id(QUERY) if policy.config.blocks else -1
+    h = written_hidden(model, policy.slot_layout(), x, written, given, query_id)  # (B, 1+W, D)
     plan_loss = None
     if Dp:
         r = policy.layout.ranges["plan"]

@@ -18,7 +18,7 @@ from envs.types import Observation
 from policies.inference.onnx_engine import OnnxEngine
 from policies.inference.onnx_export import block_lens, export_policy
 from policies.inference.torch_engine import DecodeEngine, TorchEngine, call_lengths, pick_np
-from policies.model.blocks import allowed_blocks, groups, slot_layout
+from policies.model.blocks import QUERY, allowed_blocks, groups, slot_layout, written_hidden
 from policies.model.token_policy import TokenPolicy
 from policies.training.config import TrainConfig
 from policies.training.train import build_policy
@@ -150,13 +150,13 @@ def _engine_logits(policy, inputs, tweak: int | None) -> list[np.ndarray]:
 
 def _training_logits(policy, inputs, written: np.ndarray) -> np.ndarray:
     """(W, V) the training forward's logits predicting each written token, teacher-forced."""
-    from policies.training.train import written_hidden
-
     text, frames, state = (torch.as_tensor(a) for a in inputs)
     with torch.no_grad():
         x = policy.model.prefix_embeddings(text, frames, state)
         given = torch.zeros(written.shape, dtype=torch.bool)
-        h = written_hidden(policy, policy.model, x, torch.as_tensor(written), given)
+        query = policy.layout.special_id(QUERY) if policy.config.blocks else -1
+        h = written_hidden(policy.model, policy.slot_layout(), x, torch.as_tensor(written),
+                           given, query)
         return policy.model.embed.logits(h[:, 1:])[0].numpy()
 
 
