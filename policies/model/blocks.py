@@ -136,6 +136,14 @@ class Schedule(NamedTuple):
         """(B, n) decoded ids -> (B, W) the written tokens, in order."""
         return ids[:, list(self.written)]
 
+    def inputs(self, ids: np.ndarray) -> np.ndarray:
+        """(B, n) decoded ids -> (B, n - 1) what the decoder was fed after positions 0..n-2
+        (the engines' precedence: echo, forced, feed, the position's own id)."""
+        src = [m if m >= 0 else i for i, m in enumerate(self.echo[:-1])]
+        own = np.where(self.forced >= 0, self.forced, np.where(self.feed >= 0, self.feed, ids))
+        echoed = ids[:, src]
+        return np.where(np.array(self.echo[:-1]) >= 0, echoed, own[:, :-1])
+
 
 def schedule(layout: SlotLayout, lo: list[int], hi: list[int], given: np.ndarray,
              query_id: int, unread_id: int) -> Schedule:

@@ -259,3 +259,36 @@ def test_block_sizes_that_do_not_divide_the_chunk_are_refused_with_the_allowed_o
     with pytest.raises(ValueError, match="means --action-block 56"):
         TrainConfig(action_block=7, parallel_actions=True)
     assert TrainConfig(chunk=4, action_block=28).blocks == (28, False)
+
+
+def test_schedule_inputs_are_what_the_engine_fed(policies, demos):
+    policy = policies["step"]
+    inputs = _inputs(policy, demos)
+    s = policy.decode_schedule(np.empty((1, 0), np.int64))
+    fed = []
+
+    class Recording(Counting):
+        def step(self, ids, cache):
+            fed.append(ids)
+            return super().step(ids, cache)
+
+        def step_block(self, ids, cache):
+            fed.append(ids)
+            return super().step_block(ids, cache)
+
+    ids = Recording(TorchEngine(policy.model, "cpu")).generate(*inputs, *_args(s))
+    np.testing.assert_array_equal(np.concatenate(fed, axis=1), s.inputs(ids))
+
+
+def test_export_parity_holds_for_blocks(policies, demos, tmp_path):
+    from policies.inference.parity import parity_report
+
+    policy = policies["step"]
+    meta = export_policy(policy, tmp_path)
+    d = demos[0]
+    obs = [Observation({c: d.frames[c][t] for c in d.frames}, d.state[t], d.task)
+           for t in (0, 9)]
+    report = parity_report(policy, TorchEngine(policy.model, "cpu"),
+                           OnnxEngine(tmp_path, meta, "cpu"), obs)
+    assert report["parity"] and report["identical_token_share_forced_prefix"] == 1.0, report
+    assert report["tokens_compared"] == 2 * (DP + 1 + H * DA)
