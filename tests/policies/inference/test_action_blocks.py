@@ -132,10 +132,10 @@ def test_torch_onnx_and_one_token_per_call_decode_the_same_ids(policies, demos, 
     assert chunk.shape == (1, H, DA)
 
 
-def _engine_logits(policy, inputs, tweak: int | None) -> list[np.ndarray]:
+def _engine_logits(policy, inputs, tweak: int | None, committed=None) -> list[np.ndarray]:
     """Logits of every picked position, decoding on the torch engine (KV cache, block
     passes); the pick number `tweak` is moved 17 bins off its median."""
-    s = policy.decode_schedule(np.empty((1, 0), np.int64))
+    s = policy.decode_schedule(np.empty((1, 0), np.int64) if committed is None else committed)
     seen = []
 
     def pick(z, span):
@@ -148,15 +148,17 @@ def _engine_logits(policy, inputs, tweak: int | None) -> list[np.ndarray]:
     return seen
 
 
-def _training_logits(policy, inputs, written: np.ndarray) -> np.ndarray:
-    """(W, V) the training forward's logits predicting each written token, teacher-forced."""
+def _training_logits(policy, inputs, written: np.ndarray, given: int = 0) -> np.ndarray:
+    """(W, V) the training forward's logits predicting each written token, teacher-forced;
+    the first `given` action tokens committed (fed as inference is given them)."""
     text, frames, state = (torch.as_tensor(a) for a in inputs)
     with torch.no_grad():
         x = policy.model.prefix_embeddings(text, frames, state)
-        given = torch.zeros(written.shape, dtype=torch.bool)
+        cols = torch.arange(written.shape[1])[None]
+        given_mask = (cols > DP) & (cols <= DP + given)
         query = policy.layout.special_id(QUERY) if policy.config.blocks else -1
         h = written_hidden(policy.model, policy.slot_layout(), x, torch.as_tensor(written),
-                           given, query)
+                           given_mask, query)
         return policy.model.embed.logits(h[:, 1:])[0].numpy()
 
 
@@ -184,18 +186,22 @@ def test_a_token_conditions_on_earlier_steps_and_not_its_own(policies, demos, na
     assert not any(same[action(t + 1)]) and not train_same[step(t + 1)].any()
 
 
-def test_training_and_the_engine_compute_the_same_logits(policies, demos):
-    for name in ("step", "plan"):
+@pytest.mark.parametrize("committed_steps", [0, 3])
+def test_training_and_the_engine_compute_the_same_logits(policies, demos, committed_steps):
+    for name in ("step", "plan", "whole"):
         policy = policies[name]
         inputs = _inputs(policy, demos)
-        s = policy.decode_schedule(np.empty((1, 0), np.int64))
+        free = policy.decode_schedule(np.empty((1, 0), np.int64))
+        first = free.tokens(TorchEngine(policy.model, "cpu").generate(*inputs, *_args(free)))
+        k = committed_steps * DA
+        s = policy.decode_schedule(first[:, DP + 1:DP + 1 + k])
         ids = s.tokens(TorchEngine(policy.model, "cpu").generate(*inputs, *_args(s)))
-        engine = np.concatenate(_engine_logits(policy, inputs, None))  # (picked, A): spans
-        train = _training_logits(policy, inputs, ids)  # (W, V)
-        picked = [w for w in range(ids.shape[1]) if w != DP]  # begin_actions is given
+        engine = np.concatenate(_engine_logits(policy, inputs, None, first[:, DP + 1:DP + 1 + k]))
+        train = _training_logits(policy, inputs, ids, k)  # (W, V)
+        picked = [w for w in range(ids.shape[1]) if w < DP or w > DP + k]  # the rest: given
         spans = [(s.lo[s.written[w]], s.hi[s.written[w]]) for w in picked]
         np.testing.assert_allclose(np.stack([train[w, a:b] for w, (a, b) in zip(
-            picked, spans, strict=True)]), engine, atol=2e-4)
+            picked, spans, strict=True)]), engine, atol=2e-4, err_msg=name)
 
 
 def _old_schedule(policy, forced_actions):
