@@ -11,7 +11,7 @@
   its rate and deadline misses), `--exec rtc` on the same backend, and `--exec sync` on
   torch-CPU, each with the achieved rate, deadline misses and per-stage latency;
 - `sequential_steps_per_chunk`: decoder calls one chunk takes (prefill, plan tokens, then one
-  pass for a parallel policy's actions or one per action token).
+  per action token, or one per block of `action_block` tokens: `decoder_calls`).
 The last stdout line is one JSON object.
 """
 
@@ -37,7 +37,7 @@ from agent.runtime import run_episode  # noqa: E402
 from agent.timing import StageTimer  # noqa: E402
 from policies.inference.backend import BackendOptions, make_engine  # noqa: E402
 from policies.inference.onnx_engine import PROVIDERS, installed_providers  # noqa: E402
-from policies.inference.torch_engine import TorchEngine  # noqa: E402
+from policies.inference.torch_engine import TorchEngine, call_lengths  # noqa: E402
 from policies.model.token_policy import TokenPolicy  # noqa: E402
 
 
@@ -80,14 +80,12 @@ def loop(policy: TokenPolicy, mode: str, episodes: int) -> dict:
             "inference_ms": stats["inference_ms"], "held_ticks": stats["held_ticks"]}
 
 
-def decoder_calls(plan: int, n_act: int, parallel: bool) -> int:
-    """Sequential decoder calls per chunk (DecodeEngine._decode): the prefill gives the first
-    written token; each later plan token is one call; begin_actions is forced, so it shares a
-    call with the first action; then one pass for every remaining action (parallel) or one
-    call per action token."""
-    if plan:
-        return plan + (1 if parallel else n_act)  # prefill + (plan - 1) + begin/actions
-    return 1 + (1 if parallel else n_act - 1)
+def decoder_calls(policy: TokenPolicy) -> int:
+    """Sequential decoder calls per chunk without a committed prefix: the prefill, then each
+    call DecodeEngine._decode makes (one per plan or action token autoregressively; one per
+    block with PolicyConfig.action_block/plan_block, policies.model.blocks)."""
+    s = policy.decode_schedule(np.empty((1, 0), np.int64))
+    return 1 + len(call_lengths(s.n, s.forced, s.feed, s.echo))
 
 
 def main() -> None:
@@ -122,8 +120,8 @@ def main() -> None:
         "bench": "inference", "policy": str(args.policy),
         "params_m": round(policy.model.num_params() / 1e6, 3),
         "chunk": c.chunk, "tokens_per_chunk": n_act, "plan_tokens": c.plan_dim,
-        "parallel_actions": c.parallel_actions,
-        "sequential_steps_per_chunk": decoder_calls(c.plan_dim, n_act, c.parallel_actions),
+        "action_block": c.action_block, "plan_block": c.plan_block,
+        "sequential_steps_per_chunk": decoder_calls(policy),
         "latency_ms_per_chunk": latency,
         "onnx_speedup_cpu": round(latency["torch-cpu"]["p50"] / latency["onnx-cpu"]["p50"], 2),
         "fastest_backend": best,

@@ -339,8 +339,11 @@ def load_init(path: Path, cfg):
     except PolicyCheckpointError as e:
         raise BadInput(f"--init {path}: {e}") from None
     pc, default = policy.config, type(cfg)()
+    # --parallel-actions given is the action_block it means (checkpoints keep only that)
+    cfg = replace(cfg, action_block=cfg.blocks[0], parallel_actions=False)
     kept = {"chunk": pc.chunk, "execute": pc.execute, "plan_objects": pc.plan_objects,
-            "film": policy.model.cfg.film}
+            "film": policy.model.cfg.film, "action_block": pc.action_block,
+            "plan_block": pc.plan_block}
     clash = {k: (getattr(cfg, k), v) for k, v in kept.items()
              if getattr(cfg, k) != v and getattr(cfg, k) != getattr(default, k)}
     if clash:

@@ -41,12 +41,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from build import Made, also, build, motoken, outputs, shifted_video_copy
 from extra_columns import PROBES, variants
 from extra_columns import values as extra_values
 from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
 from lerobot.datasets.utils import dataset_to_policy_features
-
-from build import Made, also, build, motoken, outputs, shifted_video_copy
 
 HERE = Path(__file__).resolve().parent
 MAX_PIXEL_DIFF = 2  # of 255: two builds of FFmpeg may round yuv->rgb differently

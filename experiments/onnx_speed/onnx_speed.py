@@ -122,7 +122,7 @@ def variants(directory: Path, meta: dict, tmp: Path) -> dict[str, OnnxEngine]:
 
 def interleaved(policy: TokenPolicy, engines: dict, inputs: list, rounds: int) -> tuple:
     """Per-variant chunk times (s) and, per variant, the share of tokens equal to binding's."""
-    n, lo, hi, forced, _ = policy.decode_schedule(np.empty((1, 0), np.int64))
+    n, lo, hi, forced = policy.decode_schedule(np.empty((1, 0), np.int64))[:4]
     names = list(engines)
     times = {k: [] for k in names}
     same = {k: [0, 0] for k in names}

@@ -74,7 +74,8 @@ def provider_options(provider: str, graph: str, export_dir: Path, meta: dict) ->
     # TensorRT builds one engine per graph instead of one per decode step.
     m, p = meta["model"], meta["policy"]
     hd, nh = m["d_model"] // m["n_heads"], m["n_heads"]
-    lo, hi = meta["prefix_len"]["min"], meta["prefix_len"]["max"] + p["chunk"] * p["action_dim"]
+    lo = meta["prefix_len"]["min"]
+    hi = meta.get("max_seq", meta["prefix_len"]["max"] + p["chunk"] * p["action_dim"])
     if graph == "prefill":
         state = p["state_dim"] + 3
         fixed = (f"text_ids:1x{p['text_len']},"
@@ -87,7 +88,7 @@ def provider_options(provider: str, graph: str, export_dir: Path, meta: dict) ->
     else:
         past = cache_names("past", m["n_layers"])
 
-        ids = meta["graphs"]["block"]["length"] if graph == "block" else 1
+        ids = meta["graphs"][graph].get("length", 1)
 
         def profile(seq: int) -> str:
             return ",".join([f"input_ids:1x{ids}"] + [f"{x}:1x{nh}x{seq}x{hd}" for x in past])
@@ -130,14 +131,15 @@ class OnnxEngine(DecodeEngine):
         self.providers = select_providers(provider)
         opts = session_options(threads) if options is None else options
         sessions = {}
-        for graph in [g for g in ("prefill", "decode", "block") if g in meta["graphs"]]:
+        for graph in meta["graphs"]:
             chain = [(p, provider_options(p, graph, export_dir, meta)) for p in self.providers]
             sessions[graph] = ort.InferenceSession(
                 str(export_dir / meta["graphs"][graph]["file"]), opts, providers=chain)
         self.prefill_session, self.decode_session = sessions["prefill"], sessions["decode"]
-        # The parallel action pass (onnx_export._Decode with block=True): one fixed length.
-        self.block_session = sessions.get("block")
-        self.block_len = meta["graphs"]["block"]["length"] if self.block_session else 0
+        # Block passes (onnx_export._Decode with block=True), one per fixed length; an export
+        # made before block_K.onnx has at most one, "block" (parallel_actions).
+        self.block_sessions = {g["length"]: sessions[name] for name, g in meta["graphs"].items()
+                               if "length" in g}
         self.device = "cpu" if self.providers[0] == PROVIDERS["cpu"] else "cuda"
         n = meta["model"]["n_layers"]
         self._present, self._past = cache_names("present", n), cache_names("past", n)
@@ -172,11 +174,18 @@ class OnnxEngine(DecodeEngine):
                                                 "state_ids": state.astype(np.int64)})
 
     def step_block(self, ids, cache):
-        if ids.shape[1] != self.block_len:  # no graph for this length: one step at a time
-            return super().step_block(ids, cache)
-        return self._run(self.block_session,
-                         {"input_ids": ids.astype(np.int64), **dict(zip(self._past, cache,
-                                                                        strict=True))})
+        """A length with no graph of its own (a committed prefix lengthens the first call) runs
+        in pieces: the longest graphs that fit, then single steps; the cache makes the pieces
+        the same causal computation."""
+        out, i = [], 0
+        while i < ids.shape[1]:
+            k = max((m for m in self.block_sessions if m <= ids.shape[1] - i), default=1)
+            session = self.block_sessions[k] if k > 1 else self.decode_session
+            logits, cache = self._run(session, {"input_ids": ids[:, i:i + k].astype(np.int64),
+                                                **dict(zip(self._past, cache, strict=True))})
+            out.append(logits if k > 1 else logits[:, None])
+            i += k
+        return np.concatenate(out, axis=1), cache
 
     def step(self, ids, cache):
         return self._run(self.decode_session,

@@ -6,10 +6,10 @@ Layout of an export directory (`agent export --policy RUN --out DIR`):
                      (B, n_heads, T + C*G*G + S, head_dim) for every layer i
     decode.onnx   input_ids (B, 1) int64, past.{i}.key/value (B, n_heads, L, head_dim)
                   -> logits (B, V), present.{i}.key/value (B, n_heads, L + 1, head_dim)
-    block.onnx    (a policy with parallel_actions only) input_ids (B, K) int64 with K fixed
-                  (begin_actions' input and the chunk's H * Da - 1 query/committed ids), the
-                  cache -> logits (B, K, V), present (B, n_heads, L + K, head_dim): the whole
-                  action chunk in one run
+    block_K.onnx  (a policy that decodes in blocks, PolicyConfig.action_block/plan_block) one
+                  per length K of its decoder calls (block_lens): input_ids (B, K) int64, the
+                  cache -> logits (B, K, V), present (B, n_heads, L + K, head_dim); e.g. the
+                  whole chunk in one run (K = H * Da + 1 with a plan), or one chunk step
     export.json   format/version, the checkpoint's model and policy config, vocab_hash and a
                   weights hash (an ONNX dir only runs with the checkpoint it came from), graph
                   signatures, the prefix length range (TensorRT shape profiles use it)
@@ -27,9 +27,12 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
+from policies.inference.torch_engine import call_lengths
+from policies.model.checkpoint import upgrade_policy_fields
 from policies.model.token_policy import CheckpointMismatchError, TokenPolicy
 from policies.model.transformer import TokenTransformer
 
@@ -66,12 +69,13 @@ class _Decode(nn.Module):
         return (logits if self.block else logits[:, -1], *[t for kv in caches for t in kv])
 
 
-def block_len(policy: TokenPolicy) -> int:
-    """Inputs of the parallel action pass (DecodeEngine._decode): with a plan, the last plan
-    id, begin_actions and the chunk's first H * Da - 1 slots; without one (begin_actions ends
-    the prefill, the first action is picked from its logits) the chunk's first H * Da - 1."""
-    c = policy.config
-    return c.chunk * c.action_dim + (1 if c.plan_dim else -1)
+def block_lens(policy: TokenPolicy) -> list[int]:
+    """The input lengths > 1 of the decoder calls of one chunk without a committed prefix
+    (DecodeEngine._decode), each a block_K.onnx. A parallel policy's one: with a plan, the
+    last plan id, begin_actions and the chunk's first H * Da - 1 slots. Calls of other lengths
+    (a committed prefix joins the first) run as pieces of these (OnnxEngine.step_block)."""
+    s = policy.decode_schedule(np.empty((1, 0), np.int64))
+    return sorted({k for k in call_lengths(s.n, s.forced, s.feed, s.echo) if k > 1})
 
 
 def cache_names(prefix: str, n_layers: int) -> list[str]:
@@ -122,10 +126,10 @@ def _export_graphs(policy: TokenPolicy, out: Path) -> tuple[tuple, tuple]:
             opset_version=OPSET, dynamo=False,
             dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"},
                           **dict.fromkeys(past + present, cache_axes)})
-        if policy.config.parallel_actions:
-            block_ids = torch.zeros(1, block_len(policy), dtype=torch.long)
+        for k in block_lens(policy):
+            block_ids = torch.zeros(1, k, dtype=torch.long)
             torch.onnx.export(
-                _Decode(model, block=True), (block_ids, *caches), str(out / "block.onnx"),
+                _Decode(model, block=True), (block_ids, *caches), str(out / f"block_{k}.onnx"),
                 input_names=decode_io[0], output_names=decode_io[1],
                 opset_version=OPSET, dynamo=False,
                 dynamic_axes={"input_ids": {0: "batch"}, "logits": {0: "batch"},
@@ -139,7 +143,8 @@ def export_policy(policy: TokenPolicy, out: Path) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     prefill_io, decode_io = _export_graphs(policy, out)
-    graphs = ["prefill", "decode"] + (["block"] if policy.config.parallel_actions else [])
+    blocks = block_lens(policy)
+    graphs = ["prefill", "decode"] + [f"block_{k}" for k in blocks]
     for graph in graphs:
         onnx.checker.check_model(str(out / f"{graph}.onnx"), full_check=True)
     c = policy.config
@@ -150,14 +155,16 @@ def export_policy(policy: TokenPolicy, out: Path) -> dict:
         "vocab_hash": policy.layout.hash, "weights_sha256": weights_hash(policy.model),
         "prefix_len": {"min": prefix_len(policy),
                        "max": prefix_len(policy) + (c.chunk - 1) * c.action_dim},
+        # the longest cache a chunk reaches (block decoding's echo slots included)
+        "max_seq": prefix_len(policy) + policy.decode_schedule(np.empty((1, 0), np.int64)).n,
         "graphs": {"prefill": {"file": "prefill.onnx", "inputs": prefill_io[0],
                                "outputs": prefill_io[1]},
                    "decode": {"file": "decode.onnx", "inputs": decode_io[0],
                               "outputs": decode_io[1]}},
     }
-    if "block" in graphs:
-        meta["graphs"]["block"] = {"file": "block.onnx", "inputs": decode_io[0],
-                                   "outputs": decode_io[1], "length": block_len(policy)}
+    for k in blocks:
+        meta["graphs"][f"block_{k}"] = {"file": f"block_{k}.onnx", "inputs": decode_io[0],
+                                        "outputs": decode_io[1], "length": k}
     (out / "export.json").write_text(json.dumps(meta, indent=2))
     return meta
 
@@ -170,7 +177,8 @@ def _without_provenance(config: dict) -> dict:
 
 # Policy config fields added after exports were first cached, with the value every earlier
 # checkpoint has: an export that lacks one was made from a checkpoint with that value.
-LATER_FIELDS = {"parallel_actions": False, "robot_states": None, "plan_object_names": None}
+LATER_FIELDS = {"action_block": 1, "plan_block": False, "robot_states": None,
+                "plan_object_names": None}
 
 
 def _as_exported(config: dict, exported: dict | None) -> dict:
@@ -203,8 +211,11 @@ def read_export(directory: Path, policy: TokenPolicy) -> dict:
             f"{path}: format {meta.get('format')} v{meta.get('version')}, this code reads "
             f"{EXPORT_FORMAT} v{EXPORT_VERSION}")
     exported = meta.get("policy")
-    if isinstance(exported, dict):
-        exported = _without_provenance(exported)
+    if isinstance(exported, dict):  # "parallel_actions" read as the action_block it meant
+        try:
+            exported = upgrade_policy_fields(_without_provenance(exported))
+        except ValueError as e:
+            raise CheckpointMismatchError(f"{path}: {e}; re-export it") from None
     wanted = {"vocab_hash": policy.layout.hash, "model": policy.model.cfg.to_dict(),
               "policy": _as_exported(policy.config.to_dict(), exported)}
     got = {**meta, "policy": exported}

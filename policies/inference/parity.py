@@ -17,6 +17,7 @@ import numpy as np
 
 from envs.types import Observation
 from policies.inference.torch_engine import DecodeEngine
+from policies.model.blocks import Schedule
 from policies.model.token_policy import TokenPolicy
 
 TOKEN_SHARE_MIN = 0.99  # below this the export is reported as not at parity
@@ -44,10 +45,12 @@ def _inputs(policy: TokenPolicy, obs: Observation) -> tuple[np.ndarray, ...]:
     return policy.text_ids([obs.instruction]), frames, policy.observation_state_ids(obs)
 
 
-def _logit_diff(a: DecodeEngine, b: DecodeEngine, inputs: tuple, ids: np.ndarray) -> float:
+def _logit_diff(a: DecodeEngine, b: DecodeEngine, inputs: tuple, fed: np.ndarray) -> float:
+    """Largest logit difference along the sequence `fed` (B, L), one token per step."""
     la, ca = a.prefill(*inputs)
     lb, cb = b.prefill(*inputs)
     worst = float(np.abs(la - lb).max())
+    ids = np.concatenate([fed, fed[:, -1:]], axis=1)  # the loop feeds all but the last
     for i in range(ids.shape[1] - 1):
         la, ca = a.step(ids[:, i:i + 1], ca)
         lb, cb = b.step(ids[:, i:i + 1], cb)
@@ -55,10 +58,10 @@ def _logit_diff(a: DecodeEngine, b: DecodeEngine, inputs: tuple, ids: np.ndarray
     return worst
 
 
-def _timed(engine: DecodeEngine, inputs: tuple, schedule: tuple) -> tuple[np.ndarray, float]:
-    n, lo, hi, forced, feed = schedule
+def _timed(engine: DecodeEngine, inputs: tuple, schedule: Schedule) -> tuple[np.ndarray, float]:
+    s = schedule
     t = time.perf_counter()
-    ids = engine.generate(*inputs, n, lo, hi, forced=forced, feed=feed)
+    ids = engine.generate(*inputs, s.n, s.lo, s.hi, forced=s.forced, feed=s.feed, echo=s.echo)
     return ids, time.perf_counter() - t
 
 
@@ -79,16 +82,18 @@ def parity_report(policy: TokenPolicy, reference: DecodeEngine, candidate: Decod
     _timed(candidate, _inputs(policy, observations[0]), free)
     for obs in observations:
         inputs = _inputs(policy, obs)
-        ids_ref, t_ref = _timed(reference, inputs, free)
+        ids_full, t_ref = _timed(reference, inputs, free)
         ids_new, t_new = _timed(candidate, inputs, free)
         times[reference.describe()].append(t_ref)
         times[candidate.describe()].append(t_new)
+        ids_ref, ids_new = free.tokens(ids_full), free.tokens(ids_new)  # echo slots left out
         same, total = same + int((ids_ref == ids_new).sum()), total + ids_ref.size
-        worst = max(worst, _logit_diff(reference, candidate, inputs, ids_ref))
+        worst = max(worst, _logit_diff(reference, candidate, inputs, free.inputs(ids_full)))
         # Real-time chunking's call: the reference's first action steps forced.
         rtc = policy.decode_schedule(ids_ref[:, head:head + forced_steps * Da])
         a, _ = _timed(reference, inputs, rtc)
         b, _ = _timed(candidate, inputs, rtc)
+        a, b = rtc.tokens(a), rtc.tokens(b)
         same_forced, total_forced = same_forced + int((a == b).sum()), total_forced + a.size
     share = same / total
     return {

@@ -11,9 +11,13 @@ ids, optionally followed by forced action ids):
 ids, then action ids), and `forced` (B, n) ids, -1 where the engine picks, are fed in place of a
 pick (the begin_actions marker after a plan; real-time chunking's committed actions). `feed`
 (B, n) ids, -1 where the pick itself is fed, are what goes into the decoder after a position
-that is still picked: a policy that decodes its action chunk in parallel
-(`PolicyConfig.parallel_actions`) feeds its `action_query` id there, never its own picks, so
-every position whose input is known in advance is computed in one pass (`step_block`).
+that is still picked: a policy that decodes blocks of tokens (`PolicyConfig.action_block`)
+feeds its `action_query` id there, never its own picks, so every position whose input is known
+in advance is computed in one pass (`step_block`).
+`echo` (n,) positions, -1 where unused, make the input after position i an earlier position's
+id instead (block decoding re-feeds the previous block's tokens, policies.model.blocks); it
+is known once that position is decided, so it joins any later call. Precedence of what is fed
+after position i: echo, then forced, then feed, then the pick.
 `generate` has a generic implementation on top of prefill/step; engines override it where
 they can do better (torch keeps the whole loop on the device, and captures it as a CUDA graph).
 The policy, not the engine, decides which tokens are forced (real-time chunking).
@@ -65,10 +69,25 @@ def pick_torch(z: torch.Tensor, rule: str) -> torch.Tensor:
 Span = tuple[int, int]
 
 
+Echo = tuple[int, ...]
+
+
+def echo_sources(n: int, echo: Sequence[int] | None = None) -> Echo:
+    """Per position i, the position whose id is fed after it: echo[i] where given, else i."""
+    if echo is None:
+        return tuple(range(n))
+    if len(echo) != n or any(not -1 <= int(m) < i for i, m in enumerate(echo) if m != -1):
+        raise ValueError(f"echo must give, per position i of {n}, an earlier position or -1; "
+                         f"got {list(echo)}")
+    return tuple(int(m) if m >= 0 else i for i, m in enumerate(echo))
+
+
 def fed_ids(n: int, rows: int, forced: np.ndarray | None = None,
-            feed: np.ndarray | None = None) -> tuple[np.ndarray, tuple[bool, ...]]:
-    """(B, n) ids fed after each position (-1: the pick) and, per position, whether that id is
-    known before decoding (forced or fed): a run of known inputs is one `step_block`."""
+            feed: np.ndarray | None = None, echo: Sequence[int] | None = None
+            ) -> tuple[np.ndarray, tuple[bool, ...]]:
+    """(B, n) ids fed after each position (-1: a decided id, echo_sources says whose) and, per
+    position, whether that id is a constant (forced or fed): a run of inputs known before a
+    call is one `step_block` (next_block)."""
     fed = np.full((rows, n), -1, np.int64)
     for name, given in (("feed", feed), ("forced", forced)):
         if given is None:
@@ -76,19 +95,37 @@ def fed_ids(n: int, rows: int, forced: np.ndarray | None = None,
         if given.shape != (rows, n):
             raise ValueError(f"{name} ids must be ({rows}, {n}), got {given.shape}")
         fed = np.where(given >= 0, given, fed)
+    src = echo_sources(n, echo)
+    fed[:, [i for i in range(n) if src[i] != i]] = -1  # an echo wins over forced and feed
     known = fed >= 0
     if not (known == known[0]).all():
         raise ValueError("forced and fed positions must be the same in every row")
     return fed, tuple(bool(k) for k in known[0])
 
 
-def next_block(i: int, known: tuple[bool, ...]) -> int:
-    """After positions < i are picked: the inputs of the next decoder call are positions
-    i-1 .. j-1 (the first always, then every one known in advance); returns j."""
+def next_block(i: int, known: tuple[bool, ...], src: Echo | None = None) -> int:
+    """After positions < i are decided: the next decoder call feeds the inputs after
+    positions i-1 .. j-2 (the first always, then every one known before the call: a constant,
+    or an echo of a position < i) and computes the logits of positions i .. j-1; returns j."""
     j = i
-    while j < len(known) - 1 and known[j]:
+    while j < len(known) - 1 and (known[j] or (src is not None and src[j] < i)):
         j += 1
     return j + 1 if j < len(known) else j
+
+
+def call_lengths(n: int, forced: np.ndarray | None = None, feed: np.ndarray | None = None,
+                 echo: Sequence[int] | None = None) -> list[int]:
+    """Inputs of each decoder call after the prefill that decoding n positions takes (as
+    generate's arguments): the sequential calls per chunk are 1 + len(...)."""
+    rows = 1 if forced is None else len(forced)
+    _, known = fed_ids(n, rows, forced, feed, echo)
+    src = echo_sources(n, echo)
+    out, i = [], 1
+    while i < n:
+        j = next_block(i, known, src)
+        out.append(j - i)
+        i = j
+    return out
 
 
 def slots(n: int, lo: int | Sequence[int], hi: int | Sequence[int],
@@ -141,10 +178,11 @@ class DecodeEngine:
             out.append(logits)
         return np.stack(out, axis=1), cache
 
-    def _decode(self, text, frames, state, n, lo, hi, forced, feed, pick) -> np.ndarray:
+    def _decode(self, text, frames, state, n, lo, hi, forced, feed, echo, pick) -> np.ndarray:
         """The decoding loop of generate and sample: `pick(logits (B, A), span) -> (B,)`."""
         plan = slots(n, lo, hi, forced)
-        fed, known = fed_ids(n, len(text), forced, feed)
+        fed, known = fed_ids(n, len(text), forced, feed, echo)
+        src = echo_sources(n, echo)
         logits, cache = self.prefill(text, frames, state)
         logits = logits[:, None]  # (B, L, V): logits for positions i .. i + L - 1
         out = np.empty((len(text), n), np.int64)
@@ -157,8 +195,9 @@ class DecodeEngine:
             i += logits.shape[1]
             if i >= n:
                 return out
-            j = next_block(i, known)
-            ids = np.where(fed[:, i - 1:j - 1] >= 0, fed[:, i - 1:j - 1], out[:, i - 1:j - 1])
+            j = next_block(i, known, src)
+            ids = np.where(fed[:, i - 1:j - 1] >= 0, fed[:, i - 1:j - 1],
+                           out[:, list(src[i - 1:j - 1])])
             if ids.shape[1] == 1:
                 logits, cache = self.step(ids, cache)
                 logits = logits[:, None]
@@ -167,17 +206,17 @@ class DecodeEngine:
 
     def generate(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray, n: int,
                  lo: int | Sequence[int], hi: int | Sequence[int], rule: str = "argmax",
-                 forced: np.ndarray | None = None, feed: np.ndarray | None = None
-                 ) -> np.ndarray:
+                 forced: np.ndarray | None = None, feed: np.ndarray | None = None,
+                 echo: Sequence[int] | None = None) -> np.ndarray:
         check_rule(rule)
-        return self._decode(text, frames, state, n, lo, hi, forced, feed,
+        return self._decode(text, frames, state, n, lo, hi, forced, feed, echo,
                             lambda z, span: pick_np(z, rule))
 
     def sample(self, text: np.ndarray, frames: np.ndarray, state: np.ndarray, n: int,
                lo: int | Sequence[int], hi: int | Sequence[int], rng: np.random.Generator,
                temperature: float = 1.0, top_k: int | None = None,
-               forced: np.ndarray | None = None, feed: np.ndarray | None = None
-               ) -> np.ndarray:
+               forced: np.ndarray | None = None, feed: np.ndarray | None = None,
+               echo: Sequence[int] | None = None) -> np.ndarray:
         """(B, n) ids in [lo, hi), each drawn from softmax(logits / temperature) over the
         top_k most likely (all when None). On prefill/step, so every engine can sample."""
         if temperature <= 0:
@@ -196,19 +235,22 @@ class DecodeEngine:
             u = rng.random((len(z), 1))  # inverse-CDF draw, one per row
             return np.minimum((p.cumsum(1) < u).sum(1), span[1] - span[0] - 1)
 
-        return self._decode(text, frames, state, n, lo, hi, forced, feed, draw)
+        return self._decode(text, frames, state, n, lo, hi, forced, feed, echo, draw)
 
 
 def greedy_ids(model: TokenTransformer, text: torch.Tensor, frames: torch.Tensor,
                state: torch.Tensor, plan: tuple[Span | None, ...], rule: str = "argmax",
                forced: torch.Tensor | None = None, fed: torch.Tensor | None = None,
-               known: tuple[bool, ...] | None = None) -> torch.Tensor:
+               known: tuple[bool, ...] | None = None, src: Echo | None = None
+               ) -> torch.Tensor:
     """(B, len(plan)) ids, each picked by `rule` in its span (or taken from `forced` where the
     span is None), computed without leaving the device (no host syncs), which is what lets a
     CUDA graph capture the whole chunk. `fed`/`known` (fed_ids): inputs known in advance go
-    through the decoder together (DecodeEngine._decode does the same on the host)."""
+    through the decoder together (DecodeEngine._decode does the same on the host); `src`
+    (echo_sources): whose id goes in after each position that is not known."""
     n = len(plan)
     known = known or (False,) * n
+    src = src or tuple(range(n))
     x = model.prefix_embeddings(text, frames, state)  # (B, P, D)
     logits, caches = model(x, last_only=True)
     pos, out, i = x.shape[1], [], 0
@@ -220,8 +262,8 @@ def greedy_ids(model: TokenTransformer, text: torch.Tensor, frames: torch.Tensor
         i += logits.shape[1]
         if i >= n:
             return torch.stack(out, dim=1)  # (B, n)
-        j = next_block(i, known)
-        ids = torch.stack([out[m] if fed is None or not known[m] else fed[:, m]
+        j = next_block(i, known, src)
+        ids = torch.stack([out[src[m]] if fed is None or not known[m] else fed[:, m]
                            for m in range(i - 1, j - 1)], dim=1)  # (B, L)
         logits, caches = model(model.embed(ids), pos, caches, last_only=ids.shape[1] == 1)
         pos += ids.shape[1]
@@ -285,20 +327,24 @@ class TorchEngine(DecodeEngine):
         return logits.float().cpu().numpy(), (caches, pos + ids.shape[1])
 
     @torch.inference_mode()
-    def generate(self, text, frames, state, n, lo, hi, rule="argmax", forced=None, feed=None):
+    def generate(self, text, frames, state, n, lo, hi, rule="argmax", forced=None, feed=None,
+                 echo=None):
         check_rule(rule)
         plan = slots(n, lo, hi, forced)
-        fed, known = fed_ids(n, len(text), forced, feed)
-        inputs = self._tensors(text, frames, state, fed)
+        fed, known = fed_ids(n, len(text), forced, feed, echo)
+        src = echo_sources(n, echo)
+        # The forced ids go in on their own: fed lacks those whose successor is an echo.
+        given = np.full_like(fed, -1) if forced is None else forced.astype(np.int64)
+        inputs = self._tensors(text, frames, state, fed, given)
         if self.cuda_graphs:
-            key = (*[tuple(t.shape) for t in inputs], plan, known, rule)
+            key = (*[tuple(t.shape) for t in inputs], plan, known, src, rule)
             if key not in self._graphs:
-                self._graphs[key] = _CapturedChunk(self, inputs, plan, known, rule)
+                self._graphs[key] = _CapturedChunk(self, inputs, plan, known, src, rule)
             return self._graphs[key].run(inputs).cpu().numpy()
         with self._autocast():
-            *prefix, fed_t = inputs
-            return greedy_ids(self.model, *prefix, plan, rule, fed_t, fed_t,
-                              known).cpu().numpy()
+            *prefix, fed_t, given_t = inputs
+            return greedy_ids(self.model, *prefix, plan, rule, given_t, fed_t,
+                              known, src).cpu().numpy()
 
 
 class _CapturedChunk:
@@ -306,11 +352,11 @@ class _CapturedChunk:
     (the forced ids are an input: real-time chunking changes them every chunk)."""
 
     def __init__(self, engine: TorchEngine, inputs: list[torch.Tensor],
-                 plan: tuple[Span | None, ...], known: tuple[bool, ...],
+                 plan: tuple[Span | None, ...], known: tuple[bool, ...], src: Echo,
                  rule: str = "argmax") -> None:
         self.static_in = [t.clone() for t in inputs]
-        text, frames, state, fed = self.static_in  # fed holds the forced ids too (fed_ids)
-        args = (engine.model, text, frames, state, plan, rule, fed, fed, known)
+        text, frames, state, fed, given = self.static_in
+        args = (engine.model, text, frames, state, plan, rule, given, fed, known, src)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), engine._autocast():  # warm-up: cuBLAS handles, allocator

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from envs.features import ACTION_NAMES, EE_NAMES, ActionLayout, StateLayout
 from policies.base import PolicyCheckpointError
 from policies.inference.torch_engine import check_rule
+from policies.model.blocks import check_blocks
 from policies.model.plan_targets import N_GOAL_SLOTS, POSE, plan_dim
 from policies.model.robots import RobotStates
 from policies.model.transformer import TokenTransformer, TransformerConfig
@@ -66,11 +67,14 @@ class PolicyConfig:
     plan_dim: int = 0  # plan tokens written before the actions (0: none)
     # the plan starts with every object's position (policies.model.plan_targets)
     plan_objects: bool = False
-    # The action chunk is decoded in one pass: after begin_actions every slot's input is the
-    # `action_query` id (or a committed action), never the policy's own pick, so all H * Da
-    # tokens come from one decoder call instead of H * Da sequential ones (OpenVLA-OFT's
-    # parallel decoding, on our tokens). False: autoregressive, as checkpoints before it.
-    parallel_actions: bool = False
+    # How many written tokens one decoder call computes (policies.model.blocks): 1, token by
+    # token (checkpoints before it); action_dim, one chunk step per call; chunk * action_dim,
+    # the whole chunk in one pass (OpenVLA-OFT's parallel decoding, on our tokens; what
+    # config.json's "parallel_actions": true meant, see upgrade_policy_fields). Any divisor of
+    # chunk * action_dim.
+    action_block: int = 1
+    # The plan as one decoder call too (action_query inputs) instead of token by token.
+    plan_block: bool = False
     # The env specs (e.g. "mujoco:pick_place") and robot types (e.g. "mk6") its training data
     # was recorded on (the datasets' meta/motoken.json and info.json), sorted. None: unknown (a
     # checkpoint written before they were recorded, or a dataset that does not say); never
@@ -104,8 +108,22 @@ class PolicyConfig:
                              f"but state_dim/action_dim are {self.state_dim}/{self.action_dim}")
         if self.robot_states is not None:
             self._check_robot_states()
+        check_blocks(self.chunk, self.action_dim, self.action_block)
+        if self.plan_block and not self.plan_dim:
+            raise ValueError("plan_block decodes the plan as one block, but plan_dim is 0 "
+                             "(no plan tokens)")
         if self.plan_object_names is not None:
             self._check_plan_objects()
+
+    @property
+    def parallel_actions(self) -> bool:
+        """The whole action chunk is one block (one decoder pass)."""
+        return self.action_block == self.chunk * self.action_dim
+
+    @property
+    def blocks(self) -> bool:
+        """Some tokens are decoded as blocks: the vocabulary needs action_query."""
+        return self.action_block > 1 or self.plan_block
 
     def _check_plan_objects(self) -> None:
         names = self.plan_object_names
@@ -226,8 +244,30 @@ def read_config(path: Path) -> dict[str, Any]:
     return meta
 
 
+def upgrade_policy_fields(pcfg: dict) -> dict:
+    """A policy section as this code writes it: "parallel_actions" (written by checkpoints
+    and exports before action_block existed) becomes the action_block it meant, the whole
+    chunk (true) or 1 (false). Both at once must agree.
+
+    Raises:
+        ValueError: parallel_actions and an action_block that says otherwise.
+    """
+    if "parallel_actions" not in pcfg:
+        return pcfg
+    out = dict(pcfg)
+    parallel = out.pop("parallel_actions")
+    default = {f.name: f.default for f in fields(PolicyConfig)}
+    meant = (out.get("chunk", default["chunk"]) * out.get("action_dim", default["action_dim"])
+             if parallel else 1)
+    if out.setdefault("action_block", meant) != meant:
+        raise ValueError(f"parallel_actions {parallel} contradicts action_block "
+                         f"{out['action_block']}")
+    return out
+
+
 def policy_config(pcfg: dict, path: Path) -> PolicyConfig:
-    """config.json's "policy" section; names filled in for older files (legacy_names)."""
+    """config.json's "policy" section; names filled in for older files (legacy_names), older
+    fields read as what they meant (upgrade_policy_fields)."""
     has = [k for k in ("state_names", "action_names") if k in pcfg]
     if len(has) == 1:
         raise CheckpointMismatchError(f"{path} has {has[0]} but not the other of "
@@ -235,7 +275,7 @@ def policy_config(pcfg: dict, path: Path) -> PolicyConfig:
     if not has:
         pcfg = {**pcfg, **legacy_names(pcfg, path)}
     try:
-        return PolicyConfig(**pcfg)
+        return PolicyConfig(**upgrade_policy_fields(pcfg))
     except ValueError as e:  # names that are no layout, or disagree with the dims
         raise CheckpointMismatchError(f"{path}: {e}") from None
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -28,6 +27,7 @@ from action_codec.vocab import VocabLayout
 from envs.features import ActionLayout, StateLayout
 from envs.types import ActionChunk, Observation
 from policies.inference.torch_engine import DecodeEngine, TorchEngine, check_rule
+from policies.model.blocks import QUERY, Schedule, SlotLayout, groups, schedule, slot_layout
 from policies.model.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -49,15 +49,6 @@ from policies.model.transformer import TokenTransformer
 # Re-exported: callers take the checkpoint's names from the policy's module.
 __all__ = ["CheckpointMismatchError", "PolicyConfig", "TokenPolicy", "is_checkpoint"]
 
-class Schedule(NamedTuple):
-    """What an engine decodes after the prefix (policies.inference.torch_engine)."""
-
-    n: int  # positions written
-    lo: list[int]  # per position: the id range [lo, hi) it is picked in
-    hi: list[int]
-    forced: np.ndarray  # (B, n) ids given instead of picked, -1 elsewhere
-    feed: np.ndarray  # (B, n) ids fed after a picked position instead of the pick, -1: the pick
-
 
 class TokenPolicy:
     """The learned multimodal policy. `infer` returns `execute` actions of a chunk of H."""
@@ -78,6 +69,7 @@ class TokenPolicy:
         self._set_embedding_order()
         self._act_lo = layout.ranges["action"].start
         self._act_hi = layout.ranges["action"].stop
+        self._pad = layout.special_id("pad")  # what block decoding's unread slots hold
         self.engine: DecodeEngine = TorchEngine(self.model, device="cpu")
 
     def use_engine(self, engine: DecodeEngine) -> TokenPolicy:
@@ -122,10 +114,10 @@ class TokenPolicy:
             if codec.dims != dims:
                 raise CheckpointMismatchError(
                     f"{name} codec was fitted on {codec.dims} dims, policy expects {dims}")
-        if c.parallel_actions and "action_query" not in lay.sizes.specials:
+        if c.blocks and QUERY not in lay.sizes.specials:
             raise CheckpointMismatchError(
-                "policy config decodes its actions in parallel but the vocabulary has no "
-                "action_query token")
+                f"policy config decodes blocks of tokens (action_block {c.action_block}, "
+                f"plan_block {c.plan_block}) but the vocabulary has no {QUERY} token")
         robots = c.robots
         lacking = [] if robots is None else [n for n in robots.specials
                                               if n not in lay.sizes.specials]
@@ -235,29 +227,41 @@ class TokenPolicy:
         Dp = self.config.plan_dim
         if not Dp:
             return np.empty((len(text), 0), np.int64)
+        plan = slot_layout(groups(Dp, self.config.plan_block, 0, 1)[:-1])  # the plan's groups
+        given = np.full((len(text), Dp), -1, np.int64)
         lo, hi = self.plan_spans()
-        ids = self.engine.generate(text, frames, state, Dp, lo, hi, self.config.decode)
-        return np.concatenate([ids, np.full((len(text), 1),
-                                            self.layout.special_id("begin_actions"))], axis=1)
+        s = schedule(plan, lo, hi, given, self._query_id(), self._pad)
+        ids = self.engine.generate(text, frames, state, s.n, s.lo, s.hi, self.config.decode,
+                                   forced=s.forced, feed=s.feed, echo=s.echo)
+        return np.concatenate([s.tokens(ids), np.full((len(text), 1),
+                                                      self.layout.special_id("begin_actions"))],
+                              axis=1)
+
+    def slot_layout(self) -> SlotLayout:
+        """The decoded segment's slots (policies.model.blocks): what training feeds and what
+        the engines decode, one layout for both."""
+        c = self.config
+        return slot_layout(groups(c.plan_dim, c.plan_block, c.chunk * c.action_dim,
+                                  c.action_block))
+
+    def _query_id(self) -> int:
+        return self.layout.special_id(QUERY) if self.config.blocks else -1
 
     def decode_schedule(self, forced_actions: np.ndarray) -> Schedule:
         """What the decoder writes after the prefix: [plan ids, begin_actions] (if any), then
         the H * Da action ids, the first forced_actions.shape[1] of which are given (real-time
-        chunking's committed steps). A parallel policy feeds `action_query` after every
-        action position, so the engine computes the chunk in one pass."""
+        chunking's committed steps), in the blocks of PolicyConfig.action_block/plan_block
+        (policies.model.blocks); `Schedule.tokens` takes the written ids from the decoded."""
         B, k = forced_actions.shape
         Dp, n_act = self.config.plan_dim, self.config.chunk * self.config.action_dim
         head = Dp + 1 if Dp else 0
         lo, hi = [self._act_lo] * (head + n_act), [self._act_hi] * (head + n_act)
-        forced = np.full((B, head + n_act), -1, np.int64)
-        feed = np.full((B, head + n_act), -1, np.int64)
+        given = np.full((B, head + n_act), -1, np.int64)
         if Dp:
             lo[:Dp], hi[:Dp] = self.plan_spans()
-            forced[:, Dp] = self.layout.special_id("begin_actions")
-        forced[:, head:head + k] = forced_actions
-        if self.config.parallel_actions:
-            feed[:, head:] = self.layout.special_id("action_query")
-        return Schedule(head + n_act, lo, hi, forced, feed)
+            given[:, Dp] = self.layout.special_id("begin_actions")
+        given[:, head:head + k] = forced_actions
+        return schedule(self.slot_layout(), lo, hi, given, self._query_id(), self._pad)
 
     def _split(self, ids: np.ndarray) -> np.ndarray:
         """Generated ids (B, n) -> (B, H, Da) actions; keeps the decoded plan in last_plan."""
@@ -347,12 +351,12 @@ class TokenPolicy:
         frames = np.stack([obs.images[c] for c in self.config.cameras])[None]
         text, state = self.text_ids([obs.instruction]), self.observation_state_ids(obs)
         reps = (k - 1, 1)
-        n, lo, hi, forced, feed = self.decode_schedule(np.empty((k - 1, 0), np.int64))
+        s = self.decode_schedule(np.empty((k - 1, 0), np.int64))
         ids = self.engine.sample(np.tile(text, reps), np.tile(frames, (k - 1, 1, 1, 1, 1)),
-                                 np.tile(state, reps), n, lo, hi, rng, temperature, top_k,
-                                 forced=forced, feed=feed)
+                                 np.tile(state, reps), s.n, s.lo, s.hi, rng, temperature,
+                                 top_k, forced=s.forced, feed=s.feed, echo=s.echo)
         plan = self.last_plan  # the greedy chunk's plan: what the executed chunk follows
-        sampled = self._split(ids)
+        sampled = self._split(s.tokens(ids))
         self.last_plan = plan
         return np.concatenate([greedy, sampled]).astype(np.float32)
 
@@ -369,10 +373,10 @@ class TokenPolicy:
             committed = self.action_ids(prefix)  # (B, k * Da), time-major like the chunk
         # The committed ids are fed to the decoder exactly as if it had generated them (after
         # the plan, which is still the policy's own), and decoding resumes after them.
-        n, lo, hi, forced, feed = self.decode_schedule(committed)
-        ids = self.engine.generate(text, frames, state, n, lo, hi, self.config.decode,
-                                   forced=forced, feed=feed)
-        return self._split(ids)
+        s = self.decode_schedule(committed)
+        ids = self.engine.generate(text, frames, state, s.n, s.lo, s.hi, self.config.decode,
+                                   forced=s.forced, feed=s.feed, echo=s.echo)
+        return self._split(s.tokens(ids))
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self, directory: Path) -> None:

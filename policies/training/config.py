@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 import tyro
 
+from envs.features import ACTION_NAMES
+from policies.model.blocks import check_blocks
 from policies.model.transformer import CONFIGS
 
 #: The model sizes (policies.model.transformer.CONFIGS), as the choices of --model.
@@ -75,9 +77,14 @@ class TrainConfig:
     # So the keypoints can follow the named cube and plate, not whichever cube is salient.
     film: bool = False
     """condition the image encoder on the instruction (FiLM)"""
-    # PolicyConfig.parallel_actions: H * Da sequential decode steps become one pass.
+    # PolicyConfig.action_block (policies.model.blocks): H * Da sequential decode steps
+    # become H * Da / N; 7 (one chunk step per call) keeps the steps autoregressive.
+    action_block: int = 1
+    """action tokens decoded together per decoder call: 1, a divisor of chunk x 7 (7: per step)"""
     parallel_actions: bool = False
-    """decode the action chunk in one pass (action_query inputs) instead of token by token"""
+    """the whole action chunk in one pass: --action-block chunk x 7"""
+    plan_block: bool = False
+    """decode the plan in one pass too, instead of token by token"""
     # policies.training.data.stale_prefix: what --exec rtc forces at run time.
     stale_prefix: float = 0.0
     """(experimental) share of samples whose first actions are fed stale (0: off)"""
@@ -123,9 +130,24 @@ class TrainConfig:
                              f"{self.stale_prefix}")
         if self.stale_prefix_lag < 0:
             raise ValueError(f"stale_prefix_lag must be >= 0 steps, got {self.stale_prefix_lag}")
+        n_actions = self.chunk * len(ACTION_NAMES)
+        check_blocks(self.chunk, len(ACTION_NAMES), self.action_block)
+        if self.parallel_actions and self.action_block not in (1, n_actions):
+            raise ValueError(f"--parallel-actions means --action-block {n_actions} (the "
+                             f"whole chunk); got --action-block {self.action_block} too")
+        if self.plan_block and not (self.plan_weight > 0 and self.sim_truth):
+            raise ValueError("--plan-block decodes the plan tokens as one block; this run "
+                             "writes none (--plan-weight 0 or --no-sim-truth)")
         if self.stale_prefix > 0 and not 1 <= self.stale_prefix_steps < self.chunk:
             raise ValueError(f"stale_prefix_steps must be in 1..{self.chunk - 1}, got "
                              f"{self.stale_prefix_steps}")
+
+
+    @property
+    def blocks(self) -> tuple[int, bool]:
+        """(action_block, plan_block) of the policy this run builds."""
+        n_actions = self.chunk * len(ACTION_NAMES)
+        return (n_actions if self.parallel_actions else self.action_block), self.plan_block
 
 
 TRAIN_CONFIG = "train_config.json"

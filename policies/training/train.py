@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from action_codec.absent import WithAbsent
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.vocab import DEFAULT_SPECIALS, VocabLayout, VocabSizes
+from policies.model.blocks import QUERY, written_hidden
 from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
 from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
@@ -87,7 +88,11 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                                                 percentiles=(0.5, 99.5)))
         plan_codec = (plan_codec.fit(targets) if union is None else  # absent objects left out
                       WithAbsent(plan_codec.fit_columns(mixed.fit_columns_present(targets))))
-    specials = DEFAULT_SPECIALS + (("action_query",) if cfg.parallel_actions else ())
+    action_block, plan_block = cfg.blocks
+    if plan_block and plan_codec is None:
+        raise ValueError("--plan-block decodes the plan as one block, but these datasets give "
+                         "no plan (no observation.environment_state)")
+    specials = DEFAULT_SPECIALS + ((QUERY,) if action_block > 1 or plan_block else ())
     specials += () if robots is None else robots.specials
     layout = VocabLayout(VocabSizes(text=text.vocab_size, action=action_codec.vocab_size,
                                     state=state_codec.vocab_size, image=0,
@@ -106,7 +111,7 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                         plan_dim=0 if plan_codec is None else targets.shape[1],
                         plan_objects=plan_codec is not None and cfg.plan_objects,
                         plan_object_names=union,
-                        parallel_actions=cfg.parallel_actions,
+                        action_block=action_block, plan_block=plan_block,
                         trained_on=trained_on, trained_robots=trained_robots,
                         robot_states=None if robots is None else robots.to_names())
     return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
@@ -180,16 +185,9 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         torch.from_numpy(policy.action_ids(batch.input_actions)).to(device))
     core = model.module if hasattr(model, "module") else model
     x = core.prefix_embeddings(text, frames.to(device), state)  # (B, P, D)
-    P, Dp = x.shape[1], policy.config.plan_dim
-    seq = act_in  # (B, n)
-    if policy.config.parallel_actions:
-        # Each slot's input is action_query, except a committed prefix (real-time chunking's,
-        # fed as given): slot j's input predicts token j + 1, so inputs 0 .. k - 1 are the
-        # prefix's k tokens and their predictions are masked below (prefix_steps).
-        k = 0 if batch.prefix_steps is None else batch.prefix_steps * policy.config.action_dim
-        query = torch.from_numpy(np.arange(seq.shape[1])[None, :] >= np.asarray(k).reshape(
-            -1, 1)).to(device)
-        seq = torch.where(query, policy.layout.special_id("action_query"), seq)
+    Dp = policy.config.plan_dim
+    head = Dp + 1 if Dp else 0  # written tokens before the actions: the plan, begin_actions
+    written = act_in  # (B, W): every token the policy writes, as the decoder is fed them
     plan = None
     if Dp:
         if batch.env_state is None:
@@ -198,15 +196,12 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         plan = torch.from_numpy(policy.plan_ids(plan_targets(
             batch.env_state, batch.state, policy.config.state_layout, policy.config.plan_objects)))
         plan = plan.to(device)  # (B, Dp + 1): the plan, then begin_actions
-        seq = torch.cat([plan, seq], dim=1)
-    x_full = torch.cat([x, core.embed(seq)], dim=1)  # (B, P + [Dp + 1] + n, D)
-    x = x_full[:, :-1]  # every id but the chunk's last action is also an input
-    # Hidden states from end_state (P-2) on: end_state feeds the auxiliary head (not
-    # begin_actions: there the regression would crowd out the first action token, which that
-    # position alone predicts); begin_plan .. the plan's second to last id predict the plan;
-    # the last plan id predicts begin_actions (always forced, no loss); begin_actions onwards
-    # predict the n action ids. Earlier positions skip the vocabulary projection.
-    h, _ = model(x, logits_from=P - 2, hidden=True)  # (B, 1 + [Dp + 1] + n, D)
+        written = torch.cat([plan, written], dim=1)
+    k = 0 if batch.prefix_steps is None else batch.prefix_steps * policy.config.action_dim
+    cols = torch.arange(written.shape[1], device=device)[None, :]  # (1, W)
+    given = (cols >= head) & (cols < head + torch.as_tensor(k, device=device).reshape(-1, 1))
+    query_id = policy.layout.special_id(QUERY) if policy.config.blocks else -1
+    h = written_hidden(model, policy.slot_layout(), x, written, given, query_id)  # (B, 1+W, D)
     plan_loss = None
     if Dp:
         r = policy.layout.ranges["plan"]
@@ -214,7 +209,7 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
         absent = policy.plan_absent_id  # a union plan's (policies.training.losses.plan_ce)
         plan_loss = plan_ce(logp, plan[:, :Dp] - r.start, label_sigma,
                             None if absent is None else absent - r.start)
-    pred = core.embed.logits(h[:, 1 + (Dp + 1 if Dp else 0):])  # (B, n, V)
+    pred = core.embed.logits(h[:, 1 + head:])  # (B, n, V)
     lo, hi = policy.layout.ranges["action"].start, policy.layout.ranges["action"].stop
     logp = pred[..., lo:hi].float().log_softmax(-1)  # (B, n, A)
     target = act - lo  # (B, n) local bins
@@ -239,6 +234,9 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     if aux_norm is not None and core.aux_head is not None and batch.env_state is not None:
         want = torch.from_numpy(aux_norm(batch.env_state, batch.state)).to(device)  # (B, aux_dim)
         aux = masked_mse(core.aux_head(h[:, 0]).float(), want)  # absent objects left out
+    # The video head reads [prefix + written ids] (the real chunk, as policies.video.imagine
+    # gives it), whatever blocks the policy decodes in.
+    x_full = torch.cat([x, core.embed(written)], dim=1) if video is not None else None
     return Losses((ce * keep).sum() / keep.sum(), (value_err * keep).sum() / keep.sum(), aux,
                   plan_loss, None if video is None else video(core, x_full, batch))
 

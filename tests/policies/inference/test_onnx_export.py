@@ -135,19 +135,24 @@ def test_an_export_made_before_checkpoints_named_their_fields_still_belongs(expo
         read_export(edited("other", state_names=other), policy)
 
 
-def test_an_export_made_before_parallel_actions_existed_still_belongs(exported, tmp_path):
+def test_an_export_made_before_action_blocks_existed_still_belongs(exported, tmp_path):
     """A cached export of an autoregressive checkpoint, made before PolicyConfig had
-    parallel_actions, lacks the key: it is still this checkpoint's (found by running bench/
-    inference.py on the shipped default with an old cache). A parallel one is not."""
+    parallel_actions (no key) or when it had it (false) and before action_block replaced it,
+    is still this checkpoint's (found by running bench/inference.py on the shipped default
+    with an old cache). A parallel one, or one of other blocks, is not."""
     policy, out, _, _ = exported
-    assert policy.config.parallel_actions is False
+    assert policy.config.action_block == 1 and not policy.config.plan_block
 
     def edited(name, **change):
         return _edited_export(out, tmp_path / name, **change)
 
-    read_export(edited("before", parallel_actions=None), policy)
-    with pytest.raises(CheckpointMismatchError, match="does not belong.*parallel_actions"):
-        read_export(edited("parallel", parallel_actions=True), policy)
+    blockless = dict(action_block=None, plan_block=None)
+    read_export(edited("before", **blockless), policy)
+    read_export(edited("flag", parallel_actions=False, **blockless), policy)
+    with pytest.raises(CheckpointMismatchError, match="does not belong.*action_block"):
+        read_export(edited("parallel", parallel_actions=True, **blockless), policy)
+    with pytest.raises(CheckpointMismatchError, match="does not belong.*action_block"):
+        read_export(edited("steps", action_block=7), policy)
 
 
 def test_cli_export_writes_graphs_and_parity_report(nano_checkpoint, tmp_path, capsys):

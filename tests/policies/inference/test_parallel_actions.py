@@ -11,7 +11,7 @@ import torch
 
 from envs.types import Observation
 from policies.inference.onnx_engine import OnnxEngine
-from policies.inference.onnx_export import block_len, export_policy
+from policies.inference.onnx_export import block_lens, export_policy
 from policies.inference.torch_engine import DecodeEngine, TorchEngine, fed_ids, next_block
 from policies.model.token_policy import TokenPolicy
 
@@ -66,9 +66,11 @@ def test_next_block_groups_the_inputs_known_in_advance():
 
 def test_the_schedule_feeds_action_query_after_every_action(parallel):
     policy = parallel[0]
-    n, lo, hi, forced, feed = policy.decode_schedule(np.empty((1, 0), np.int64))
+    n, lo, hi, forced, feed, echo, _ = policy.decode_schedule(np.empty((1, 0), np.int64))
     head = policy.config.plan_dim + 1
-    assert (feed[:, head:] == policy.layout.special_id("action_query")).all()
+    assert set(echo) == {-1}  # one block: nothing to re-feed
+    # (nothing is fed after the last position)
+    assert (feed[:, head:-1] == policy.layout.special_id("action_query")).all()
     assert (feed[:, :head] == -1).all()
 
 
@@ -81,10 +83,10 @@ def test_one_pass_equals_token_by_token_on_torch_and_onnx(parallel, committed_st
     free = policy.decode_schedule(np.empty((1, 0), np.int64))
     first = ref_engine.generate(*inputs, *free[:3], "median", free.forced, free.feed)
     committed = first[:, head:head + committed_steps * Da]
-    n, lo, hi, forced, feed = policy.decode_schedule(committed)
+    n, lo, hi, forced, feed, _, _ = policy.decode_schedule(committed)
     want = ref_engine.generate(*inputs, n, lo, hi, "median", forced, feed)
     onnx = OnnxEngine(onnx_dir, meta, "cpu")
-    assert onnx.block_len == block_len(policy) == policy.config.chunk * Da + 1
+    assert list(onnx.block_sessions) == block_lens(policy) == [policy.config.chunk * Da + 1]
     for engine in (TorchEngine(policy.model, "cpu"), onnx):
         got = engine.generate(*inputs, n, lo, hi, "median", forced, feed)
         np.testing.assert_array_equal(got, want)
@@ -95,11 +97,12 @@ def test_onnx_block_logits_match_torch(parallel):
     policy, demos, onnx_dir, meta = parallel
     inputs = _inputs(policy, demos)
     torch_e, onnx_e = TorchEngine(policy.model, "cpu"), OnnxEngine(onnx_dir, meta, "cpu")
-    ids = np.full((1, block_len(policy)), policy.layout.special_id("action_query"))
+    (k,) = block_lens(policy)
+    ids = np.full((1, k), policy.layout.special_id("action_query"))
     (_, ct), (_, co) = torch_e.prefill(*inputs), onnx_e.prefill(*inputs)
     lt, _ = torch_e.step_block(ids, ct)
     lo_, _ = onnx_e.step_block(ids, co)
-    assert lt.shape == lo_.shape == (1, block_len(policy), policy.layout.total_size)
+    assert lt.shape == lo_.shape == (1, k, policy.layout.total_size)
     assert np.abs(lt - lo_).max() < 1e-4
 
 
