@@ -188,6 +188,10 @@ def main(args: TrainCommand) -> int:
         off = [name for name, on, w in (
             ("auxiliary object-pose targets", policy.model.aux_head is not None, cfg.aux_weight),
             ("plan tokens", policy.config.plan_dim > 0, cfg.plan_weight)) if w > 0 and not on]
+        if cfg.balance_envs:
+            envs = sorted({str(d.env) for d in demos})
+            print(f"--balance-envs: each of {len(envs)} envs ({', '.join(envs)}) gets "
+                  f"1/{len(envs)} of the samples", file=sys.stderr)
         if not cfg.sim_truth:
             print("--no-sim-truth: training on camera frames, instruction, proprioception "
                   "and actions only (no plan tokens, no object-pose targets)", file=sys.stderr)

@@ -99,6 +99,9 @@ class TrainConfig:
     """sampling weight of frames a human acted in (intervention column) vs the rest"""
     only_interventions: bool = False
     """of datasets with an intervention column, train on the human's frames only"""
+    # policies.training.data.env_balance_weights: datasets of several envs.
+    balance_envs: bool = False
+    """give every env of the datasets the same share of samples (not of frames)"""
     checkpoint_every: int = 500
     """steps between checkpoints (and at the last step)"""
     seed: int = 0

@@ -143,6 +143,37 @@ class Batch:
     robots: list[str] | None = None
 
 
+def env_balance_weights(episodes: list[DemoEpisode]) -> np.ndarray | None:
+    """Per-frame sampling weights, in ChunkSampler's order, giving every env (each episode's
+    dataset's env spec) the same share of samples, frames within an env alike; None (uniform,
+    exactly as without) where all episodes share one env.
+
+    Why: a uniform draw over frames gives each task its share of *frames*. Mixed datasets
+    differ in episode length far more than in worth: reach's episodes are ~9 frames and push's
+    ~85, so 150 reach episodes were 2.6% of the generalist's samples and it reached 24% on
+    reach, where the expert gets 100% (experiments/generalist/NOTE.md).
+    """
+    envs = [ep.env for ep in episodes]
+    if len(set(envs)) < 2:
+        return None
+    frames: dict[str | None, int] = {}
+    for env, ep in zip(envs, episodes, strict=True):
+        frames[env] = frames.get(env, 0) + len(ep.action)
+    return np.concatenate([np.full(len(ep.action), 1.0 / frames[env])
+                           for env, ep in zip(envs, episodes, strict=True)])
+
+
+def combine_weights(*weights: np.ndarray | None) -> np.ndarray | None:
+    """The product of per-frame weights (None: uniform); None if all are."""
+    given = [w for w in weights if w is not None]
+    if not given:
+        return None
+    out = given[0]
+    for w in given[1:]:
+        out = out * w
+    return out
+
+
 def intervention_weights(episodes: list[DemoEpisode], weight: float = 1.0,
                          only: bool = False) -> np.ndarray | None:
     """Per-frame sampling weights for HG-DAgger-style training on takeover runs, in
@@ -254,7 +285,7 @@ class ChunkSampler:
 LABELS = ("auto", "expert", "applied")  # load_demos(labels=...)
 
 
-def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
+def load_demos(dirs: list, cameras: tuple[str, ...] | None = None,
                successful_only: bool = True, labels: str = "auto") -> list[DemoEpisode]:
     """Episodes of LeRobot v3.0 datasets written by `agent collect`, frames decoded.
 
@@ -265,7 +296,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
 
     Args:
         dirs: dataset directories.
-        cameras: camera names to decode.
+        cameras: camera names to decode (None: the first dataset's, e.g. front and wrist for
+            our sim envs, corner2 and gripperPOV for Meta-World; every dataset must have them).
         successful_only: skip episodes that did not end in success.
         labels: which column becomes each episode's `action`, the training label.
             "expert": `expert_action`, the clean action of a noisy (DART) collection
@@ -291,6 +323,8 @@ def load_demos(dirs: list, cameras: tuple[str, ...] = ("front", "wrist"),
     first: tuple | None = None
     for d in dirs:
         ds = LeRobotDatasetReader(d)
+        if cameras is None:
+            cameras = tuple(k.removeprefix("observation.images.") for k in ds.camera_keys)
         missing = [c for c in cameras if f"observation.images.{c}" not in ds.camera_keys]
         if missing:
             raise ValueError(f"dataset {d} lacks camera(s) {missing}; it has {ds.camera_keys}")

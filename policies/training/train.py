@@ -36,9 +36,11 @@ from policies.training.data import (
     Batch,
     ChunkSampler,
     DemoEpisode,
+    combine_weights,
     demo_layouts,
     demo_robots,
     demo_sources,
+    env_balance_weights,
     episode_layouts,
     intervention_weights,
     stale_prefix,
@@ -54,12 +56,13 @@ VideoLossFn = Callable[[torch.nn.Module, torch.Tensor, Batch], "VideoLoss"]
 
 
 def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
-                 cameras: tuple[str, ...] = ("front", "wrist")) -> TokenPolicy:
+                 cameras: tuple[str, ...] | None = None) -> TokenPolicy:
     """Fit the codecs on the demonstrations and build an untrained policy around them; it
     reads and writes the episodes' state and action layouts (their dataset's names). Robots
     with other states make a multi-robot policy (demo_robots), tasks with other objects a plan
     over the union of their objects (--no-plan-objects: of the named object and target only;
     policies.training.mixed)."""
+    cameras = tuple(demos[0].frames) if cameras is None else cameras  # load_demos': the data's
     robots = demo_robots(demos)  # None: one state layout, read as it is
     trained_on, trained_robots = demo_sources(demos)
     union = mixed.union_objects(demos) if cfg.plan_objects and cfg.sim_truth else None
@@ -307,8 +310,10 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
     sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank,
-                           weights=intervention_weights(demos, cfg.intervention_weight,
-                                                        cfg.only_interventions),
+                           weights=combine_weights(
+                               intervention_weights(demos, cfg.intervention_weight,
+                                                    cfg.only_interventions),
+                               env_balance_weights(demos) if cfg.balance_envs else None),
                            human_labels_only=cfg.only_interventions)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
     prefix_rng = np.random.default_rng(cfg.seed + rank)
