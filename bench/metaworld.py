@@ -1,6 +1,7 @@
 """Meta-World success per task and per difficulty group, beside the published policies.
 
     python bench/metaworld.py --policy RUN [--set mt10] [--per-task 10] [--goals random]
+                              [--workers 2]
 
 Runs `agent eval --env metaworld:SET` (held-out seeds from 1000000, Meta-World's own
 `info["success"]` at any step within its 500-step limit) with --per-task episodes for each task
@@ -27,6 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
+from agent.commands.eval import EVAL_SEED_BASE  # noqa: E402
 from envs.metaworld.tasks import difficulty_of, tasks_of  # noqa: E402
 
 GROUPS = ("easy", "medium", "hard", "very_hard")
@@ -51,16 +55,39 @@ SOURCE = "SmolVLA paper, arXiv 2506.01844, Table 2 (via secondary quotes)"
 
 
 def run_eval(args: argparse.Namespace, n_tasks: int) -> dict:
-    """`agent eval --json` over per_task x n_tasks held-out seeds; its summary object."""
-    cmd = [sys.executable, "-m", "agent.cli", "eval", "--env", f"metaworld:{args.set}",
-           "--policy", args.policy, "--episodes", str(args.per_task * n_tasks),
-           "--goals", args.goals, "--json"]
-    if args.backend:
-        cmd += ["--backend", args.backend]
+    """`agent eval --json` over per_task x n_tasks held-out seeds, split over --workers
+    processes (each a contiguous seed range of whole rounds over the tasks); the merged
+    summary: per_task counts summed, loop rate and latency from the first worker."""
+    rounds = [len(r) for r in np.array_split(np.arange(args.per_task), args.workers) if len(r)]
     env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
            "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    procs, first = [], EVAL_SEED_BASE
+    for n in rounds:
+        cmd = [sys.executable, "-m", "agent.cli", "eval", "--env", f"metaworld:{args.set}",
+               "--policy", args.policy, "--episodes", str(n * n_tasks), "--seed", str(first),
+               "--goals", args.goals, "--json"]
+        if args.backend:
+            cmd += ["--backend", args.backend]
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                      text=True))
+        first += n * n_tasks
+    summaries = []
+    for p in procs:
+        out, _ = p.communicate()
+        if p.returncode:
+            raise SystemExit(f"agent eval exited {p.returncode}")
+        summaries.append(json.loads(out.strip().splitlines()[-1]))
+    merged = dict(summaries[0])
+    per_task: dict[str, dict] = {}
+    for s in summaries:
+        for task, t in s["per_task"].items():
+            m = per_task.setdefault(task, {"episodes": 0, "successes": 0})
+            m["episodes"] += t["episodes"]
+            m["successes"] += t["successes"]
+    for m in per_task.values():
+        m["success_rate"] = m["successes"] / m["episodes"]
+    merged["per_task"] = per_task
+    return merged
 
 
 def group_rates(per_task: dict) -> tuple[dict, dict]:
@@ -91,6 +118,7 @@ def main() -> None:
     ap.add_argument("--per-task", type=int, default=10, help="episodes per task (protocol: 10)")
     ap.add_argument("--goals", choices=("random", "mt1"), default="random")
     ap.add_argument("--backend", default=None, help="agent eval --backend (default: its own)")
+    ap.add_argument("--workers", type=int, default=1, help="agent eval processes in parallel")
     ap.add_argument("--hardware", default="2-core CPU (no GPU)",
                     help="what the policy was trained on, for the table row")
     args = ap.parse_args()
