@@ -12,6 +12,10 @@ Each mode is a broker the loop calls once per tick (`act(obs) -> action`), like
               run while it is in flight (the next d ticks of the current plan, d from measured
               latency) and continues them (TokenPolicy.infer_chunk(committed=...)), so switching
               chunks does not jump
+    ahead     like naive, but each inference reads the state the arm will be in when its chunk
+              takes over (the EE pose rolled forward through the next d ticks of the current
+              plan, envs.features.roll_forward) and its chunk starts d ticks on, not now: VLASH
+              (arXiv 2512.01031); meant for a policy trained with `agent train --delay-max`
 
 In the async modes the loop never waits: if no chunk covers a tick (the first ticks of an
 episode, or latency beyond the chunk's horizon), it holds: zero motion, gripper unchanged.
@@ -19,6 +23,7 @@ episode, or latency beyond the chunk's horizon), it holds: zero motion, gripper 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import deque
@@ -28,11 +33,11 @@ import numpy as np
 
 from agent.exec_stats import ExecStats
 from agent.runtime import ChunkBroker
-from envs.features import ACTION_LAYOUT, ActionLayout
+from envs.features import ACTION_LAYOUT, ActionLayout, StateLayout, roll_forward
 from envs.types import Observation
 from policies.base import Policy
 
-EXEC_MODES = ("sync", "naive", "ensemble", "rtc")
+EXEC_MODES = ("sync", "naive", "ensemble", "rtc", "ahead")
 ENSEMBLE_M = 0.01  # ACT's default: nearly uniform weights, slightly favouring older chunks
 
 
@@ -70,15 +75,21 @@ class SyncBroker(ChunkBroker):
 
 
 class AsyncBroker:
-    """naive / ensemble / rtc (module doc): one inference always in flight in a worker."""
+    """naive / ensemble / rtc / ahead (module doc): one inference always in flight in a
+    worker. `state_layout` (the env's) is what ahead rolls forward; the other modes ignore it."""
 
     def __init__(self, policy: Policy, mode: str, latency_window: int = 5,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None,
+                 state_layout: StateLayout | None = None) -> None:
         if mode not in EXEC_MODES[1:]:
             raise ValueError(f"async mode must be one of {EXEC_MODES[1:]}, got {mode!r}")
         if mode == "rtc" and not hasattr(policy, "infer_chunk"):
             raise ValueError(f"--exec rtc needs a policy that can continue committed actions "
                              f"(a token policy); {policy.name!r} cannot")
+        if mode == "ahead" and state_layout is None:
+            raise ValueError("--exec ahead rolls the arm's state forward and needs the env's "
+                             "state layout")
+        self.state_layout = state_layout
         self.policy, self.mode, self.stats = policy, mode, ExecStats()
         # One worker: one inference in flight. Injectable so that a study can release each
         # inference on a chosen tick instead of the clock
@@ -141,10 +152,15 @@ class AsyncBroker:
 
     def _launch(self, obs: Observation, t: int) -> None:
         committed = None
-        if self.mode == "rtc":
+        if self.mode in ("rtc", "ahead"):
             d = self.expected_delay_ticks()
             committed = np.stack([self._plan(t + j)[0] for j in range(d)])
             self.stats.forced_steps.append(d)
+        if self.mode == "ahead":  # plan from where the committed ticks leave the arm
+            assert committed is not None and self.state_layout is not None
+            obs = dataclasses.replace(obs, state=roll_forward(obs.state, committed,
+                                                               self.state_layout))
+            t, committed = t + len(committed), None  # the chunk's first step is tick t + d
         self._future = self._pool.submit(self._infer, obs, committed, t)
 
     def _infer(self, obs: Observation, committed: np.ndarray | None, t: int):
@@ -178,7 +194,11 @@ class AsyncBroker:
         return (w[:, None] * actions).sum(0) / w.sum(), covering[-1][0]
 
 
-def make_broker(policy: Policy, mode: str) -> SyncBroker | AsyncBroker:
+def make_broker(policy: Policy, mode: str,
+                state_layout: StateLayout | None = None) -> SyncBroker | AsyncBroker:
+    """The broker for `mode`; `state_layout` is the env's (needed by ahead)."""
     if mode not in EXEC_MODES:
         raise ValueError(f"unknown exec mode {mode!r}: choose from {list(EXEC_MODES)}")
-    return SyncBroker(policy) if mode == "sync" else AsyncBroker(policy, mode)
+    if mode == "sync":
+        return SyncBroker(policy)
+    return AsyncBroker(policy, mode, state_layout=state_layout)

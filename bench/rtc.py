@@ -1,7 +1,7 @@
 """Execution modes under inference delay: success and chunk-boundary jerk on pick-place.
 
     python bench/rtc.py [--policy checkpoints/default] [--seeds 10] [--delays 0,50,100,200]
-                        [--modes sync,naive,ensemble,rtc] [--out bench/results/rtc.png]
+                        [--modes sync,naive,ensemble,rtc,ahead] [--out bench/results/rtc.png]
                         [--json-out PART.json]
     python bench/rtc.py --merge A.json B.json [--out bench/results/rtc.png]
 
@@ -45,7 +45,8 @@ from policies.model.token_policy import TokenPolicy  # noqa: E402
 
 
 def run_cell(env, policy: TokenPolicy, mode: str, delay_ms: float, seeds: list[int]) -> dict:
-    broker = make_broker(DelayedPolicy(policy, LatencySpec(delay_ms), seed=0), mode)
+    broker = make_broker(DelayedPolicy(policy, LatencySpec(delay_ms), seed=0), mode,
+                         env.unwrapped.state_layout)
     results = [run_episode(env, broker, s, StageTimer(), rate_hz=20.0) for s in seeds]
     broker.close()
     stats = broker.stats.summary()

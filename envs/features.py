@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from envs.errors import InvalidActionError, LayoutError
-from sims.base import RobotSpec
+from sims.base import RobotSpec, quat_from_axis_angle, quat_mul
 
 ACTION_NAMES = ("dx", "dy", "dz", "drx", "dry", "drz", "gripper")
 EE_NAMES = ("ee_x", "ee_y", "ee_z", "ee_qw", "ee_qx", "ee_qy", "ee_qz", "gripper_opening")
@@ -199,6 +199,33 @@ def check_action(action: Any, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         bad = [i for i in range(a.size) if not np.isfinite(a[i])]
         raise InvalidActionError(f"action has non-finite values at indices {bad}: {a}")
     return np.clip(a.astype(np.float32), low, high)
+
+
+def roll_forward(state: np.ndarray, actions: np.ndarray, layout: StateLayout,
+                 action_layout: ActionLayout = ACTION_LAYOUT) -> np.ndarray:
+    """(Ds,) float32: `state` with the deltas of `actions` (k, Da) composed onto its
+    end-effector pose as the envs compose one (position added, rotation pre-multiplied).
+    Joints and gripper opening stay as measured.
+
+    This is not where the arm will be: the envs aim each tick at measured pose + delta, and
+    the controller covers a part of it per tick (about a third of a position delta on the mk6
+    arm), so the sum overshoots. It is a deterministic summary of what the arm has been told,
+    the same at training and at run time; the measured joints still say where it is now.
+
+    Why: under async execution the arm keeps running the committed actions while a chunk is
+    computed; a policy told where those leave the arm plans from there (VLASH, arXiv
+    2512.01031; `agent run --exec ahead`, `agent train --delay-max`). Training and run time
+    call this same function, so what the policy reads is the same estimate in both.
+    """
+    out = np.array(state, np.float32, copy=True)
+    pos = out[layout.ee_pos].astype(np.float64)
+    quat = out[layout.ee_quat].astype(np.float64)
+    for a in np.asarray(actions, np.float64).reshape(-1, action_layout.dim):
+        pos = pos + a[action_layout.dpos]
+        quat = quat_mul(quat_from_axis_angle(a[action_layout.drot]), quat)
+    out[layout.ee_pos] = pos
+    out[layout.ee_quat] = quat / np.linalg.norm(quat)
+    return out
 
 
 def env_state_names(env: Any) -> tuple[str, ...]:

@@ -80,7 +80,7 @@ class RunCommand:
     # sync waits for each inference; naive, ensemble and rtc infer in a background thread
     # while the loop keeps its rate (agent/execution.py).
     exec_mode: Annotated[ExecMode, tyro.conf.arg(name="exec")] = "sync"
-    """(experimental) naive, ensemble, rtc infer while the loop runs; sync (supported) waits"""
+    """(experimental) naive, ensemble, rtc, ahead infer as the loop runs; sync (supported) waits"""
     simulate_latency: Annotated[str | None, tyro.conf.arg(metavar="MS|MEAN:JITTER")] = None
     """(experimental) add this delay (ms) to every inference, e.g. 100 or 100:20"""
     lookahead: Annotated[LookaheadConfig, tyro.conf.OmitArgPrefixes] = field(
@@ -262,8 +262,9 @@ def make_env(args: RunCommand) -> Any:
         raise BadInput(f"--instruction: {e}") from None
 
 
-def make_agent(args: RunCommand, policy: Any) -> tuple[Any, Any]:
-    """The execution broker --exec names, over the policy slowed by --simulate-latency."""
+def make_agent(args: RunCommand, policy: Any, env: Any) -> tuple[Any, Any]:
+    """The execution broker --exec names, over the policy slowed by --simulate-latency; `env`
+    says whose state --exec ahead rolls forward."""
     from agent.execution import make_broker
     from agent.latency import DelayedPolicy, LatencySpec
 
@@ -272,7 +273,8 @@ def make_agent(args: RunCommand, policy: Any) -> tuple[Any, Any]:
         if args.simulate_latency:
             latency = LatencySpec.parse(args.simulate_latency)
             policy = DelayedPolicy(policy, latency, seed=args.seed)
-        return make_broker(policy, args.exec_mode), latency
+        return make_broker(policy, args.exec_mode,
+                           getattr(env.unwrapped, "state_layout", None)), latency
     except ValueError as e:
         raise BadInput(f"{e}") from None
 
@@ -427,14 +429,18 @@ def main(args: RunCommand) -> int:
     predictor = load_predictor(args, policy)
     look = None
     if predictor is None:
-        agent, latency = make_agent(args, policy)
         env = make_env(args)
+        try:
+            agent, latency = make_agent(args, policy, env)
+        except BadInput:
+            env.close()
+            raise
         check_policy_fits(args, policy, env, agent)
     else:  # lookahead reads the joint limits off the env's robot, so the env comes first
         env = make_env(args)
         check_policy_fits(args, policy, env)
         look = make_lookahead(args, policy, predictor, env)
-        agent, latency = make_agent(args, look)
+        agent, latency = make_agent(args, look, env)
     rate = env.unwrapped.control_hz if args.rate is None else args.rate
     agent, hil = _takeover(args, env, agent)  # the device opens before any window does
     hooks, closers = [], []

@@ -1,4 +1,5 @@
-"""Does LeRobot's own loader read the collected Meta-World dataset, and give back what motoken wrote?
+"""Does LeRobot's own loader read the collected Meta-World dataset, and give back what motoken
+wrote?
 
     HF_HUB_OFFLINE=1 /work/lerobot-venv/bin/python experiments/metaworld/lerobot_load.py \
         data/metaworld_mt10_500 [--episodes 0 137 250 499] [--out RESULT.json]

@@ -93,6 +93,9 @@ class TrainConfig:
     # ChunkSampler.lagged: an out-of-date plan rather than a noisy one.
     stale_prefix_lag: int = 0
     """(experimental) stale prefix from the expert's chunk 1..L steps earlier (0: noise)"""
+    # ChunkSampler.gather(delays=...): what --exec ahead asks for (VLASH-style).
+    delay_max: int = 0
+    """(experimental) for --exec ahead: state rolled through d ~ U{0..N} actions (0: off)"""
     # HG-DAgger (policies.training.data.intervention_weights): datasets of `agent run
     # --takeover ... --dataset` say per frame whether a human acted; others are unaffected.
     intervention_weight: float = 1.0
@@ -141,6 +144,11 @@ class TrainConfig:
         if self.plan_block and not (self.plan_weight > 0 and self.sim_truth):
             raise ValueError("--plan-block decodes the plan tokens as one block; this run "
                              "writes none (--plan-weight 0 or --no-sim-truth)")
+        if self.delay_max < 0:
+            raise ValueError(f"delay_max must be >= 0 steps, got {self.delay_max}")
+        if self.delay_max > 0 and self.stale_prefix > 0:
+            raise ValueError("--delay-max (for --exec ahead) and --stale-prefix (for --exec "
+                             "rtc) train for different run-time modes; choose one")
         if self.stale_prefix > 0 and not 1 <= self.stale_prefix_steps < self.chunk:
             raise ValueError(f"stale_prefix_steps must be in 1..{self.chunk - 1}, got "
                              f"{self.stale_prefix_steps}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from envs.errors import LayoutError
-from envs.features import ACTION_LAYOUT, EE_NAMES, ActionLayout, StateLayout
+from envs.features import ACTION_LAYOUT, EE_NAMES, ActionLayout, StateLayout, roll_forward
 from policies.model.robots import RobotStates
 
 if TYPE_CHECKING:
@@ -241,25 +241,36 @@ class ChunkSampler:
     def __len__(self) -> int:
         return len(self.index)
 
-    def sample(self, batch_size: int) -> Batch:
+    def sample(self, batch_size: int, max_delay: int = 0) -> Batch:
+        """`batch_size` rows; with `max_delay` > 0 each is shifted by d ~ U{0..max_delay}
+        steps (gather's `delays`)."""
         if self.p is None:  # the uniform draw exactly as before weights existed
             picks = self.rng.integers(len(self.index), size=batch_size)
         else:
             picks = self.rng.choice(len(self.index), size=batch_size, p=self.p)
-        return self.gather(self.index[picks])
+        delays = None
+        if max_delay > 0:
+            delays = self.rng.integers(0, max_delay + 1, size=batch_size)
+        return self.gather(self.index[picks], delays)
 
-    def gather(self, rows: np.ndarray) -> Batch:
+    def gather(self, rows: np.ndarray, delays: np.ndarray | None = None) -> Batch:
+        """The batch of (episode, frame) `rows`. With `delays` (B,) steps, row i is what
+        `--exec ahead` asks for when inference takes d = delays[i] ticks: the frame at t, the
+        state rolled forward through the d actions that run meanwhile (roll_forward), and the
+        chunk that starts after them, t + d on (d is cut where the episode ends first)."""
         frames, states, actions, pads, texts, env, robots = [], [], [], [], [], [], []
-        for e, t in rows:
+        for i, (e, t) in enumerate(rows):
             ep = self.episodes[e]
-            steps = np.arange(t, t + self.chunk)
+            d = 0 if delays is None else min(int(delays[i]), len(ep.action) - 1 - t)
+            steps = np.arange(t + d, t + d + self.chunk)
             pad = steps >= len(ep.action)
             if self.human_labels_only and ep.intervention is not None:
                 pad |= ~ep.intervention[np.minimum(steps, len(ep.action) - 1)]
             pads.append(pad)
             actions.append(ep.action[np.minimum(steps, len(ep.action) - 1)])
             frames.append(np.stack([ep.frames[c][t] for c in self.cameras]))
-            states.append(ep.state[t])
+            states.append(ep.state[t] if d == 0 else roll_forward(
+                ep.state[t], ep.action[t:t + d], ep.state_layout, ep.action_layout))
             texts.append(ep.task)
             env.append(None if ep.env_state is None else ep.env_state[t])
             robots.append(ep.robot_type)

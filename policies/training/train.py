@@ -326,7 +326,7 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     for step in range(start_step, cfg.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        batch = sampler.sample(cfg.batch_size)
+        batch = sampler.sample(cfg.batch_size, cfg.delay_max)
         if cfg.stale_prefix > 0 and cfg.stale_prefix_lag > 0:
             lags = prefix_rng.integers(1, cfg.stale_prefix_lag + 1, size=len(batch.actions))
             batch = stale_prefix(batch, prefix_rng, cfg.stale_prefix, cfg.stale_prefix_steps,

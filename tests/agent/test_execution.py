@@ -11,6 +11,7 @@ from agent.execution import AsyncBroker, SyncBroker, hold_action, make_broker
 from agent.latency import DelayedPolicy, LatencySpec
 from agent.runtime import run_episode
 from agent.timing import StageTimer
+from envs.features import roll_forward
 from envs.types import ActionChunk, Observation
 
 H = 8
@@ -150,3 +151,55 @@ def test_a_failing_inference_is_raised_in_the_loop_not_swallowed():
     with pytest.raises(RuntimeError, match="model exploded"):
         broker.act(obs)
     broker.close()
+
+
+class StateEcho(RampPolicy):
+    """RampPolicy that remembers the state each inference read."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(delay_s)
+        self.states: list[np.ndarray] = []
+
+    def infer_chunk(self, obs: Observation, committed: np.ndarray | None = None) -> ActionChunk:
+        self.states.append(obs.state.copy())
+        return super().infer_chunk(obs, committed)
+
+
+def test_ahead_reads_the_rolled_state_and_starts_its_chunk_after_the_committed_ticks():
+    env = short_env(60)
+    layout = env.unwrapped.state_layout
+    policy = StateEcho(0.07)
+    broker = make_broker(policy, "ahead", layout)
+    launched: list[tuple[int, np.ndarray, np.ndarray]] = []  # (tick, measured, committed)
+    real_launch = broker._launch
+
+    def spy(obs, t):
+        real_launch(obs, t)
+        if broker.stats.forced_steps:
+            d = broker.stats.forced_steps[-1]
+            launched.append((t, obs.state.copy(),
+                             np.stack([broker._plan(t + j)[0] for j in range(d)])))
+
+    starts: list[int] = []
+    real_infer = broker._infer
+
+    def infer_spy(obs, committed, start):
+        starts.append(start)
+        return real_infer(obs, committed, start)
+
+    broker._launch, broker._infer = spy, infer_spy
+    run_episode(env, broker, 0, StageTimer(), rate_hz=20.0)
+    broker.close()
+    env.close()
+    # 70 ms at 20 Hz: two ticks pass before a chunk can take over.
+    assert np.median(broker.stats.forced_steps) == 2
+    for (_, measured, committed), read in zip(launched, policy.states, strict=True):
+        np.testing.assert_allclose(read, roll_forward(measured, committed, layout), atol=1e-6)
+    # Each chunk's first step is the tick after the committed ones, not its launch tick.
+    assert starts == [t + len(c) for t, _, c in launched]
+    assert any(len(c) and np.abs(c[:, :3]).sum() > 0 for _, _, c in launched)
+
+
+def test_ahead_needs_the_envs_state_layout():
+    with pytest.raises(ValueError, match="state layout"):
+        make_broker(RampPolicy(0.0), "ahead")

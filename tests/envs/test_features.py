@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 
 import envs
 from envs.errors import LayoutError
-from envs.features import ACTION_LAYOUT, ACTION_NAMES, EE_NAMES, ActionLayout, StateLayout
+from envs.features import (
+    ACTION_LAYOUT,
+    ACTION_NAMES,
+    EE_NAMES,
+    ActionLayout,
+    StateLayout,
+    roll_forward,
+)
+from sims.base import quat_from_axis_angle, quat_mul
 
 
 @pytest.fixture(scope="module", params=["mujoco:pick_place", "pybullet:pick_place"])
@@ -91,3 +99,28 @@ def test_other_action_names_are_refused():
 def test_describe_names_the_joints():
     layout = StateLayout(("a", "b", *EE_NAMES))
     assert layout.describe() == "state [a, b] + EE pose and gripper opening (10 values)"
+
+
+def test_roll_forward_composes_deltas_as_the_env_does():
+    env = envs.make("mujoco:pick_place")
+    obs, _ = env.reset(seed=3)
+    layout = env.unwrapped.state_layout
+    s0 = obs["state"]
+    acts = np.array([[0.01, -0.005, 0.004, 0.0, 0.0, 0.05, 0.04]] * 3, np.float32)
+    out = roll_forward(s0, acts, layout)
+    np.testing.assert_allclose(out[layout.ee_pos], s0[layout.ee_pos] + acts[:, :3].sum(0),
+                               atol=1e-6)
+    q = s0[layout.ee_quat].astype(np.float64)
+    for a in acts:
+        q = quat_mul(quat_from_axis_angle(a[3:6].astype(np.float64)), q)
+    np.testing.assert_allclose(out[layout.ee_quat], q / np.linalg.norm(q), atol=1e-6)
+    np.testing.assert_array_equal(out[layout.joints], s0[layout.joints])
+    assert out[layout.gripper_opening] == s0[layout.gripper_opening]
+    np.testing.assert_array_equal(roll_forward(s0, acts[:0], layout), s0)
+    # The arm moves the way the deltas point (less far: the controller covers part per tick).
+    for a in acts:
+        obs, *_ = env.step(a)
+    env.close()
+    moved = obs["state"][layout.ee_pos] - s0[layout.ee_pos]
+    told = out[layout.ee_pos] - s0[layout.ee_pos]
+    assert np.dot(moved, told) / (np.linalg.norm(moved) * np.linalg.norm(told)) > 0.9

@@ -1,0 +1,69 @@
+"""Training for `--exec ahead`: rows shifted by a delay, the state rolled forward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.features import roll_forward
+from policies.training.data import ChunkSampler
+from policies.training.train import TrainConfig
+from tests.policies.training.test_train_losses import _demos
+
+
+def _varied_demos(T: int = 10):
+    """_demos with a different action on every frame, so a shift shows in the targets."""
+    demos = _demos(T)
+    rng = np.random.default_rng(2)
+    for ep in demos:
+        ep.action[:] = rng.uniform(-0.05, 0.05, ep.action.shape)
+        ep.state[:, ep.state_layout.ee_quat] = [1.0, 0.0, 0.0, 0.0]
+    return demos
+
+
+def test_zero_delay_is_the_plain_row_and_a_delay_shifts_targets_not_frames() -> None:
+    demos = _varied_demos()
+    sampler = ChunkSampler(demos, ("front", "wrist"), chunk=4)
+    rows = np.array([[0, 1], [1, 3], [2, 0]])
+    plain = sampler.gather(rows)
+    same = sampler.gather(rows, np.zeros(3, np.int64))
+    np.testing.assert_array_equal(same.state, plain.state)
+    np.testing.assert_array_equal(same.actions, plain.actions)
+    out = sampler.gather(rows, np.array([2, 0, 3]))
+    np.testing.assert_array_equal(out.frames, plain.frames)  # still the frame at t
+    np.testing.assert_array_equal(out.actions[0], demos[0].action[3:7])  # from t + d
+    np.testing.assert_array_equal(out.actions[2], demos[2].action[3:7])
+    ep = demos[0]
+    np.testing.assert_allclose(out.state[0], roll_forward(ep.state[1], ep.action[1:3],
+                                                          ep.state_layout), rtol=1e-6)
+    lay = ep.state_layout
+    assert not np.allclose(out.state[0][lay.ee_pos], ep.state[1][lay.ee_pos])
+    np.testing.assert_array_equal(out.state[0][lay.joints], ep.state[1][lay.joints])
+    np.testing.assert_array_equal(out.state[1], plain.state[1])
+
+
+def test_a_delay_past_the_episodes_end_is_cut_and_the_tail_padded() -> None:
+    demos = _varied_demos(T=10)
+    sampler = ChunkSampler(demos, ("front", "wrist"), chunk=4)
+    out = sampler.gather(np.array([[0, 8]]), np.array([5]))  # only one action after t = 8
+    np.testing.assert_array_equal(out.actions[0, 0], demos[0].action[9])
+    assert out.pad[0].tolist() == [False, True, True, True]
+
+
+def test_sample_draws_delays_up_to_the_maximum() -> None:
+    demos = _varied_demos(T=40)
+    sampler = ChunkSampler(demos, ("front", "wrist"), chunk=4, seed=0)
+    batch = sampler.sample(256, max_delay=3)
+    first = np.stack([demos[e].action[t] for e, t in batch.index])
+    matched = [next((d for d in range(4) if t + d < 40 and np.array_equal(
+        batch.actions[i, 0], demos[e].action[t + d])), None)
+        for i, (e, t) in enumerate(batch.index)]
+    assert None not in matched and set(matched) == {0, 1, 2, 3}
+    assert not np.array_equal(batch.actions[:, 0], first)
+
+
+def test_delay_and_stale_prefix_are_refused_together() -> None:
+    with pytest.raises(ValueError, match="choose one"):
+        TrainConfig(delay_max=3, stale_prefix=0.5)
+    with pytest.raises(ValueError, match="delay_max must be >= 0"):
+        TrainConfig(delay_max=-1)
