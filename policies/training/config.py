@@ -74,6 +74,9 @@ class TrainConfig:
     """instruction tokens the policy reads (BPE, padded); longer instructions are refused"""
     text_vocab: int = 320
     """instruction BPE vocabulary (256 bytes + merges fitted on the data's instructions)"""
+    # policies.training.wording: robustness to wording never seen in training.
+    text_noise: float = 0.0
+    """share of samples whose words outside the objects' names are scrambled (0: off)"""
     # So the keypoints can follow the named cube and plate, not whichever cube is salient.
     film: bool = False
     """condition the image encoder on the instruction (FiLM)"""
@@ -144,6 +147,9 @@ class TrainConfig:
         if self.plan_block and not (self.plan_weight > 0 and self.sim_truth):
             raise ValueError("--plan-block decodes the plan tokens as one block; this run "
                              "writes none (--plan-weight 0 or --no-sim-truth)")
+        if not 0.0 <= self.text_noise <= 1.0:
+            raise ValueError(f"text_noise is a share of samples in [0, 1], got "
+                             f"{self.text_noise}")
         if self.delay_max < 0:
             raise ValueError(f"delay_max must be >= 0 steps, got {self.delay_max}")
         if self.delay_max > 0 and self.stale_prefix > 0:

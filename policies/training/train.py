@@ -46,6 +46,7 @@ from policies.training.data import (
     stale_prefix,
 )
 from policies.training.losses import masked_mse, plan_ce, smoothed_ce
+from policies.training.wording import add_word_noise, object_words
 
 if TYPE_CHECKING:
     from policies.video.head import VideoLoss
@@ -317,6 +318,9 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
                            human_labels_only=cfg.only_interventions)
     gen = torch.Generator().manual_seed(cfg.seed + rank)
     prefix_rng = np.random.default_rng(cfg.seed + rank)
+    keep, word_rng = None, np.random.default_rng([cfg.seed + rank, 1])
+    if cfg.text_noise > 0:
+        keep = object_words([d.env_state_names for d in demos])
     aux_norm = (AuxNormalizer([d.env_state for d in demos], [d.state for d in demos],
                               policy.config.state_layout)
                 if model.aux_head is not None else None)
@@ -327,6 +331,10 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = sampler.sample(cfg.batch_size, cfg.delay_max)
+        if keep is not None:
+            batch = replace(batch, instructions=add_word_noise(
+                batch.instructions, keep, cfg.text_noise, word_rng,
+                lambda t: len(policy.text_tokenizer.encode(t)) <= policy.config.text_len))
         if cfg.stale_prefix > 0 and cfg.stale_prefix_lag > 0:
             lags = prefix_rng.integers(1, cfg.stale_prefix_lag + 1, size=len(batch.actions))
             batch = stale_prefix(batch, prefix_rng, cfg.stale_prefix, cfg.stale_prefix_steps,

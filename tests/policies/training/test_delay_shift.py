@@ -67,3 +67,13 @@ def test_delay_and_stale_prefix_are_refused_together() -> None:
         TrainConfig(delay_max=3, stale_prefix=0.5)
     with pytest.raises(ValueError, match="delay_max must be >= 0"):
         TrainConfig(delay_max=-1)
+
+
+def test_training_with_delays_runs_and_learns(tmp_path) -> None:
+    from policies.training.train import build_policy, train
+
+    demos = _demos()  # one action per episode: learnable whatever the shift
+    cfg = TrainConfig(model="nano", steps=40, batch_size=8, lr=3e-3, warmup=5, n_bins=16,
+                      chunk=4, execute=2, checkpoint_every=1000, shift_px=0, delay_max=3)
+    logs = train(build_policy(demos, cfg), demos, tmp_path, cfg)
+    assert logs[-1].loss < 0.7 * logs[0].loss, (logs[0].loss, logs[-1].loss)
