@@ -78,9 +78,9 @@ def test_train_samples_what_the_config_selects(tmp_path, monkeypatch):
     drawn: list[np.ndarray] = []
 
     class Recording(ChunkSampler):
-        def gather(self, rows):
+        def gather(self, rows, delays=None):
             drawn.append(np.asarray(rows))
-            return super().gather(rows)
+            return super().gather(rows, delays)
 
     monkeypatch.setattr(train_mod, "ChunkSampler", Recording)
     demos = _demos()
