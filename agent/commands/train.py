@@ -134,6 +134,7 @@ def main(args: TrainCommand) -> int:
         train,
         write_metrics,
     )
+    from policies.training.wording import object_words
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -149,6 +150,7 @@ def main(args: TrainCommand) -> int:
         demos = [replace(d, env_state=None) for d in demos]
     try:  # --intervention-weight / --only-interventions on data that cannot take them
         intervention_weights(demos, cfg.intervention_weight, cfg.only_interventions)
+        kept = object_words([d.env_state_names for d in demos]) if cfg.text_noise > 0 else None
     except ValueError as e:
         raise BadInput(str(e)) from None
     start, opt_state = 0, None
@@ -192,6 +194,9 @@ def main(args: TrainCommand) -> int:
             envs = sorted({str(d.env) for d in demos})
             print(f"--balance-envs: each of {len(envs)} envs ({', '.join(envs)}) gets "
                   f"1/{len(envs)} of the samples", file=sys.stderr)
+        if kept is not None:
+            print(f"--text-noise: in {cfg.text_noise:.0%} of the instructions, words other than "
+                  f"{', '.join(sorted(kept))} are scrambled", file=sys.stderr)
         if not cfg.sim_truth:
             print("--no-sim-truth: training on camera frames, instruction, proprioception "
                   "and actions only (no plan tokens, no object-pose targets)", file=sys.stderr)

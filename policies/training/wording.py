@@ -16,24 +16,21 @@ import string
 
 import numpy as np
 
-from envs.features import GOAL_SLOTS
+from policies.training.mixed import objects_of
 
 LETTERS = np.array(list(string.ascii_lowercase))
 
 
 def object_words(env_state_names: list[tuple[str, ...] | None]) -> frozenset[str]:
-    """The words of every object name in the datasets' environment state ("red_cube.x" ->
-    red, cube); the goal slots are not objects.
+    """The words of every object name in the datasets' environment state (red_cube -> red,
+    cube; mixed.objects_of: the goal slots are not objects).
 
     Raises:
-        ValueError: no dataset names its objects (recorded without environment state).
+        ValueError: no dataset names its objects (recorded without environment state), or
+            names that are not environment state names.
     """
-    words: set[str] = set()
-    for names in env_state_names:
-        for name in names or ():
-            slot = name.rsplit(".", 1)[0]
-            if slot not in GOAL_SLOTS:
-                words.update(slot.split("_"))
+    words = {w for names in env_state_names if names for obj in objects_of(names)
+             for w in obj.split("_")}
     if not words:
         raise ValueError("--text-noise keeps the words that name the scene's objects, read off "
                          "the datasets' environment state names; these datasets have none")

@@ -102,3 +102,24 @@ def test_goals_refused_off_metaworld(capsys):
     line = fails_with_one_line(["eval", "--env", "mujoco:reach", "--policy", "scripted",
                                 "--episodes", "1", "--goals", "random"], capsys)
     assert "--goals applies to Meta-World" in line and "mujoco:reach" in line
+
+
+def test_text_noise_trains_and_says_which_words_it_keeps(varied, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(varied), "--out", str(run), "--config", "nano",
+                 "--batch-size", "4", "--steps", "5", "--text-len", "32", "--text-vocab", "400",
+                 "--text-noise", "0.5", "--no-sim-truth"]) == 0
+    err = capsys.readouterr().err
+    assert "--text-noise: in 50% of the instructions, words other than" in err
+    assert "ball" in err and "red" in err  # reach's objects: the red/green/blue balls
+    assert json.loads((run / "train_config.json").read_text())["text_noise"] == 0.5
+
+
+def test_text_noise_refused_in_one_line_without_object_names(varied, tmp_path, capsys):
+    bare = _without_env_state(varied, tmp_path / "bare")
+    run = tmp_path / "run"
+    line = fails_with_one_line(["train", "--data", str(bare), "--out", str(run), "--config",
+                                "nano", "--steps", "5", "--text-len", "32", "--text-noise",
+                                "0.5"], capsys)
+    assert "--text-noise" in line and "environment state names" in line
+    assert not run.exists()

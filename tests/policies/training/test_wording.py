@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from envs.features import POSE_NAMES
 from policies.training.config import TrainConfig
 from policies.training.wording import add_word_noise, noisy_instruction, object_words
 
-NAMES = ("goal_object.x", "goal_target.x", "red_cube.x", "red_cube.qw", "yellow_plate.x",
-         "blue_ball.z")
+NAMES = tuple(f"{slot}.{p}" for slot in ("goal_object", "goal_target", "red_cube",
+                                          "yellow_plate", "blue_ball") for p in POSE_NAMES)
 KEEP = object_words([NAMES, None])
 SENTENCE = "please put the red cube onto the yellow plate, now"
 
