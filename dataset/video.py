@@ -86,6 +86,7 @@ def append(base: Path | None, keep_until_s: float, episode: Path | None, out: Pa
     with av.open(str(out), mode="w", format="mp4") as dst:
         ostream = None
         offset_s = 0.0
+        last_dts = None
         for i, src_path in enumerate(inputs):
             with av.open(str(src_path)) as src:
                 istream = src.streams.video[0]
@@ -102,6 +103,12 @@ def append(base: Path | None, keep_until_s: float, episode: Path | None, out: Pa
                         continue
                     packet.pts += shift
                     packet.dts += shift
+                    # A one-frame h264 episode ends on dts == pts, and the next one starts one
+                    # frame early (dts = pts - 1 frame): the two collide and the muxer refuses
+                    # (EINVAL). Decode order is kept, and no frame's pts (its timestamp) moves.
+                    if last_dts is not None and packet.dts <= last_dts:
+                        packet.dts = last_dts + 1
+                    last_dts = packet.dts
                     packet.stream = ostream
                     dst.mux(packet)
             if i == 0 and base is not None:

@@ -37,6 +37,25 @@ def test_append_then_trim(tmp_path: Path, codec: str):
     assert video.duration_s(tmp_path / "f4.mp4") == pytest.approx(0.25)
 
 
+@pytest.mark.parametrize("codec", ["av1", "h264"])
+def test_append_after_a_one_frame_episode(tmp_path: Path, codec: str):
+    # h264's one-frame episode ends on dts == pts; the next episode's first packet has
+    # dts = pts - 1 frame, so the two collided and the muxer refused the file (reach, DART).
+    cfg = video.VideoConfig(codec=codec)
+    clips = {"a": _clip(3, 0), "b": _clip(1, 10), "c": _clip(4, 20)}
+    for name, clip in clips.items():
+        video.encode(clip, tmp_path / f"{name}.mp4", 20, cfg)
+    video.append(None, 0.0, tmp_path / "a.mp4", tmp_path / "f1.mp4")
+    assert video.append(tmp_path / "f1.mp4", 0.15, tmp_path / "b.mp4", tmp_path / "f2.mp4") == 0.15
+    assert video.append(tmp_path / "f2.mp4", 0.20, tmp_path / "c.mp4", tmp_path / "f3.mp4") == 0.20
+    assert video.duration_s(tmp_path / "f3.mp4") == pytest.approx(0.40)
+    for start, end, ref in ((0.0, 0.15, clips["a"]), (0.15, 0.20, clips["b"]),
+                            (0.20, 0.40, clips["c"])):
+        got = video.decode(tmp_path / "f3.mp4", start, end, 20)
+        assert got.shape == ref.shape
+        assert np.abs(got.astype(int) - ref).mean() < 8
+
+
 def test_unknown_codec():
     with pytest.raises(ValueError, match="unknown video codec 'vp9'"):
         video.VideoConfig(codec="vp9")
