@@ -16,6 +16,7 @@ Each mode is a broker the loop calls once per tick (`act(obs) -> action`), like
               takes over (the EE pose rolled forward through the next d ticks of the current
               plan, envs.features.roll_forward) and its chunk starts d ticks on, not now: VLASH
               (arXiv 2512.01031); meant for a policy trained with `agent train --delay-max`
+              (with `--delay-token` the policy is also told d: PolicyConfig.delay_tokens)
 
 In the async modes the loop never waits: if no chunk covers a tick (the first ticks of an
 episode, or latency beyond the chunk's horizon), it holds: zero motion, gripper unchanged.
@@ -156,17 +157,28 @@ class AsyncBroker:
             d = self.expected_delay_ticks()
             committed = np.stack([self._plan(t + j)[0] for j in range(d)])
             self.stats.forced_steps.append(d)
+        delay = 0  # what a policy with delay tokens is told
         if self.mode == "ahead":  # plan from where the committed ticks leave the arm
             assert committed is not None and self.state_layout is not None
+            most = self._delay_tokens()
+            if most:  # it knows no d past its last delay token: roll no further than that
+                committed = committed[:most]
+                delay = len(committed)
             obs = dataclasses.replace(obs, state=roll_forward(obs.state, committed,
                                                                self.state_layout))
             t, committed = t + len(committed), None  # the chunk's first step is tick t + d
-        self._future = self._pool.submit(self._infer, obs, committed, t)
+        self._future = self._pool.submit(self._infer, obs, committed, t, delay)
 
-    def _infer(self, obs: Observation, committed: np.ndarray | None, t: int):
+    def _delay_tokens(self) -> int:
+        config = getattr(self.policy, "config", None)
+        return int(getattr(config, "delay_tokens", 0) or 0)
+
+    def _infer(self, obs: Observation, committed: np.ndarray | None, t: int, delay: int = 0):
         start = time.perf_counter()
         if committed is not None:
             chunk = self.policy.infer_chunk(obs, committed=committed)  # type: ignore[attr-defined]
+        elif delay:
+            chunk = self.policy.infer_chunk(obs, delay=delay)  # type: ignore[attr-defined]
         else:
             chunk = getattr(self.policy, "infer_chunk", self.policy.infer)(obs)
         return t, chunk.actions, time.perf_counter() - start

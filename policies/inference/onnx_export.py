@@ -178,7 +178,7 @@ def _without_provenance(config: dict) -> dict:
 # Policy config fields added after exports were first cached, with the value every earlier
 # checkpoint has: an export that lacks one was made from a checkpoint with that value.
 LATER_FIELDS = {"action_block": 1, "plan_block": False, "robot_states": None,
-                "plan_object_names": None}
+                "plan_object_names": None, "delay_tokens": 0}
 
 
 def _as_exported(config: dict, exported: dict | None) -> dict:

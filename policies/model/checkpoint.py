@@ -48,6 +48,11 @@ MIXED = ("the checkpoint's files are from different runs or were edited: restore
           "where it was trained, or re-train it (agent train)")
 
 
+def delay_tokens(n: int) -> tuple[str, ...]:
+    """The special tokens delay_0 .. delay_n of a policy with PolicyConfig.delay_tokens n."""
+    return tuple(f"delay_{d}" for d in range(n + 1)) if n else ()
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """What the policy reads and writes, beside the network's own config."""
@@ -92,6 +97,11 @@ class PolicyConfig:
     # of the plan segment (action_codec.absent.WithAbsent). None: one set of objects, read in
     # the order its env state has them (config.json then has no such key, as before).
     plan_object_names: tuple[str, ...] | None = None
+    # A policy trained for `--exec ahead` with delay tokens (agent train --delay-max N
+    # --delay-token): its state closes with delay_d instead of end_state, d in 0..delay_tokens
+    # the ticks of committed actions the state was rolled forward through, so the policy knows
+    # which future its chunk starts at. 0: end_state (config.json then has no such key).
+    delay_tokens: int = 0
 
     def __post_init__(self) -> None:
         for name in ("cameras", "state_names", "action_names"):  # lists from JSON
@@ -114,6 +124,8 @@ class PolicyConfig:
                              "(no plan tokens)")
         if self.plan_object_names is not None:
             self._check_plan_objects()
+        if not isinstance(self.delay_tokens, int) or self.delay_tokens < 0:
+            raise ValueError(f"delay_tokens must be an int >= 0, got {self.delay_tokens!r}")
 
     @property
     def parallel_actions(self) -> bool:
@@ -189,6 +201,8 @@ class PolicyConfig:
         objects = out.pop("plan_object_names")  # absent for one object set, likewise
         if objects is not None:
             out["plan_object_names"] = list(objects)
+        if not out["delay_tokens"]:  # absent without delay tokens, likewise
+            del out["delay_tokens"]
         return out
 
     def describe_trained_on(self) -> str:

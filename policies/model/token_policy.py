@@ -36,6 +36,7 @@ from policies.model.checkpoint import (
     CheckpointMismatchError,
     PolicyConfig,
     build,
+    delay_tokens,
     is_checkpoint,
     load_weights,
     read_config,
@@ -125,6 +126,11 @@ class TokenPolicy:
             raise CheckpointMismatchError(
                 f"policy config names robots {list(robots.robots)} but the vocabulary lacks "
                 f"the special tokens {lacking}")
+        lacking = [n for n in delay_tokens(c.delay_tokens) if n not in lay.sizes.specials]
+        if lacking:
+            raise CheckpointMismatchError(
+                f"policy config has delay tokens 0..{c.delay_tokens} but the vocabulary lacks "
+                f"{lacking}")
         if self.model.cfg.n_cameras != len(c.cameras):
             raise CheckpointMismatchError(
                 f"model has {self.model.cfg.n_cameras} camera slots, config names {c.cameras}")
@@ -168,9 +174,13 @@ class TokenPolicy:
             instructions, self.config.text_len, self.layout.special_id("pad"),
             lambda ids: self.layout.to_global("text", ids))
 
-    def state_ids(self, states: np.ndarray, robots: list[str] | None = None) -> np.ndarray:
+    def state_ids(self, states: np.ndarray, robots: list[str] | None = None,
+                  delays: np.ndarray | None = None) -> np.ndarray:
         """(B, Ds) float state -> (B, Ds + 3) ids: begin_state, state, end_state, then
         begin_plan (a policy with plan tokens) or begin_actions: what the policy writes next.
+
+        A policy with delay tokens (PolicyConfig.delay_tokens) closes each row's state with
+        delay_d instead, d = `delays[i]` (None: 0) the ticks the state was rolled forward.
 
         A multi-robot policy (policies.model.robots) reads states packed into its shared
         layout (NaN: absent) and each row's robot in `robots`: the row opens with that robot's
@@ -195,17 +205,29 @@ class TokenPolicy:
             ids = np.where(absent, lay.special_id(ABSENT), lay.to_global("state", local))
             first = np.array([[lay.special_id(robot_token(r))] for r in robots])
         nxt = "begin_plan" if self.config.plan_dim else "begin_actions"
-        marks = [lay.special_id(n) for n in ("end_state", nxt)]
-        return np.concatenate([first, ids, np.full((len(states), 1), marks[0]),
-                               np.full((len(states), 1), marks[1])], axis=1)
+        close = np.full((len(states), 1), lay.special_id("end_state"))
+        if self.config.delay_tokens:
+            d = np.zeros(len(states), np.int64) if delays is None else np.asarray(delays)
+            if d.shape != (len(states),) or (d < 0).any() or (d > self.config.delay_tokens).any():
+                raise ValueError(f"delays must be {len(states)} ints in 0..."
+                                 f"{self.config.delay_tokens} (the policy's delay tokens), "
+                                 f"got {d.tolist()}")
+            names = delay_tokens(self.config.delay_tokens)
+            close = np.array([[lay.special_id(names[int(k)])] for k in d])
+        elif delays is not None and np.any(np.asarray(delays) != 0):
+            raise ValueError("this policy has no delay tokens (trained without --delay-token): "
+                             "it reads states that were not rolled forward")
+        return np.concatenate([first, ids, close,
+                               np.full((len(states), 1), lay.special_id(nxt))], axis=1)
 
-    def observation_state_ids(self, obs: Observation) -> np.ndarray:
-        """(1, Ds + 3) state ids of one observation (state_ids): a multi-robot policy packs
-        it into its shared layout as obs.robot's state (check_observation says if it can't)."""
-        robots = self.config.robots
+    def observation_state_ids(self, obs: Observation, delay: int = 0) -> np.ndarray:
+        """(1, Ds + 3) state ids of one observation (state_ids), its state rolled forward
+        `delay` ticks: a multi-robot policy packs it into its shared layout as obs.robot's
+        state (check_observation says if it can't)."""
+        robots, delays = self.config.robots, np.array([delay])
         if robots is None:
-            return self.state_ids(obs.state[None])
-        return self.state_ids(robots.pack(obs.robot, obs.state[None]), [obs.robot])
+            return self.state_ids(obs.state[None], delays=delays)
+        return self.state_ids(robots.pack(obs.robot, obs.state[None]), [obs.robot], delays)
 
     def action_ids(self, chunks: np.ndarray) -> np.ndarray:
         """(B, H, Da) actions -> (B, H * Da) ids, time-major (all dims of step 0 first)."""
@@ -323,8 +345,10 @@ class TokenPolicy:
     def infer(self, obs: Observation) -> ActionChunk:
         return ActionChunk(self.infer_chunk(obs).actions[: self.config.execute])
 
-    def infer_chunk(self, obs: Observation, committed: np.ndarray | None = None) -> ActionChunk:
-        """The whole H-step chunk for `obs`, continuing `committed` (k, Da) actions if given.
+    def infer_chunk(self, obs: Observation, committed: np.ndarray | None = None,
+                    delay: int = 0) -> ActionChunk:
+        """The whole H-step chunk for `obs`, continuing `committed` (k, Da) actions if given;
+        `delay`: ticks obs.state was rolled forward (a policy with delay tokens; --exec ahead).
 
         Real-time chunking for an autoregressive policy: the actions that will run while this
         inference is in flight are already decided, so their tokens are fed through the decoder
@@ -336,7 +360,7 @@ class TokenPolicy:
         frames = np.stack([obs.images[c] for c in self.config.cameras])[None]  # (1, C, H, W, 3)
         prefix = None if committed is None else np.asarray(committed, np.float32)[None]
         chunk = self.generate(self.text_ids([obs.instruction]), frames,
-                              self.observation_state_ids(obs), prefix)[0]
+                              self.observation_state_ids(obs, delay), prefix)[0]
         return ActionChunk(chunk)
 
     def sample_chunks(self, obs: Observation, k: int, rng: np.random.Generator,

@@ -99,6 +99,9 @@ class TrainConfig:
     # ChunkSampler.gather(delays=...): what --exec ahead asks for (VLASH-style).
     delay_max: int = 0
     """(experimental) for --exec ahead: state rolled through d ~ U{0..N} actions (0: off)"""
+    # PolicyConfig.delay_tokens: the policy is told d (delay_0..delay_N close its state).
+    delay_token: bool = False
+    """(experimental) with --delay-max N: tell the policy d as a token (delay_0..delay_N)"""
     # HG-DAgger (policies.training.data.intervention_weights): datasets of `agent run
     # --takeover ... --dataset` say per frame whether a human acted; others are unaffected.
     intervention_weight: float = 1.0
@@ -152,6 +155,9 @@ class TrainConfig:
                              f"{self.text_noise}")
         if self.delay_max < 0:
             raise ValueError(f"delay_max must be >= 0 steps, got {self.delay_max}")
+        if self.delay_token and self.delay_max < 1:
+            raise ValueError("--delay-token tells the policy how far --delay-max rolled its "
+                             "state; it needs --delay-max N >= 1")
         if self.delay_max > 0 and self.stale_prefix > 0:
             raise ValueError("--delay-max (for --exec ahead) and --stale-prefix (for --exec "
                              "rtc) train for different run-time modes; choose one")

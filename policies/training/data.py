@@ -138,6 +138,9 @@ class Batch:
     # such a forced prefix (their own predictions are not scored; inference forces them).
     input_actions: np.ndarray | None = None  # (B, H, Da) float32
     prefix_steps: np.ndarray | None = None  # (B,) int64
+    # (B,) int64 ticks each row's state was rolled forward (gather's delays, cut where the
+    # episode ends); None: not rolled.
+    delays: np.ndarray | None = None
     # Each row's robot (DemoEpisode.robot_type): a multi-robot policy's state ids open with
     # it (TokenPolicy.state_ids); None where an episode does not say.
     robots: list[str] | None = None
@@ -259,9 +262,11 @@ class ChunkSampler:
         state rolled forward through the d actions that run meanwhile (roll_forward), and the
         chunk that starts after them, t + d on (d is cut where the episode ends first)."""
         frames, states, actions, pads, texts, env, robots = [], [], [], [], [], [], []
+        used = []
         for i, (e, t) in enumerate(rows):
             ep = self.episodes[e]
             d = 0 if delays is None else min(int(delays[i]), len(ep.action) - 1 - t)
+            used.append(d)
             steps = np.arange(t + d, t + d + self.chunk)
             pad = steps >= len(ep.action)
             if self.human_labels_only and ep.intervention is not None:
@@ -279,7 +284,8 @@ class ChunkSampler:
                      np.stack(actions).astype(np.float32), np.stack(pads),
                      np.stack(env).astype(np.float32) if has_env else None,
                      np.asarray(rows, np.int64).reshape(len(rows), 2),
-                     robots=None if None in robots else robots)
+                     robots=None if None in robots else robots,
+                     delays=None if delays is None else np.asarray(used, np.int64))
 
 
     def lagged(self, rows: np.ndarray, lags: np.ndarray) -> np.ndarray:

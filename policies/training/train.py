@@ -26,6 +26,7 @@ from action_codec.absent import WithAbsent
 from action_codec.binning import BinningCodec, BinningConfig
 from action_codec.vocab import DEFAULT_SPECIALS, VocabLayout, VocabSizes
 from policies.model.blocks import QUERY, written_hidden
+from policies.model.checkpoint import delay_tokens
 from policies.model.plan_targets import AuxNormalizer, aux_dim, plan_targets
 from policies.model.text import InstructionTokenizer
 from policies.model.token_policy import PolicyConfig, TokenPolicy
@@ -98,6 +99,7 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                          "no plan (no observation.environment_state)")
     specials = DEFAULT_SPECIALS + ((QUERY,) if action_block > 1 or plan_block else ())
     specials += () if robots is None else robots.specials
+    specials += delay_tokens(cfg.delay_max if cfg.delay_token else 0)
     layout = VocabLayout(VocabSizes(text=text.vocab_size, action=action_codec.vocab_size,
                                     state=state_codec.vocab_size, image=0,
                                     plan=0 if plan_codec is None else plan_codec.vocab_size,
@@ -117,7 +119,8 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                         plan_object_names=union,
                         action_block=action_block, plan_block=plan_block,
                         trained_on=trained_on, trained_robots=trained_robots,
-                        robot_states=None if robots is None else robots.to_names())
+                        robot_states=None if robots is None else robots.to_names(),
+                        delay_tokens=cfg.delay_max if cfg.delay_token else 0)
     return TokenPolicy(TokenTransformer(mcfg), pcfg, layout, state_codec, action_codec, text,
                        plan_codec)
 
@@ -183,7 +186,8 @@ def batch_loss(policy: TokenPolicy, model: torch.nn.Module, batch: Batch,
     the video head reads the same embeddings, with the chunk's last action id included.
     """
     text = torch.from_numpy(policy.text_ids(batch.instructions)).to(device)
-    state = torch.from_numpy(policy.state_ids(batch.state, batch.robots)).to(device)
+    delays = batch.delays if policy.config.delay_tokens else None  # else: not told (ahead7)
+    state = torch.from_numpy(policy.state_ids(batch.state, batch.robots, delays)).to(device)
     act = torch.from_numpy(policy.action_ids(batch.actions)).to(device)  # (B, n) targets
     act_in = act if batch.input_actions is None else (  # the decoder's inputs (stale_prefix)
         torch.from_numpy(policy.action_ids(batch.input_actions)).to(device))
@@ -310,6 +314,9 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     opt = make_optimizer(params, cfg)
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
+    if cfg.delay_max > policy.config.delay_tokens > 0:  # a resumed policy with fewer tokens
+        raise ValueError(f"--delay-max {cfg.delay_max} needs delay tokens up to "
+                         f"{cfg.delay_max}; the policy has 0..{policy.config.delay_tokens}")
     sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank,
                            weights=combine_weights(
                                intervention_weights(demos, cfg.intervention_weight,

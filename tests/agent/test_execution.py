@@ -1,5 +1,6 @@
 import json
 import time
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -183,9 +184,10 @@ def test_ahead_reads_the_rolled_state_and_starts_its_chunk_after_the_committed_t
     starts: list[int] = []
     real_infer = broker._infer
 
-    def infer_spy(obs, committed, start):
+    def infer_spy(obs, committed, start, delay=0):
         starts.append(start)
-        return real_infer(obs, committed, start)
+        assert delay == 0  # StateEcho has no delay tokens: it is not told d
+        return real_infer(obs, committed, start, delay)
 
     broker._launch, broker._infer = spy, infer_spy
     run_episode(env, broker, 0, StageTimer(), rate_hz=20.0)
@@ -198,6 +200,43 @@ def test_ahead_reads_the_rolled_state_and_starts_its_chunk_after_the_committed_t
     # Each chunk's first step is the tick after the committed ones, not its launch tick.
     assert starts == [t + len(c) for t, _, c in launched]
     assert any(len(c) and np.abs(c[:, :3]).sum() > 0 for _, _, c in launched)
+
+
+class DelayEcho(StateEcho):
+    """StateEcho with one delay token past delay_0 (PolicyConfig.delay_tokens = 1): told d."""
+
+    config = SimpleNamespace(delay_tokens=1)
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(delay_s)
+        self.delays: list[int] = []
+
+    def infer_chunk(self, obs: Observation, committed: np.ndarray | None = None,
+                    delay: int = 0) -> ActionChunk:
+        self.delays.append(delay)
+        return super().infer_chunk(obs, committed)
+
+
+def test_ahead_tells_a_policy_with_delay_tokens_its_delay_and_rolls_no_further():
+    env = short_env(40)
+    layout = env.unwrapped.state_layout
+    policy = DelayEcho(0.07)  # two ticks of latency, but it knows delays 0..1 only
+    broker = make_broker(policy, "ahead", layout)
+    expected: list[np.ndarray] = []  # the state rolled through the next tick's action only
+    real_launch = broker._launch
+
+    def spy(obs, t):
+        expected.append(roll_forward(obs.state, broker._plan(t)[0][None], layout))
+        real_launch(obs, t)
+
+    broker._launch = spy
+    run_episode(env, broker, 0, StageTimer(), rate_hz=20.0)
+    broker.close()
+    env.close()
+    assert np.median(broker.stats.forced_steps) == 2
+    assert policy.delays and set(policy.delays) == {1}  # d = 2 measured, told its last: 1
+    for want, read in zip(expected, policy.states, strict=True):
+        np.testing.assert_allclose(read, want, atol=1e-6)
 
 
 def test_ahead_needs_the_envs_state_layout():

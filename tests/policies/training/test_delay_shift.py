@@ -7,7 +7,7 @@ import pytest
 
 from envs.features import roll_forward
 from policies.training.data import ChunkSampler
-from policies.training.train import TrainConfig
+from policies.training.train import TrainConfig, build_policy, train
 from tests.policies.training.test_train_losses import _demos
 
 
@@ -77,3 +77,60 @@ def test_training_with_delays_runs_and_learns(tmp_path) -> None:
                       chunk=4, execute=2, checkpoint_every=1000, shift_px=0, delay_max=3)
     logs = train(build_policy(demos, cfg), demos, tmp_path, cfg)
     assert logs[-1].loss < 0.7 * logs[0].loss, (logs[0].loss, logs[-1].loss)
+
+
+def test_gather_says_how_far_each_row_was_rolled() -> None:
+    sampler = ChunkSampler(_varied_demos(T=10), ("front", "wrist"), chunk=4)
+    rows = np.array([[0, 1], [1, 8]])
+    assert sampler.gather(rows).delays is None
+    out = sampler.gather(rows, np.array([3, 5]))
+    assert out.delays.tolist() == [3, 1]  # 8 + 5 is past the end: cut to the last action
+
+
+def test_delay_token_needs_delay_max() -> None:
+    with pytest.raises(ValueError, match="--delay-token.*--delay-max"):
+        TrainConfig(delay_token=True)
+
+
+def test_a_policy_with_delay_tokens_closes_its_state_with_the_delay(tmp_path) -> None:
+    demos = _varied_demos(T=12)
+    cfg = TrainConfig(model="nano", n_bins=16, chunk=4, execute=2, shift_px=0, delay_max=3,
+                      delay_token=True)
+    policy = build_policy(demos, cfg)
+    assert policy.config.delay_tokens == 3
+    lay = policy.layout
+    states = np.stack([demos[0].state[0]] * 4)
+    ids = policy.state_ids(states, delays=np.arange(4))
+    # One column differs: end_state's place holds delay_0 .. delay_3.
+    assert (ids != ids[:1]).any(axis=0).sum() == 1
+    assert ids[:, -2].tolist() == [lay.special_id(f"delay_{d}") for d in range(4)]
+    np.testing.assert_array_equal(policy.state_ids(states[:1]), ids[:1])  # None: delay 0
+    with pytest.raises(ValueError, match=r"0\.\.\.3"):
+        policy.state_ids(states[:1], delays=np.array([4]))
+    policy.save(tmp_path / "p")
+    back = type(policy).load(tmp_path / "p")
+    assert back.config.delay_tokens == 3
+    np.testing.assert_array_equal(back.state_ids(states, delays=np.arange(4)), ids)
+    # A policy without delay tokens has end_state there, and refuses to be told a delay.
+    plain = build_policy(demos, TrainConfig(model="nano", n_bins=16, chunk=4, execute=2,
+                                            shift_px=0, delay_max=3))
+    assert plain.config.delay_tokens == 0 and "delay_tokens" not in plain.config.to_dict()
+    assert plain.state_ids(states[:1])[0, -2] == plain.layout.special_id("end_state")
+    with pytest.raises(ValueError, match="no delay tokens"):
+        plain.state_ids(states[:1], delays=np.array([2]))
+
+
+def test_training_with_delay_tokens_runs_and_decodes_at_each_delay(tmp_path) -> None:
+    demos = _varied_demos(T=12)
+    cfg = TrainConfig(model="nano", steps=6, batch_size=8, warmup=2, n_bins=16, chunk=4,
+                      execute=2, shift_px=0, delay_max=3, delay_token=True)
+    policy = build_policy(demos, cfg)
+    logs = train(policy, demos, tmp_path, cfg)
+    assert np.isfinite(logs[-1].loss)
+    assert type(policy).load(tmp_path).config.delay_tokens == 3  # the run's checkpoint
+    obs_state = demos[0].state[:1]
+    text = policy.text_ids([demos[0].task])
+    frames = np.stack([demos[0].frames[c][:1] for c in policy.config.cameras], axis=1)
+    chunks = [policy.generate(text, frames, policy.state_ids(obs_state, delays=np.array([d])))
+              for d in (0, 3)]
+    assert all(c.shape == (1, 4, 7) for c in chunks)
