@@ -49,11 +49,14 @@ def test_append_after_a_one_frame_episode(tmp_path: Path, codec: str):
     assert video.append(tmp_path / "f1.mp4", 0.15, tmp_path / "b.mp4", tmp_path / "f2.mp4") == 0.15
     assert video.append(tmp_path / "f2.mp4", 0.20, tmp_path / "c.mp4", tmp_path / "f3.mp4") == 0.20
     assert video.duration_s(tmp_path / "f3.mp4") == pytest.approx(0.40)
-    for start, end, ref in ((0.0, 0.15, clips["a"]), (0.15, 0.20, clips["b"]),
-                            (0.20, 0.40, clips["c"])):
-        got = video.decode(tmp_path / "f3.mp4", start, end, 20)
-        assert got.shape == ref.shape
-        assert np.abs(got.astype(int) - ref).mean() < 8
+    for start, end, name in ((0.0, 0.15, "a"), (0.15, 0.20, "b"), (0.20, 0.40, "c")):
+        got = video.decode(tmp_path / "f3.mp4", start, end, 20).astype(int)
+        assert got.shape == clips[name].shape
+        # Each segment holds its own clip's frames: lossy (a 4-frame AV1 clip decodes ~10
+        # grey levels off), but far closer to them than to the other clips'.
+        own = np.abs(got - clips[name]).mean()
+        others = [np.abs(got - clip[:1]).mean() for n, clip in clips.items() if n != name]
+        assert own < 16 and own < 0.5 * min(others), (name, own, others)
 
 
 def test_unknown_codec():
