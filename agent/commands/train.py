@@ -130,6 +130,7 @@ def main(args: TrainCommand) -> int:
     from policies.training.train import (
         add_provenance,
         build_policy,
+        check_delay_tokens,
         load_run,
         train,
         write_metrics,
@@ -171,6 +172,10 @@ def main(args: TrainCommand) -> int:
             policy, cfg = load_init(args.init, cfg)
             check_demos_fit(policy, demos)
             add_provenance(policy, demos)  # config.json: its data's envs and the init's
+    try:
+        check_delay_tokens(policy, cfg)  # --init/--resume of a policy without delay tokens
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     video = make_video_training(args, policy, demos, cfg.seed)  # errors before --out is written
     if torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank checked --out before rank 0 writes into it

@@ -209,7 +209,7 @@ class TokenPolicy:
         if self.config.delay_tokens:
             d = np.zeros(len(states), np.int64) if delays is None else np.asarray(delays)
             if d.shape != (len(states),) or (d < 0).any() or (d > self.config.delay_tokens).any():
-                raise ValueError(f"delays must be {len(states)} ints in 0..."
+                raise ValueError(f"delays must be {len(states)} ints in 0.."
                                  f"{self.config.delay_tokens} (the policy's delay tokens), "
                                  f"got {d.tolist()}")
             names = delay_tokens(self.config.delay_tokens)

@@ -125,6 +125,17 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
                        plan_codec)
 
 
+def check_delay_tokens(policy: TokenPolicy, cfg: TrainConfig) -> None:
+    """Raise ValueError unless `policy` can be told every delay `cfg` draws. A policy from
+    --init/--resume keeps its own vocabulary; with no delay tokens, --delay-token would be
+    silently ignored."""
+    told = cfg.delay_token or policy.config.delay_tokens > 0
+    if told and cfg.delay_max > policy.config.delay_tokens:
+        raise ValueError(f"--delay-max {cfg.delay_max} with delay tokens needs delay_0.."
+                         f"delay_{cfg.delay_max}; this policy has "
+                         f"{policy.config.delay_tokens or 'none'} (train a new one)")
+
+
 def add_provenance(policy: TokenPolicy, demos: list[DemoEpisode]) -> None:
     """Add the demos' env specs and robot types to what a policy (fine-tuned or resumed) was
     trained on; unknown on either side stays unknown (policies.model.checkpoint.PolicyConfig)."""
@@ -314,9 +325,7 @@ def train(policy: TokenPolicy, demos: list[DemoEpisode], out: Path, cfg: TrainCo
     opt = make_optimizer(params, cfg)
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
-    if cfg.delay_max > policy.config.delay_tokens > 0:  # a resumed policy with fewer tokens
-        raise ValueError(f"--delay-max {cfg.delay_max} needs delay tokens up to "
-                         f"{cfg.delay_max}; the policy has 0..{policy.config.delay_tokens}")
+    check_delay_tokens(policy, cfg)
     sampler = ChunkSampler(demos, policy.config.cameras, cfg.chunk, seed=cfg.seed + rank,
                            weights=combine_weights(
                                intervention_weights(demos, cfg.intervention_weight,

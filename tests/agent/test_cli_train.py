@@ -73,6 +73,11 @@ def test_init_errors_say_what_is_wrong(dataset, tmp_path):
         _train(dataset, tmp_path / "b", "--steps", "2", "--init", str(tmp_path))
     with pytest.raises(SystemExit, match="give one of them"):
         _train(dataset, base, "--steps", "4", "--init", str(base), "--resume")
+    # --delay-token on a policy without delay tokens would be ignored: refused, nothing written
+    with pytest.raises(SystemExit, match="needs delay_0..delay_3; this policy has none"):
+        _train(dataset, tmp_path / "c", "--steps", "2", "--init", str(base), "--delay-max",
+               "3", "--delay-token")
+    assert not (tmp_path / "c").exists()
 
 
 def test_eval_with_a_non_checkpoint_directory_is_an_error(tmp_path):

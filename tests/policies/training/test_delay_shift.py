@@ -105,7 +105,7 @@ def test_a_policy_with_delay_tokens_closes_its_state_with_the_delay(tmp_path) ->
     assert (ids != ids[:1]).any(axis=0).sum() == 1
     assert ids[:, -2].tolist() == [lay.special_id(f"delay_{d}") for d in range(4)]
     np.testing.assert_array_equal(policy.state_ids(states[:1]), ids[:1])  # None: delay 0
-    with pytest.raises(ValueError, match=r"0\.\.\.3"):
+    with pytest.raises(ValueError, match=r"ints in 0\.\.3"):
         policy.state_ids(states[:1], delays=np.array([4]))
     policy.save(tmp_path / "p")
     back = type(policy).load(tmp_path / "p")
@@ -134,3 +134,13 @@ def test_training_with_delay_tokens_runs_and_decodes_at_each_delay(tmp_path) -> 
     chunks = [policy.generate(text, frames, policy.state_ids(obs_state, delays=np.array([d])))
               for d in (0, 3)]
     assert all(c.shape == (1, 4, 7) for c in chunks)
+
+
+def test_delay_tokens_cannot_be_asked_of_a_policy_without_them(tmp_path) -> None:
+    demos = _varied_demos(T=12)
+    plain = build_policy(demos, TrainConfig(model="nano", n_bins=16, chunk=4, execute=2,
+                                            shift_px=0))
+    cfg = TrainConfig(model="nano", steps=2, batch_size=4, warmup=1, n_bins=16, chunk=4,
+                      execute=2, shift_px=0, delay_max=3, delay_token=True)
+    with pytest.raises(ValueError, match="delay_0..delay_3; this policy has none"):
+        train(plain, demos, tmp_path, cfg)  # as --init of a policy trained without tokens
