@@ -15,18 +15,21 @@ DATA_ROOT=${DATA_ROOT:-data/generalist}
 RUN=${RUN:-runs/generalist_${CONFIG}_${STEPS}}
 AGENT=${AGENT:-.venv/bin/agent}
 
-# env, episodes, first seed, DART noise (POS m, ROT rad). Reach gets more episodes and 3x the
-# noise: its expert goes straight to the ball in ~9 steps, so clean demonstrations hold no
-# state off that line to recover from (run 2's reach failures drift away; NOTE.md section 7).
-SETS="mujoco:pick_place 300 0 0.01,0.05
-mujoco:pick_place_hard 150 100000 0.01,0.05
-mujoco:push 500 200000 0.01,0.05
-mujoco:reach 600 300000 0.03,0.1
-pybullet:pick_place 300 400000 0.01,0.05"
+# env, episodes, first seed, DART noise (POS m, ROT rad), name tag. Reach gets more episodes
+# and 3x the noise: its expert goes straight to the ball in ~9 steps, so clean demonstrations
+# hold no state off that line to recover from (run 2's reach failures drift away; NOTE.md
+# section 7). Push is tagged "steer": recorded with the steering push script (NOTE.md
+# section 10), not the first one, whose datasets are named without the tag.
+SETS="mujoco:pick_place 300 0 0.01,0.05 -
+mujoco:pick_place_hard 150 100000 0.01,0.05 -
+mujoco:push 500 200000 0.01,0.05 steer
+mujoco:reach 600 300000 0.03,0.1 -
+pybullet:pick_place 300 400000 0.01,0.05 -"
 
 DATA_ARGS=()
-while read -r env n seed noise; do
+while read -r env n seed noise tag; do
   dir="$DATA_ROOT/${env/:/_}_$n"
+  if [ "$tag" != - ]; then dir="${dir}_$tag"; fi
   if [ ! -f "$dir/meta/info.json" ]; then
     "$AGENT" collect --env "$env" --policy scripted --episodes "$n" --out "$dir" \
       --num-envs 2 --vcodec h264 --seed "$seed" --action-noise "$noise" --phrasings train
