@@ -48,8 +48,8 @@ DAMAGE = {
     "random weights": (_random_weights, WEIGHTS, f"cannot be read .*{DAMAGED}"),
     "config not JSON": (_truncate(CONFIG, 50), CONFIG, f"cannot be read as JSON .*{DAMAGED}"),
     "d_model disagrees": (_edit_config(d_model=64), WEIGHTS,
-                          rf"does not fit .*config.json: embed.weight is \(1071, 128\) in the "
-                          rf"weights but \(1071, 64\) .*\(and \d+ more\); .*{MIXED}"),
+                          rf"does not fit .*config.json: embed.weight is \(\d+, 128\) in the "
+                          rf"weights but \(\d+, 64\) .*\(and \d+ more\); .*{MIXED}"),
     "fewer layers": (_edit_config(n_layers=3), WEIGHTS,
                      f"does not fit .*the weights hold blocks.3.* which the model lacks.*{MIXED}"),
     "unknown model field": (_edit_config(width=3), CONFIG,
