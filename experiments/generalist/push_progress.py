@@ -16,15 +16,27 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-
-import envs
-from envs.types import Observation
-from policies.model.token_policy import TokenPolicy
+from rollout import HELD_OUT, episode, load
 
 
 def _xy(priv: dict, name: str) -> np.ndarray:
     return np.asarray(priv["objects"][name]["pos"])[:2]
+
+
+class Closest:
+    """After every step: the gripper's closest approach to the named cube, and the cube's
+    closest approach to the plate (in xy), so far."""
+
+    def __init__(self, layout) -> None:
+        self.layout, self.reach, self.gap = layout, np.inf, np.inf
+
+    def __call__(self, obs: dict, info: dict) -> None:
+        priv = info["privileged"]
+        cube = np.asarray(priv["objects"][priv["goal"]["object"]]["pos"])
+        ee = obs["state"][self.layout.ee_pos]
+        self.reach = min(self.reach, float(np.linalg.norm(cube - ee)))
+        plate = _xy(priv, priv["goal"]["target"])
+        self.gap = min(self.gap, float(np.linalg.norm(cube[:2] - plate)))
 
 
 def main() -> None:
@@ -33,33 +45,20 @@ def main() -> None:
     p.add_argument("--env", default="mujoco:push")
     p.add_argument("--episodes", type=int, default=20)
     args = p.parse_args()
-    torch.set_num_threads(1)
-    policy = TokenPolicy.load(args.run)
-    env = envs.make(args.env)
+    policy, env = load(args.run, args.env)
     layout, rows = env.unwrapped.state_layout, []
     for i in range(args.episodes):
-        obs, info = env.reset(seed=1_000_000 + i)
-        policy.reset()
-        priv = info["privileged"]
+        closest = Closest(layout)
+        run = episode(policy, env, HELD_OUT + i, on_step=closest)
+        priv, info, steps = run.start_info["privileged"], run.info, run.steps
         named, plate = priv["goal"]["object"], priv["goal"]["target"]
         other = next(n for n in priv["objects"] if n not in (named, plate))
         start = {n: _xy(priv, n) for n in (named, other, plate)}
         gap0 = float(np.linalg.norm(start[named] - start[plate]))
-        reach, best_gap, done, steps = np.inf, gap0, False, 0
-        while not done:
-            chunk = policy.infer(Observation.from_env(obs, info)).actions
-            for a in chunk[: policy.config.execute]:
-                obs, _, term, trunc, info = env.step(a)
-                steps += 1
-                done = term or trunc
-                priv = info["privileged"]
-                cube = np.asarray(priv["objects"][named]["pos"])
-                reach = min(reach, float(np.linalg.norm(cube - obs["state"][layout.ee_pos])))
-                best_gap = min(best_gap, float(np.linalg.norm(cube[:2] - _xy(priv, plate))))
-                if done:
-                    break
+        reach, best_gap = closest.reach, min(gap0, closest.gap)
+        priv = info["privileged"]
         end = {n: _xy(priv, n) for n in (named, other, plate)}
-        rows.append({"seed": 1_000_000 + i, "success": bool(info["is_success"]), "steps": steps,
+        rows.append({"seed": HELD_OUT + i, "success": bool(info["is_success"]), "steps": steps,
                      "closest_reach_m": round(reach, 3),
                      "named_moved_m": round(float(np.linalg.norm(end[named] - start[named])), 3),
                      "other_moved_m": round(float(np.linalg.norm(end[other] - start[other])), 3),

@@ -14,11 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-
-import envs
-from envs.types import Observation
-from policies.model.token_policy import TokenPolicy
+from rollout import HELD_OUT, episode, load
 
 
 def main() -> None:
@@ -27,29 +23,18 @@ def main() -> None:
     p.add_argument("--env", default="mujoco:reach")
     p.add_argument("--episodes", type=int, default=30)
     args = p.parse_args()
-    torch.set_num_threads(1)
-    policy = TokenPolicy.load(args.run)
-    env = envs.make(args.env)
+    policy, env = load(args.run, args.env)
     layout, rows = env.unwrapped.state_layout, []
     for i in range(args.episodes):
-        obs, info = env.reset(seed=1_000_000 + i)
-        policy.reset()
-        done, steps = False, 0
-        while not done:
-            chunk = policy.infer(Observation.from_env(obs, info)).actions
-            for a in chunk[: policy.config.execute]:
-                obs, _, term, trunc, info = env.step(a)
-                steps += 1
-                done = term or trunc
-                if done:
-                    break
+        run = episode(policy, env, HELD_OUT + i)
+        obs, info, steps = run.obs, run.info, run.steps
         priv = info["privileged"]
         ee = obs["state"][layout.ee_pos]
         named = priv["goal"]["object"] or priv["goal"]["target"]
         dist = {n: float(np.linalg.norm(np.asarray(o["pos"]) - ee))
                 for n, o in priv["objects"].items()}
         nearest = min(dist, key=dist.get)
-        rows.append({"seed": 1_000_000 + i, "success": bool(info["is_success"]), "steps": steps,
+        rows.append({"seed": HELD_OUT + i, "success": bool(info["is_success"]), "steps": steps,
                      "instruction": obs["instruction"], "named": named, "nearest": nearest,
                      "nearest_m": round(dist[nearest], 3)})
         print(rows[-1], flush=True)
