@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from agent.action_noise import ActionNoise, NoisyAgent
+from agent.relabel import ExpertLabels
 from dataset import stats, video
 from dataset.layout import DatasetSpec
 from dataset.video import VideoConfig
@@ -40,6 +41,8 @@ class RecorderConfig:
             with it, each frame also records the clean `expert_action`.
         phrasings: "train" or "heldout": each episode's task says its goal in a phrasing of
             that split (envs.phrasings); None: the task's own sentence.
+        expert: a policy that labels every frame's `expert_action` while `policy` acts
+            (DAgger, agent/relabel.py); None: no labeller. Not with action_noise.
     """
 
     env: str
@@ -49,6 +52,17 @@ class RecorderConfig:
     video: VideoConfig = VideoConfig()
     action_noise: ActionNoise | None = None
     phrasings: str | None = None
+    expert: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.expert is not None and self.action_noise is not None:
+            raise ValueError("an expert labeller (DAgger) and action noise (DART) are two "
+                             "ways to label off-expert states; record with one of them")
+
+    @property
+    def labelled(self) -> bool:
+        """Does each frame also get an `expert_action` (DART's clean action or DAgger's)?"""
+        return self.action_noise is not None or self.expert is not None
 
 
 def make_env(spec: str, fps: int | None, phrasings: str | None = None) -> Any:
@@ -91,9 +105,13 @@ class EpisodeRecorder:
 
         self.cfg = cfg
         self.env = make_env(cfg.env, cfg.fps, cfg.phrasings)
-        self.spec = dataset_spec(self.env, cfg.video, cfg.action_noise is not None)
+        self.spec = dataset_spec(self.env, cfg.video, cfg.labelled)
         broker = ChunkBroker(load_policy(cfg.policy))
-        self.agent = NoisyAgent(broker, cfg.action_noise) if cfg.action_noise else broker
+        self.agent: ChunkBroker | NoisyAgent | ExpertLabels = broker
+        if cfg.action_noise:
+            self.agent = NoisyAgent(broker, cfg.action_noise)
+        elif cfg.expert:
+            self.agent = ExpertLabels(broker, ChunkBroker(load_policy(cfg.expert)))
         self.timer = StageTimer()
 
     def record(self, seed: int) -> EpisodeRecord:
@@ -102,7 +120,7 @@ class EpisodeRecorder:
         frames: dict[str, list[np.ndarray]] = {c: [] for c in self.spec.cameras}
         state, action, expert, done, task, env_state = [], [], [], [], [], []
         env_names = self.spec.env_state_names
-        noisy = isinstance(self.agent, NoisyAgent)
+        noisy = self.cfg.labelled  # the agent keeps each tick's label in `clean`
         if noisy:
             self.agent.seed(seed)
 

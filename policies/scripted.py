@@ -26,6 +26,8 @@ MAX_DPOS = 0.05  # the env's per-step limits (envs.tabletop); the script plans w
 MAX_DROT = 0.3
 CARRY_Z = 0.15  # m: travel height, clears the other cubes (4 cm) with margin
 GRASP_Z = CUBE_HALF + 0.004  # TCP slightly above the cube's centre: fingertips clear the table
+PUSH_Z = 0.03  # m: the pusher's height while pushing, below the cube's top (4 cm)
+PUSH_APPROACH_Z = 0.08  # m: height it travels at to get behind the cube, clear of both cubes
 SETTLE_STEPS = 4  # control steps to let the fingers close/open (0.2 s at 20 Hz)
 LIFT_Z = 0.09  # m: clear of the other 4 cm cubes before moving sideways with a cube in hand
 FUNNEL_SLOPE = 2.0  # m of height per m of xy error while closing in on a target
@@ -126,11 +128,16 @@ class PickPlaceScript:
 class PushScript:
     """Go behind the cube (opposite the plate), lower, push it onto the plate, steering: every
     step the pusher aims just behind the cube on the current cube-to-plate line and moves
-    forward along it, so a cube that drifts sideways is followed rather than re-approached. It
-    lifts and re-approaches only when the pusher is well off that line or no longer behind the
-    cube. (The first script lifted whenever the cube was 2 cm off the line: ~3 re-approaches
-    per DART episode, a switch the learner must copy from pixels;
-    experiments/generalist/push_expert.py.)"""
+    forward along it, so a cube that drifts sideways is followed rather than re-approached.
+
+    A function of the current state alone (no phase carried between steps): pushing when
+    the pusher is low, behind the cube and within 3.5 cm of its line to the plate; otherwise
+    heading for the point behind the cube, descending as it closes in (the pick script's
+    funnel). A cloned policy sees only the present, so a label that depends on a hidden phase
+    is one it cannot copy; and a DAgger label (agent collect --expert) for a state the expert
+    never visited is only defined for an expert without one. `phase` says what this step did.
+    (The first script lifted whenever the cube was 2 cm off its line, ~3 re-approaches per DART
+    episode; experiments/generalist/push_expert.py.)"""
 
     def __init__(self) -> None:
         self.phase = "behind"
@@ -141,22 +148,17 @@ class PushScript:
         ee = priv["ee_pos"]
         gap = max(float(np.linalg.norm(plate[:2] - cube[:2])), 1e-6)
         direction = (plate[:2] - cube[:2]) / gap
-        behind = cube[:2] - direction * (CUBE_HALF + 0.035)
         heading = float(np.arctan2(direction[1], direction[0]))
         yaw = float((heading + np.pi / 4) % (np.pi / 2) - np.pi / 4)
-        if self.phase == "push" and self.lost(ee[:2] - cube[:2], direction):
-            self.phase = "behind"
-        if self.phase == "behind":
-            plan = _Plan(np.r_[behind, 0.08], yaw, 1.0)
-            if np.linalg.norm(plan.pos - ee) < 0.01:
-                self.phase = "lower"
-        elif self.phase == "lower":
-            plan = _Plan(np.r_[behind, 0.03], yaw, 1.0)
-            if abs(ee[2] - 0.03) < 0.008:
-                self.phase = "push"
-        else:
+        if ee[2] < PUSH_Z + 0.015 and not self.lost(ee[:2] - cube[:2], direction):
+            self.phase = "push"
             step = np.clip(self.push_target(cube[:2], plate[:2], direction) - ee[:2], -0.02, 0.02)
-            plan = _Plan(np.r_[ee[:2] + step, 0.03], yaw, 1.0)  # at most 0.4 m/s: push gently
+            plan = _Plan(np.r_[ee[:2] + step, PUSH_Z], yaw, 1.0)  # at most 0.4 m/s: push gently
+        else:
+            behind = cube[:2] - direction * (CUBE_HALF + 0.035)
+            xy_err = float(np.linalg.norm(behind - ee[:2]))
+            self.phase = "lower" if xy_err < 0.01 else "behind"
+            plan = _Plan(np.r_[behind, _funnel_z(PUSH_Z, xy_err, PUSH_APPROACH_Z)], yaw, 1.0)
         return _servo(priv, plan)
 
     def lost(self, rel: np.ndarray, direction: np.ndarray) -> bool:
@@ -171,6 +173,7 @@ class PushScript:
         one step forward (less as the cube nears the plate's centre)."""
         gap = float(np.linalg.norm(plate - cube))
         return cube - direction * (CUBE_HALF + 0.012) + direction * min(0.02, gap)
+
 
 class ReachScript:
     def act(self, priv: dict) -> np.ndarray:

@@ -4,7 +4,10 @@
 # training phrasings (envs/phrasings.py), one small token policy with a 48-token text window,
 # envs sampled equally (--balance-envs) and half the instructions word-noised (--text-noise 0.5).
 #   bash scripts/train_generalist.sh        (collection ~8 min, then ~0.4 s per step on 2 free cores)
+# Then DAGGER_ROUNDS (2) rounds of DAgger on push, each DAGGER_EPISODES (200) policy rollouts
+# labelled by the expert and DAGGER_STEPS (2500) more steps from the latest weights.
 # Environment overrides: STEPS, CONFIG, RUN, DATA_ROOT, THREADS, TRAIN_ARGS (extra flags),
+# DAGGER_ROUNDS/EPISODES/STEPS, BASE_RUN (a trained run to start the DAgger rounds from),
 # COPY=1 to install the result as checkpoints/default.
 # Not yet the default's recipe; figures of each run in experiments/generalist/NOTE.md.
 set -euo pipefail
@@ -18,11 +21,12 @@ AGENT=${AGENT:-.venv/bin/agent}
 # env, episodes, first seed, DART noise (POS m, ROT rad), name tag. Reach gets more episodes
 # and 3x the noise: its expert goes straight to the ball in ~9 steps, so clean demonstrations
 # hold no state off that line to recover from (run 2's reach failures drift away; NOTE.md
-# section 7). Push is tagged "steer": recorded with the steering push script (NOTE.md
-# section 10), not the first one, whose datasets are named without the tag.
+# section 7). Push is tagged "markov": recorded with the push script that acts on the present
+# state alone (NOTE.md section 11), so datasets of the earlier scripts (no tag: the first;
+# "steer": the stateful steering one) are never reused by mistake.
 SETS="mujoco:pick_place 300 0 0.01,0.05 -
 mujoco:pick_place_hard 150 100000 0.01,0.05 -
-mujoco:push 500 200000 0.01,0.05 steer
+mujoco:push 500 200000 0.01,0.05 markov
 mujoco:reach 600 300000 0.03,0.1 -
 pybullet:pick_place 300 400000 0.01,0.05 -"
 
@@ -37,9 +41,30 @@ while read -r env n seed noise tag; do
   DATA_ARGS+=(--data "$dir")
 done <<< "$SETS"
 
-"$AGENT" train "${DATA_ARGS[@]}" --out "$RUN" --config "$CONFIG" --steps "$STEPS" \
-  --chunk 8 --execute 4 --eval-env mujoco:pick_place --eval-every 1100 --eval-episodes 10 \
-  --threads "${THREADS:-2}" --film --text-len 48 --text-vocab 512 ${TRAIN_ARGS---balance-envs --text-noise 0.5}
+if [ -z "${BASE_RUN:-}" ]; then
+  "$AGENT" train "${DATA_ARGS[@]}" --out "$RUN" --config "$CONFIG" --steps "$STEPS" \
+    --chunk 8 --execute 4 --eval-env mujoco:pick_place --eval-every 1100 --eval-episodes 10 \
+    --threads "${THREADS:-2}" --film --text-len 48 --text-vocab 512 ${TRAIN_ARGS---balance-envs --text-noise 0.5}
+else
+  RUN=$BASE_RUN  # start the DAgger rounds from a trained run instead
+fi
+
+# DAgger on push (NOTE.md section 11): each round, the latest policy pushes on training seeds,
+# the scripted expert labels every state it reaches (agent collect --expert), and the policy
+# trains DAGGER_STEPS more on all the data so far, from its own weights.
+for r in $(seq 1 "${DAGGER_ROUNDS:-2}"); do
+  dir="$DATA_ROOT/mujoco_push_dagger${r}_$(basename "$RUN")"
+  if [ ! -f "$dir/meta/info.json" ]; then
+    "$AGENT" collect --env mujoco:push --policy "$RUN" --expert scripted \
+      --episodes "${DAGGER_EPISODES:-200}" --out "$dir" --num-envs 2 --vcodec h264 \
+      --seed $((250000 + 1000 * (r - 1))) --phrasings train
+  fi
+  DATA_ARGS+=(--data "$dir")
+  "$AGENT" train "${DATA_ARGS[@]}" --out "${RUN}_dagger$r" --init "$RUN" \
+    --steps "${DAGGER_STEPS:-2500}" --eval-env mujoco:push --eval-every 1250 --eval-episodes 10 \
+    --threads "${THREADS:-2}" --balance-envs --text-noise 0.5
+  RUN=${RUN}_dagger$r
+done
 
 if [ "${COPY:-0}" = 1 ]; then
   mkdir -p checkpoints/default

@@ -63,6 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DART: add Gaussian noise (std POS m on dx dy dz, ROT rad on drx dry drz, "
                         "default ROT = 5*POS; none on the gripper) to the executed actions and "
                         "record the clean ones as expert_action, e.g. 0.01,0.05")
+    p.add_argument("--expert", default=None, metavar="NAME|PATH",
+                   help="DAgger: --policy acts and this policy (e.g. 'scripted') labels every "
+                        "frame in expert_action, the column training reads; episodes are kept "
+                        "whether or not --policy succeeds. Not with --action-noise")
     p.add_argument("--phrasings", choices=("train", "heldout"), default=None,
                    help="say each episode's goal in a varied phrasing of this split "
                         "(envs.phrasings, drawn per seed) instead of the task's own sentence")
@@ -100,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
 
     noise = _check_args(args)
     cfg = RecorderConfig(args.env, args.policy, args.out / layout.STAGING_DIR, args.fps,
-                         VideoConfig(codec=args.vcodec), noise, args.phrasings)
+                         VideoConfig(codec=args.vcodec), noise, args.phrasings, args.expert)
     recorder = _build(lambda: EpisodeRecorder(cfg))  # in-process env; also gives the features
     try:
         writer = _open_writer(args, recorder.spec, noise)
@@ -149,6 +153,15 @@ def _check_args(args: argparse.Namespace) -> ActionNoise | None:
         raise BadInput(f"--out {args.out} exists and is not a directory")
     if args.phrasings is not None:
         _check_phrasings(args.env)
+    if args.expert is not None:
+        if args.action_noise is not None:
+            raise BadInput("--expert (DAgger: the expert labels the policy's states) and "
+                           "--action-noise (DART: noise on the expert's own actions) are two "
+                           "ways to label off-expert states; choose one")
+        if args.policy == args.expert:
+            raise BadInput(f"--expert {args.expert} would label its own states; DAgger labels "
+                           f"the states another --policy (a checkpoint) reaches")
+        args.keep_failed = True  # a failed rollout's states are what DAgger is for
     if args.action_noise is None:
         return None
     try:
@@ -192,6 +205,13 @@ def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None)
         if stored is not None and wanted is not None and stored != wanted:
             raise DatasetError(f"cannot resume {args.out}: it was recorded with action noise "
                                f"{stored}, this recording has {wanted}")
+        stored_expert = layout.load_json(args.out / layout.MOTOKEN_PATH).get("expert") if (
+            args.out / layout.MOTOKEN_PATH).exists() else None
+        if stored_expert != args.expert:
+            def said(e: str | None) -> str:
+                return "no --expert" if e is None else f"--expert {e}"
+            raise DatasetError(f"cannot resume {args.out}: it was recorded with "
+                               f"{said(stored_expert)}, this recording has {said(args.expert)}")
         return DatasetWriter.resume(args.out, spec)
     recording = {"env": args.env, "policy": args.policy or "scripted (default)",
                  "first_seed": args.seed, "keep_failed": args.keep_failed,
@@ -200,6 +220,8 @@ def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None)
         recording["action_noise"] = wanted
     if args.phrasings is not None:
         recording["phrasings"] = args.phrasings
+    if args.expert is not None:  # training keeps failed episodes of such a dataset
+        recording["expert"] = args.expert
     return DatasetWriter.create(args.out, spec, args.episodes_per_file, recording)
 
 

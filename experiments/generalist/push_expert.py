@@ -1,10 +1,11 @@
 """Is the push expert a good teacher? Success, length and how often it gives up a push and
 re-approaches from above (a discontinuous switch the learner must copy from pixels), clean and
-under DART noise, for the first push script ("first", kept below) and the shipped one that
-steers while pushing ("steer", policies.scripted.PushScript).
+under DART noise, for the first push script ("first", kept below), the one that steers while
+pushing ("steer", kept below) and the shipped one, which steers the same way with no phase
+carried between steps ("markov", policies.scripted.PushScript).
 
     MUJOCO_GL=egl .venv/bin/python experiments/generalist/push_expert.py [--episodes 100]
-        [--noise 0.01,0.05] [--scripts first,steer]
+        [--noise 0.01,0.05] [--scripts first,steer,markov]
 
 Seeds from 200000 (scripts/train_generalist.sh's push seeds). Last line JSON.
 """
@@ -19,10 +20,43 @@ import numpy as np
 import envs
 from agent.action_noise import ActionNoise
 from envs.types import Observation
-from policies.scripted import CUBE_HALF, PushScript
+from policies.scripted import CUBE_HALF, PushScript, _Plan, _servo
 
 
-class FirstPushScript(PushScript):
+class SteerPushScript(PushScript):
+    """The steering script of stop 41 (commit aae896e): the shipped script's geometry, but its
+    phase carried between steps, so whether a state is pushed or re-approached depends on
+    the path to it."""
+
+    def act(self, priv: dict) -> np.ndarray:
+        """The stateful act of the scripts before the Markov one: its phase is carried from
+        step to step (behind -> lower once within 1 cm of the point behind the cube at 8 cm,
+        -> push, -> behind when lost)."""
+        cube = priv["objects"][priv["goal"]["object"]]["pos"]
+        plate = priv["objects"][priv["goal"]["target"]]["pos"]
+        ee = priv["ee_pos"]
+        gap = max(float(np.linalg.norm(plate[:2] - cube[:2])), 1e-6)
+        direction = (plate[:2] - cube[:2]) / gap
+        behind = cube[:2] - direction * (CUBE_HALF + 0.035)
+        heading = float(np.arctan2(direction[1], direction[0]))
+        yaw = float((heading + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+        if self.phase == "push" and self.lost(ee[:2] - cube[:2], direction):
+            self.phase = "behind"
+        if self.phase == "behind":
+            plan = _Plan(np.r_[behind, 0.08], yaw, 1.0)
+            if np.linalg.norm(plan.pos - ee) < 0.01:
+                self.phase = "lower"
+        elif self.phase == "lower":
+            plan = _Plan(np.r_[behind, 0.03], yaw, 1.0)
+            if abs(ee[2] - 0.03) < 0.008:
+                self.phase = "push"
+        else:
+            step = np.clip(self.push_target(cube[:2], plate[:2], direction) - ee[:2], -0.02, 0.02)
+            plan = _Plan(np.r_[ee[:2] + step, 0.03], yaw, 1.0)
+        return _servo(priv, plan)
+
+
+class FirstPushScript(SteerPushScript):
     """The first push script (policies/scripted.py before the steering one), kept here as the
     comparison: the pusher heads for a point by the plate's centre (not just behind the cube),
     and lifts and re-approaches whenever it is 2 cm off the cube-to-plate line."""
@@ -57,9 +91,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--noise", default="0.01,0.05")
-    p.add_argument("--scripts", default="first,steer")
+    p.add_argument("--scripts", default="first,steer,markov")
     args = p.parse_args()
-    scripts = {"first": FirstPushScript, "steer": PushScript}
+    scripts = {"first": FirstPushScript, "steer": SteerPushScript, "markov": PushScript}
     env = envs.make("mujoco:push")
     out = {}
     for name in args.scripts.split(","):

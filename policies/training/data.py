@@ -315,7 +315,9 @@ def load_demos(dirs: list, cameras: tuple[str, ...] | None = None,
         dirs: dataset directories.
         cameras: camera names to decode (None: the first dataset's, e.g. front and wrist for
             our sim envs, corner2 and gripperPOV for Meta-World; every dataset must have them).
-        successful_only: skip episodes that did not end in success.
+        successful_only: skip episodes that did not end in success, except in a DAgger
+            dataset (`agent collect --expert`, meta/motoken.json "expert"): its labels are
+            the expert's whether or not the acting policy succeeded.
         labels: which column becomes each episode's `action`, the training label.
             "expert": `expert_action`, the clean action of a noisy (DART) collection
             (`agent collect --action-noise`); a dataset without it is an error.
@@ -363,8 +365,9 @@ def load_demos(dirs: list, cameras: tuple[str, ...] | None = None,
                              f"{d if robot is None else first[0]} names none")
         use_expert = labels != "applied" and ds.has_expert_action
         env_names = tuple(ds.env_state_names) or None  # None: not recorded
+        relabelled = ds.recording.get("expert") is not None
         for ep in ds:
-            if successful_only and not ep.success:
+            if successful_only and not ep.success and not relabelled:
                 continue
             frames = {c: ds.frames(ep.index, c) for c in cameras}
             label = ep.expert_action if use_expert else ep.action

@@ -42,7 +42,6 @@ def _push_scene(ee_xy) -> dict:
 
 def test_push_script_steers_back_to_the_line_without_lifting():
     script = PushScript()
-    script.phase = "push"
     # Behind the cube, 2.5 cm to the side of the cube-to-plate line: steer, do not lift.
     action = script.act(_push_scene((-CUBE_HALF - 0.015, 0.025)))
     assert script.phase == "push"
@@ -50,3 +49,15 @@ def test_push_script_steers_back_to_the_line_without_lifting():
     # 5 cm off the line: the push is lost; re-approach from behind, up high.
     action = script.act(_push_scene((-CUBE_HALF - 0.015, 0.05)))
     assert script.phase == "behind" and action[2] > 0
+
+
+def test_push_script_acts_on_the_present_state_alone():
+    """A DAgger label must not depend on the path to a state: the same state gets the same
+    action from a fresh script and from one that has just pushed or re-approached."""
+    states = [_push_scene(xy) for xy in ((-CUBE_HALF - 0.015, 0.0), (-0.1, 0.08), (0.05, 0.0),
+                                         (-CUBE_HALF - 0.015, 0.03))]
+    for s in states:
+        for before in states:
+            script = PushScript()
+            script.act(before)
+            np.testing.assert_array_equal(script.act(s), PushScript().act(s))
