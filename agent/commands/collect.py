@@ -201,17 +201,16 @@ def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None)
     if args.resume and (args.out / layout.INFO_PATH).exists():
         # With vs without noise differ in features (resume refuses); here: two noise levels,
         # which meta/motoken.json, recording one, could not describe.
-        stored = _stored_noise(args.out)
+        stored = _stored(args.out, "action_noise")
         if stored is not None and wanted is not None and stored != wanted:
             raise DatasetError(f"cannot resume {args.out}: it was recorded with action noise "
                                f"{stored}, this recording has {wanted}")
-        stored_expert = layout.load_json(args.out / layout.MOTOKEN_PATH).get("expert") if (
-            args.out / layout.MOTOKEN_PATH).exists() else None
-        if stored_expert != args.expert:
-            def said(e: str | None) -> str:
-                return "no --expert" if e is None else f"--expert {e}"
-            raise DatasetError(f"cannot resume {args.out}: it was recorded with "
-                               f"{said(stored_expert)}, this recording has {said(args.expert)}")
+        expert = _stored(args.out, "expert")  # DAgger labels of one labeller per dataset
+        if expert != args.expert:
+            said = {e: "no --expert" if e is None else f"--expert {e}"
+                    for e in (expert, args.expert)}
+            raise DatasetError(f"cannot resume {args.out}: it was recorded with {said[expert]}, "
+                               f"this recording has {said[args.expert]}")
         return DatasetWriter.resume(args.out, spec)
     recording = {"env": args.env, "policy": args.policy or "scripted (default)",
                  "first_seed": args.seed, "keep_failed": args.keep_failed,
@@ -225,9 +224,10 @@ def _open_writer(args: argparse.Namespace, spec: Any, noise: ActionNoise | None)
     return DatasetWriter.create(args.out, spec, args.episodes_per_file, recording)
 
 
-def _stored_noise(root: Path) -> dict[str, Any] | None:
+def _stored(root: Path, key: str) -> Any:
+    """`key` of how the dataset in `root` was recorded (meta/motoken.json); None if absent."""
     path = root / layout.MOTOKEN_PATH
-    return layout.load_json(path).get("action_noise") if path.exists() else None
+    return layout.load_json(path).get(key) if path.exists() else None
 
 
 def _first_seed(writer: Any, seed: int) -> int:

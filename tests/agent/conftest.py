@@ -28,3 +28,25 @@ def fails_with_one_line(argv: list[str], capsys) -> str:
     assert e.value.code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     return err.strip()
+
+
+def rerun_labelled(env_spec: str, agent, seed: int):
+    """(applied, label) actions of episode `seed` of a labelling agent (NoisyAgent's or
+    ExpertLabels' `clean`), run again outside the recorder: what collect must have recorded."""
+    import numpy as np
+
+    import envs
+    from agent.runtime import run_episode
+    from agent.timing import StageTimer
+
+    env = envs.make(env_spec)
+    agent.seed(seed)
+    applied, labels = [], []
+
+    def hook(obs, action, info):
+        applied.append(action)
+        labels.append(agent.clean)
+
+    run_episode(env, agent, seed, StageTimer(), on_step=hook)
+    env.close()
+    return np.stack(applied), np.stack(labels)

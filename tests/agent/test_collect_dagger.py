@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import envs
 from agent.cli import main
 from agent.relabel import ExpertLabels
-from agent.runtime import ChunkBroker, run_episode
-from agent.timing import StageTimer
+from agent.runtime import ChunkBroker
 from dataset import LeRobotDatasetReader
 from policies.registry import load_policy
 from policies.training.data import load_demos
-from tests.agent.conftest import ENV, fails_with_one_line
+from tests.agent.conftest import ENV, fails_with_one_line, rerun_labelled
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +31,8 @@ def dagger(nano_checkpoint, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _rerun(run: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(applied, label) actions of episode `seed`, run again outside the recorder."""
-    env = envs.make(ENV)
     agent = ExpertLabels(ChunkBroker(load_policy(str(run))), ChunkBroker(load_policy("scripted")))
-    applied, labels = [], []
-
-    def hook(obs, action, info):
-        applied.append(action)
-        labels.append(agent.clean)
-
-    run_episode(env, agent, seed, StageTimer(), on_step=hook)
-    env.close()
-    return np.stack(applied), np.stack(labels)
+    return rerun_labelled(ENV, agent, seed)
 
 
 def test_learner_acts_and_the_expert_labels(dagger: Path, nano_checkpoint):

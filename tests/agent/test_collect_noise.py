@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import envs
 from agent.action_noise import ActionNoise, NoisyAgent
 from agent.cli import main
-from agent.runtime import ChunkBroker, run_episode
-from agent.timing import StageTimer
+from agent.runtime import ChunkBroker
 from dataset import LeRobotDatasetReader
 from policies.registry import load_policy
 from policies.training.data import load_demos
+from tests.agent.conftest import rerun_labelled
 
 REACH = "mujoco:reach"
 NOISE = "0.01,0.05"
@@ -46,18 +45,8 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _rerun(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(applied, clean) actions of the noisy episode `seed`, run again outside the recorder."""
-    env = envs.make(REACH)
     agent = NoisyAgent(ChunkBroker(load_policy("scripted")), ActionNoise.parse(NOISE))
-    agent.seed(seed)
-    applied, clean = [], []
-
-    def hook(obs, action, info):
-        applied.append(action)
-        clean.append(agent.clean)
-
-    run_episode(env, agent, seed, StageTimer(), on_step=hook)
-    env.close()
-    return np.stack(applied), np.stack(clean)
+    return rerun_labelled(REACH, agent, seed)
 
 
 def test_noisy_collect_records_applied_and_expert_actions(noisy: Path):
