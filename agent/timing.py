@@ -20,6 +20,10 @@ class StageTimer:
     def total_s(self, stage: str) -> float:
         return float(np.sum(self._samples.get(stage, [])))
 
+    def samples_s(self, stage: str) -> np.ndarray:
+        """Every duration of `stage` so far, in the order they were added."""
+        return np.asarray(self._samples.get(stage, []), dtype=np.float64)
+
     def summary_ms(self) -> dict[str, dict[str, float]]:
         """{stage: {"p50": ms, "p99": ms, "mean": ms}} over every sample so far."""
         out = {}

@@ -49,25 +49,37 @@ def short_env(steps: int = 40) -> gym.Env:
     return gym.wrappers.TimeLimit(envs.make("mujoco:reach").unwrapped, steps)
 
 
+def loop_budget_s(timer: StageTimer, period: float) -> float:
+    """What the loop may take if the model costs it nothing after the first chunk: each tick
+    the longer of the period and the env's own step (sim + render, as slow as this machine's
+    load makes it), plus the first tick's wait for the first chunk."""
+    env_s = timer.samples_s("sim") + timer.samples_s("render")
+    return float(np.maximum(env_s, period).sum() + timer.samples_s("policy")[0])
+
+
 def test_async_loop_keeps_its_rate_with_a_slow_policy():
+    # Judged against the env's measured step times rather than a fixed Hz, so a loaded host
+    # (a training beside CI) slows the env without failing the loop. 250 ms of inference per
+    # 8-step chunk would put ~0.8 s on a sync loop over this budget (the test below).
     env = short_env()
-    broker = make_broker(RampPolicy(delay_s=0.12), "naive")  # 120 ms > the 50 ms period
+    broker = make_broker(RampPolicy(delay_s=0.25), "naive")
     timer = StageTimer()
     result = run_episode(env, broker, 0, timer, rate_hz=20.0)
     broker.close()
     env.close()
     assert result.steps == 40
-    assert result.steps / result.duration_s > 19.0
-    assert result.deadline_misses <= 1  # a shared 2-core machine may hiccup once
-    assert timer.summary_ms()["policy"]["p50"] < 5.0  # act() never waits for the model
-    assert np.median(broker.stats.inference_s) >= 0.12
+    assert result.duration_s < loop_budget_s(timer, 0.05) + 0.3
+    assert timer.samples_s("policy")[1:].max() < 0.05  # act() never waits for the model
+    assert np.median(broker.stats.inference_s) >= 0.25
 
 
-def test_sync_loop_with_the_same_policy_misses_deadlines():
-    env = short_env(20)
-    result = run_episode(env, SyncBroker(RampPolicy(0.12)), 0, StageTimer(), rate_hz=20.0)
+def test_sync_loop_with_the_same_policy_misses_its_budget():
+    env = short_env()
+    timer = StageTimer()
+    result = run_episode(env, SyncBroker(RampPolicy(0.25)), 0, timer, rate_hz=20.0)
     env.close()
     assert result.deadline_misses >= 2
+    assert result.duration_s > loop_budget_s(timer, 0.05) + 0.6  # the budget tells them apart
 
 
 def run_mode(mode: str, steps: int = 60) -> AsyncBroker:
