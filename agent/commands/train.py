@@ -341,8 +341,10 @@ def _recorded_init(run: Path) -> str | None:
 
 def load_init(path: Path, cfg):
     """The policy --init names and the TrainConfig with its chunk/plan/FiLM settings (a value
-    given on the command line that contradicts the checkpoint is an error, not overridden)."""
+    given on the command line that contradicts the checkpoint is an error, not overridden;
+    except --plan-block, which re-cuts the checkpoint's plan into other decoder calls)."""
     from policies.base import PolicyCheckpointError
+    from policies.model.blocks import QUERY
     from policies.model.token_policy import TokenPolicy, is_checkpoint
 
     if not is_checkpoint(path):
@@ -356,13 +358,24 @@ def load_init(path: Path, cfg):
     # --parallel-actions given is the action_block it means (checkpoints keep only that)
     cfg = replace(cfg, action_block=cfg.blocks[0], parallel_actions=False)
     kept = {"chunk": pc.chunk, "execute": pc.execute, "plan_objects": pc.plan_objects,
-            "film": policy.model.cfg.film, "action_block": pc.action_block,
-            "plan_block": pc.plan_block}
+            "film": policy.model.cfg.film, "action_block": pc.action_block}
     clash = {k: (getattr(cfg, k), v) for k, v in kept.items()
              if getattr(cfg, k) != v and getattr(cfg, k) != getattr(default, k)}
     if clash:
         raise BadInput(f"--init {path} fixes these settings; drop the flags that "
                          f"contradict it (given, checkpoint): {clash}")
+    if cfg.plan_block == default.plan_block:  # not given: the checkpoint's
+        return policy, replace(cfg, **kept, plan_block=pc.plan_block)
+    # A given --plan-block re-cuts the plan into other decoder calls: the same weights read
+    # any slot layout (blocks.py), so fine-tuning adapts them; blocks need action_query.
+    if QUERY not in policy.layout.sizes.specials:
+        raise BadInput(f"--init {path} has no {QUERY} token in its vocabulary, so its plan "
+                       f"cannot be decoded in blocks (--plan-block {cfg.plan_block}); train "
+                       f"from scratch, or from a checkpoint with --action-block > 1")
+    try:
+        policy.config = replace(pc, plan_block=cfg.plan_block)
+    except ValueError as e:
+        raise BadInput(f"--init {path} --plan-block {cfg.plan_block}: {e}") from None
     return policy, replace(cfg, **kept)
 
 

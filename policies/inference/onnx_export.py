@@ -177,7 +177,7 @@ def _without_provenance(config: dict) -> dict:
 
 # Policy config fields added after exports were first cached, with the value every earlier
 # checkpoint has: an export that lacks one was made from a checkpoint with that value.
-LATER_FIELDS = {"action_block": 1, "plan_block": False, "robot_states": None,
+LATER_FIELDS = {"action_block": 1, "plan_block": "token", "robot_states": None,
                 "plan_object_names": None, "delay_tokens": 0}
 
 

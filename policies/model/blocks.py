@@ -7,7 +7,9 @@ groups, each computed by one decoder call:
     action_block 1        one action token per group (autoregressive, checkpoints before it)
     action_block Da       one chunk step per group: its Da tokens together, steps in order
     action_block H * Da   the whole chunk (what `parallel_actions` was)
-and, with `plan_block`, the whole plan as one group (else one plan token per group).
+and the plan by PolicyConfig.plan_block (PLAN_BLOCKS): "token", one plan token per group;
+"xyz", each position's three values together and the grasp turn alone (plan_targets' layout);
+"whole", the whole plan as one group.
 
 A token must condition on every real token of earlier groups and on none of its own group.
 One causal sequence cannot give a slot both: a token that its own group must not see is the
@@ -42,6 +44,7 @@ import numpy as np
 import torch
 
 QUERY = "action_query"  # the special id of every slot whose input is not yet written
+PLAN_BLOCKS = ("token", "xyz", "whole")  # how the plan is cut into groups (module doc)
 
 
 def allowed_blocks(n_actions: int) -> list[int]:
@@ -93,12 +96,38 @@ class SlotLayout:
         return [-1 if self.query[s + 1] else pos[self.src[s + 1]] for s in range(self.n - 1)]
 
 
-def groups(plan_dim: int, plan_block: bool, n_actions: int, action_block: int
+def check_plan_block(plan_block: str, plan_dim: int) -> None:
+    if plan_block not in PLAN_BLOCKS:
+        raise ValueError(f"plan_block {plan_block!r} is not one of {list(PLAN_BLOCKS)}")
+    if plan_block != "token" and not plan_dim:
+        raise ValueError(f"plan_block {plan_block!r} decodes plan tokens in blocks, but "
+                         f"plan_dim is 0 (no plan tokens)")
+    if plan_block == "xyz" and plan_dim % 3 != 1:
+        raise ValueError(f"plan_block 'xyz' cuts the plan into xyz triples and the grasp "
+                         f"turn (policies.model.plan_targets), so plan_dim must be 3k + 1; "
+                         f"got {plan_dim}")
+
+
+def plan_groups(plan_dim: int, plan_block: str) -> list[tuple[int, int]]:
+    """[start, stop) plan-token ranges of `plan_block` (PLAN_BLOCKS). "xyz" follows
+    plan_targets: each object's xyz, the goal cube's and the goal plate's, then the turn.
+    Values of one position are read together by the actions, and a decoder call has little
+    to gain from seeing x before y; the positions stay in order, so the named cube's entry is
+    still written after every object's (the copy plan_targets describes)."""
+    check_plan_block(plan_block, plan_dim)
+    if plan_block == "whole":
+        return [(0, plan_dim)]
+    if plan_block == "xyz":
+        return [(w, w + 3) for w in range(0, plan_dim - 1, 3)] + [(plan_dim - 1, plan_dim)]
+    return [(w, w + 1) for w in range(plan_dim)]
+
+
+def groups(plan_dim: int, plan_block: str, n_actions: int, action_block: int
            ) -> list[tuple[int, int]]:
     """[start, stop) written-token ranges, one per decoder call's group (module doc)."""
     out = []
     if plan_dim:
-        out += [(0, plan_dim)] if plan_block else [(w, w + 1) for w in range(plan_dim)]
+        out += plan_groups(plan_dim, plan_block)
         out.append((plan_dim, plan_dim + 1))  # begin_actions: given, its own group
     first = plan_dim + 1 if plan_dim else 0
     out += [(first + s, first + s + action_block) for s in range(0, n_actions, action_block)]

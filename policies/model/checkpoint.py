@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from envs.features import ACTION_NAMES, EE_NAMES, ActionLayout, StateLayout
 from policies.base import PolicyCheckpointError
 from policies.inference.torch_engine import check_rule
-from policies.model.blocks import check_blocks
+from policies.model.blocks import check_blocks, check_plan_block
 from policies.model.plan_targets import N_GOAL_SLOTS, POSE, plan_dim
 from policies.model.robots import RobotStates
 from policies.model.transformer import TokenTransformer, TransformerConfig
@@ -78,8 +78,10 @@ class PolicyConfig:
     # config.json's "parallel_actions": true meant, see upgrade_policy_fields). Any divisor of
     # chunk * action_dim.
     action_block: int = 1
-    # The plan as one decoder call too (action_query inputs) instead of token by token.
-    plan_block: bool = False
+    # How the plan's tokens are cut into decoder calls (blocks.PLAN_BLOCKS): "token" by token
+    # (checkpoints before it), "xyz" (each position's three values in one call), or the
+    # "whole" plan in one (config.json's plan_block true/false: upgrade_policy_fields).
+    plan_block: str = "token"
     # The env specs (e.g. "mujoco:pick_place") and robot types (e.g. "mk6") its training data
     # was recorded on (the datasets' meta/motoken.json and info.json), sorted. None: unknown (a
     # checkpoint written before they were recorded, or a dataset that does not say); never
@@ -119,9 +121,7 @@ class PolicyConfig:
         if self.robot_states is not None:
             self._check_robot_states()
         check_blocks(self.chunk, self.action_dim, self.action_block)
-        if self.plan_block and not self.plan_dim:
-            raise ValueError("plan_block decodes the plan as one block, but plan_dim is 0 "
-                             "(no plan tokens)")
+        check_plan_block(self.plan_block, self.plan_dim)
         if self.plan_object_names is not None:
             self._check_plan_objects()
         if not isinstance(self.delay_tokens, int) or self.delay_tokens < 0:
@@ -135,7 +135,7 @@ class PolicyConfig:
     @property
     def blocks(self) -> bool:
         """Some tokens are decoded as blocks: the vocabulary needs action_query."""
-        return self.action_block > 1 or self.plan_block
+        return self.action_block > 1 or self.plan_block != "token"
 
     def _check_plan_objects(self) -> None:
         names = self.plan_object_names
@@ -261,14 +261,17 @@ def read_config(path: Path) -> dict[str, Any]:
 def upgrade_policy_fields(pcfg: dict) -> dict:
     """A policy section as this code writes it: "parallel_actions" (written by checkpoints
     and exports before action_block existed) becomes the action_block it meant, the whole
-    chunk (true) or 1 (false). Both at once must agree.
+    chunk (true) or 1 (false). Both at once must agree. A plan_block of true/false (before
+    "xyz" existed) becomes "whole"/"token".
 
     Raises:
         ValueError: parallel_actions and an action_block that says otherwise.
     """
-    if "parallel_actions" not in pcfg:
-        return pcfg
     out = dict(pcfg)
+    if isinstance(out.get("plan_block"), bool):
+        out["plan_block"] = "whole" if out["plan_block"] else "token"
+    if "parallel_actions" not in out:
+        return out
     parallel = out.pop("parallel_actions")
     default = {f.name: f.default for f in fields(PolicyConfig)}
     meant = (out.get("chunk", default["chunk"]) * out.get("action_dim", default["action_dim"])

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import tyro
 
 from envs.features import ACTION_NAMES
-from policies.model.blocks import check_blocks
+from policies.model.blocks import PLAN_BLOCKS, check_blocks
 from policies.model.transformer import CONFIGS
 
 #: The model sizes (policies.model.transformer.CONFIGS), as the choices of --model.
@@ -86,8 +86,8 @@ class TrainConfig:
     """action tokens decoded together per decoder call: 1, a divisor of chunk x 7 (7: per step)"""
     parallel_actions: bool = False
     """the whole action chunk in one pass: --action-block chunk x 7"""
-    plan_block: bool = False
-    """decode the plan in one pass too, instead of token by token"""
+    plan_block: Literal["token", "xyz", "whole"] = "token"
+    """plan tokens per decoder call: one by one, each position's xyz together, or all at once"""
     # policies.training.data.stale_prefix: what --exec rtc forces at run time.
     stale_prefix: float = 0.0
     """(experimental) share of samples whose first actions are fed stale (0: off)"""
@@ -147,9 +147,11 @@ class TrainConfig:
         if self.parallel_actions and self.action_block not in (1, n_actions):
             raise ValueError(f"--parallel-actions means --action-block {n_actions} (the "
                              f"whole chunk); got --action-block {self.action_block} too")
-        if self.plan_block and not (self.plan_weight > 0 and self.sim_truth):
-            raise ValueError("--plan-block decodes the plan tokens as one block; this run "
-                             "writes none (--plan-weight 0 or --no-sim-truth)")
+        if self.plan_block not in PLAN_BLOCKS:
+            raise ValueError(f"plan_block {self.plan_block!r} is not one of {list(PLAN_BLOCKS)}")
+        if self.plan_block != "token" and not (self.plan_weight > 0 and self.sim_truth):
+            raise ValueError(f"--plan-block {self.plan_block} decodes plan tokens in blocks; "
+                             f"this run writes none (--plan-weight 0 or --no-sim-truth)")
         if not 0.0 <= self.text_noise <= 1.0:
             raise ValueError(f"text_noise is a share of samples in [0, 1], got "
                              f"{self.text_noise}")
@@ -167,7 +169,7 @@ class TrainConfig:
 
 
     @property
-    def blocks(self) -> tuple[int, bool]:
+    def blocks(self) -> tuple[int, str]:
         """(action_block, plan_block) of the policy this run builds."""
         n_actions = self.chunk * len(ACTION_NAMES)
         return (n_actions if self.parallel_actions else self.action_block), self.plan_block
@@ -187,6 +189,8 @@ def load_train_config(run: Path, cls: type[TrainConfig] = TrainConfig) -> TrainC
     path = Path(run) / TRAIN_CONFIG
     saved = json.loads(path.read_text())
     saved.pop("init", None)  # which policy the run started from: not a setting
+    if isinstance(saved.get("plan_block"), bool):  # written before "xyz": true meant "whole"
+        saved["plan_block"] = "whole" if saved["plan_block"] else "token"
     unknown = sorted(set(saved) - {f.name for f in fields(cls)})
     if unknown:
         raise ValueError(f"{path} has settings {cls.__name__} does not know: {unknown}")

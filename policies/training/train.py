@@ -94,10 +94,10 @@ def build_policy(demos: list[DemoEpisode], cfg: TrainConfig,
         plan_codec = (plan_codec.fit(targets) if union is None else  # absent objects left out
                       WithAbsent(plan_codec.fit_columns(mixed.fit_columns_present(targets))))
     action_block, plan_block = cfg.blocks
-    if plan_block and plan_codec is None:
-        raise ValueError("--plan-block decodes the plan as one block, but these datasets give "
-                         "no plan (no observation.environment_state)")
-    specials = DEFAULT_SPECIALS + ((QUERY,) if action_block > 1 or plan_block else ())
+    if plan_block != "token" and plan_codec is None:
+        raise ValueError(f"--plan-block {plan_block} decodes plan tokens in blocks, but these "
+                         "datasets give no plan (no observation.environment_state)")
+    specials = DEFAULT_SPECIALS + ((QUERY,) if action_block > 1 or plan_block != "token" else ())
     specials += () if robots is None else robots.specials
     specials += delay_tokens(cfg.delay_max if cfg.delay_token else 0)
     layout = VocabLayout(VocabSizes(text=text.vocab_size, action=action_codec.vocab_size,

@@ -18,7 +18,15 @@ from envs.types import Observation
 from policies.inference.onnx_engine import OnnxEngine
 from policies.inference.onnx_export import block_lens, export_policy
 from policies.inference.torch_engine import DecodeEngine, TorchEngine, call_lengths, pick_np
-from policies.model.blocks import QUERY, allowed_blocks, groups, slot_layout, written_hidden
+from policies.model.blocks import (
+    PLAN_BLOCKS,
+    QUERY,
+    allowed_blocks,
+    groups,
+    plan_groups,
+    slot_layout,
+    written_hidden,
+)
 from policies.model.token_policy import TokenPolicy
 from policies.training.config import TrainConfig
 from policies.training.train import build_policy
@@ -34,8 +42,9 @@ def policies(demos):
         policy.model.eval()
         return policy
 
-    return {"ar": make(), "step": make(action_block=DA), "plan": make(action_block=DA,
-                                                                      plan_block=True),
+    return {"ar": make(), "step": make(action_block=DA),
+            "xyz": make(action_block=DA, plan_block="xyz"),
+            "plan": make(action_block=DA, plan_block="whole"),
             "whole": make(action_block=H * DA), "parallel": make(parallel_actions=True)}
 
 
@@ -75,10 +84,10 @@ class OneByOne(Counting):
     step_block = DecodeEngine.step_block
 
 
-@pytest.mark.parametrize("plan_block", [False, True])
+@pytest.mark.parametrize("plan_block", PLAN_BLOCKS)
 @pytest.mark.parametrize("block", allowed_blocks(4 * 3))
 def test_the_layout_shows_each_token_every_earlier_block_and_none_of_its_own(block, plan_block):
-    Dp, n = 5, 4 * 3
+    Dp, n = 7, 4 * 3  # the goal-only plan: cube xyz, plate xyz, turn
     spans = groups(Dp, plan_block, n, block)
     lay = slot_layout(spans)
     group_of = {w: g for g, (a, b) in enumerate(spans) for w in range(a, b)}
@@ -99,8 +108,11 @@ def test_the_layout_shows_each_token_every_earlier_block_and_none_of_its_own(blo
 
 def test_the_decoder_calls_per_chunk_are_as_claimed(policies, demos):
     inputs = _inputs(policies["ar"], demos)
-    want = {"ar": DP + H * DA, "step": DP + H, "plan": H + 2, "whole": DP + 1,
-            "parallel": DP + 1}  # 78, 30, 10, 23, 23 for the default chunk and plan
+    # The prefill predicts the plan's first token; a first group of several takes one more
+    # call for the rest; then one call per later group (begin_actions rides on the first
+    # action group's call). xyz: 7 triples and the turn.
+    want = {"ar": DP + H * DA, "step": DP + H, "xyz": 2 + (DP - 1) // 3 + H, "plan": H + 2,
+            "whole": DP + 1, "parallel": DP + 1}  # 78, 30, 17, 10, 23, 23 for the default
     for name, policy in policies.items():
         s = policy.decode_schedule(np.empty((1, 0), np.int64))
         counted = Counting(TorchEngine(policy.model, "cpu"))
@@ -109,7 +121,7 @@ def test_the_decoder_calls_per_chunk_are_as_claimed(policies, demos):
             want[name], name
 
 
-@pytest.mark.parametrize("name", ["step", "plan"])
+@pytest.mark.parametrize("name", ["step", "xyz", "plan"])
 @pytest.mark.parametrize("committed_steps", [0, 3])
 def test_torch_onnx_and_one_token_per_call_decode_the_same_ids(policies, demos, tmp_path,
                                                                name, committed_steps):
@@ -162,7 +174,7 @@ def _training_logits(policy, inputs, written: np.ndarray, given: int = 0) -> np.
         return policy.model.embed.logits(h[:, 1:])[0].numpy()
 
 
-@pytest.mark.parametrize("name", ["step", "plan", "ar"])
+@pytest.mark.parametrize("name", ["step", "xyz", "plan", "ar"])
 def test_a_token_conditions_on_earlier_steps_and_not_its_own(policies, demos, name):
     policy, t, d = policies[name], 3, 2  # change step t's dimension d
     inputs = _inputs(policy, demos)
@@ -188,7 +200,7 @@ def test_a_token_conditions_on_earlier_steps_and_not_its_own(policies, demos, na
 
 @pytest.mark.parametrize("committed_steps", [0, 3])
 def test_training_and_the_engine_compute_the_same_logits(policies, demos, committed_steps):
-    for name in ("step", "plan", "whole"):
+    for name in ("step", "xyz", "plan", "whole"):
         policy = policies[name]
         inputs = _inputs(policy, demos)
         free = policy.decode_schedule(np.empty((1, 0), np.int64))
@@ -243,6 +255,28 @@ def test_blocks_of_one_and_of_the_chunk_are_the_old_schedules(policies, demos, n
             policy, committed[:, :0])[:3], "median", *_old_schedule(policy, committed[:, :0])[3:]))
 
 
+def test_a_plan_block_flag_checkpoint_loads_as_the_plan_block_it_meant(policies, demos,
+                                                                        tmp_path):
+    policy = policies["plan"]
+    policy.save(tmp_path / "new")
+    meta = json.loads((tmp_path / "new" / "config.json").read_text())
+    meta["policy"]["plan_block"] = True  # as checkpoints before "xyz" wrote the whole plan
+    (tmp_path / "new" / "config.json").write_text(json.dumps(meta))
+    loaded = TokenPolicy.load(tmp_path / "new")
+    assert loaded.config.plan_block == "whole" and loaded.config == policy.config
+    inputs = _inputs(policy, demos)
+    np.testing.assert_array_equal(loaded.generate(*inputs), policy.generate(*inputs))
+
+
+def test_xyz_plan_blocks_are_the_positions_then_the_turn():
+    assert plan_groups(7, "xyz") == [(0, 3), (3, 6), (6, 7)]
+    assert plan_groups(22, "xyz")[-3:] == [(15, 18), (18, 21), (21, 22)]
+    with pytest.raises(ValueError, match=r"3k \+ 1; got 8"):
+        plan_groups(8, "xyz")
+    with pytest.raises(ValueError, match=r"'xy' is not one of \['token', 'xyz', 'whole'\]"):
+        plan_groups(7, "xy")
+
+
 def test_a_parallel_actions_checkpoint_loads_as_the_whole_chunk_block(policies, demos, tmp_path):
     policy = policies["whole"]
     policy.save(tmp_path / "new")
@@ -264,7 +298,12 @@ def test_block_sizes_that_do_not_divide_the_chunk_are_refused_with_the_allowed_o
         TrainConfig(action_block=5)
     with pytest.raises(ValueError, match="means --action-block 56"):
         TrainConfig(action_block=7, parallel_actions=True)
-    assert TrainConfig(chunk=4, action_block=28).blocks == (28, False)
+    assert TrainConfig(chunk=4, action_block=28).blocks == (28, "token")
+    with pytest.raises(ValueError, match=r"plan_block 'xy' is not one of"):
+        TrainConfig(plan_block="xy")
+    with pytest.raises(ValueError, match="--plan-block xyz decodes plan tokens in blocks; this "
+                                         "run writes none"):
+        TrainConfig(plan_block="xyz", sim_truth=False)
 
 
 def test_schedule_inputs_are_what_the_engine_fed(policies, demos):

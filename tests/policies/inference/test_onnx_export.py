@@ -141,7 +141,7 @@ def test_an_export_made_before_action_blocks_existed_still_belongs(exported, tmp
     is still this checkpoint's (found by running bench/inference.py on the shipped default
     with an old cache). A parallel one, or one of other blocks, is not."""
     policy, out, _, _ = exported
-    assert policy.config.action_block == 1 and not policy.config.plan_block
+    assert policy.config.action_block == 1 and policy.config.plan_block == "token"
 
     def edited(name, **change):
         return _edited_export(out, tmp_path / name, **change)

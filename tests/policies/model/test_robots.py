@@ -12,7 +12,7 @@ import pytest
 from action_codec.binning import BinningCodec, BinningConfig
 from envs.features import EE_NAMES, StateLayout
 from envs.types import Observation
-from policies.model.checkpoint import PolicyConfig
+from policies.model.checkpoint import PolicyConfig, upgrade_policy_fields
 from policies.model.robots import RobotStates, shared_layout
 from policies.model.token_policy import TokenPolicy
 from policies.registry import DEFAULT_CHECKPOINT
@@ -89,8 +89,10 @@ def test_one_robot_config_json_has_no_robot_states_key():
     assert config.robot_states is None and config.robots is None
     assert "robot_states" not in config.to_dict()
     saved = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())["policy"]
-    # A config.json written before action_block/plan_block existed lacks them: 1 and False.
-    assert config.to_dict() == {"action_block": 1, "plan_block": False, **saved}
+    # A config.json written before action_block/plan_block existed lacks them (1 and false);
+    # one written before "xyz" says plan_block false, read as "token".
+    assert config.to_dict() == upgrade_policy_fields({"action_block": 1, "plan_block": False,
+                                                      **saved})
 
 
 def test_fit_columns_gives_each_dimension_the_bins_fit_gives_it():
