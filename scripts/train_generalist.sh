@@ -4,7 +4,7 @@
 # training phrasings (envs/phrasings.py), one small token policy with a 48-token text window,
 # envs sampled equally (--balance-envs) and half the instructions word-noised (--text-noise 0.5).
 #   bash scripts/train_generalist.sh        (collection ~8 min, then ~0.4 s per step on 2 free cores)
-# Then DAGGER_ROUNDS (2) rounds of DAgger on push, each DAGGER_EPISODES (200) policy rollouts
+# Then DAGGER_ROUNDS (3) rounds of DAgger on push, each DAGGER_EPISODES (200) policy rollouts
 # labelled by the expert and DAGGER_STEPS (2500) more steps from the latest weights.
 # Environment overrides: STEPS, CONFIG, RUN, DATA_ROOT, THREADS, TRAIN_ARGS (extra flags),
 # DAGGER_ROUNDS/EPISODES/STEPS, BASE_RUN (a trained run to start the DAgger rounds from),
@@ -51,8 +51,10 @@ fi
 
 # DAgger on push (NOTE.md section 11): each round, the latest policy pushes on training seeds,
 # the scripted expert labels every state it reaches (agent collect --expert), and the policy
-# trains DAGGER_STEPS more on all the data so far, from its own weights.
-for r in $(seq 1 "${DAGGER_ROUNDS:-2}"); do
+# trains DAGGER_STEPS more on all the data so far, from its own weights. A round already
+# trained (its run's metrics reached DAGGER_STEPS) is kept, so raising DAGGER_ROUNDS on a
+# finished recipe runs only the new rounds, on all the rounds' data.
+for r in $(seq 1 "${DAGGER_ROUNDS:-3}"); do
   dir="$DATA_ROOT/mujoco_push_dagger${r}_$(basename "$RUN")"
   if [ ! -f "$dir/meta/info.json" ]; then
     "$AGENT" collect --env mujoco:push --policy "$RUN" --expert scripted \
@@ -60,9 +62,12 @@ for r in $(seq 1 "${DAGGER_ROUNDS:-2}"); do
       --seed $((250000 + 1000 * (r - 1))) --phrasings train
   fi
   DATA_ARGS+=(--data "$dir")
-  "$AGENT" train "${DATA_ARGS[@]}" --out "${RUN}_dagger$r" --init "$RUN" \
-    --steps "${DAGGER_STEPS:-2500}" --eval-env mujoco:push --eval-every 1250 --eval-episodes 10 \
-    --threads "${THREADS:-2}" --balance-envs --text-noise 0.5
+  if ! tail -n 1 "${RUN}_dagger$r/metrics.jsonl" 2>/dev/null \
+      | grep -q "\"step\": ${DAGGER_STEPS:-2500},"; then
+    "$AGENT" train "${DATA_ARGS[@]}" --out "${RUN}_dagger$r" --init "$RUN" \
+      --steps "${DAGGER_STEPS:-2500}" --eval-env mujoco:push --eval-every 1250 \
+      --eval-episodes 10 --threads "${THREADS:-2}" --balance-envs --text-noise 0.5
+  fi
   RUN=${RUN}_dagger$r
 done
 
