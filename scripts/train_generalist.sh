@@ -5,11 +5,15 @@
 # envs sampled equally (--balance-envs) and half the instructions word-noised (--text-noise 0.5).
 #   bash scripts/train_generalist.sh        (collection ~8 min, then ~0.4 s per step on 2 free cores)
 # Then DAGGER_ROUNDS (3) rounds of DAgger on push, each DAGGER_EPISODES (200) policy rollouts
-# labelled by the expert and DAGGER_STEPS (2500) more steps from the latest weights.
+# labelled by the expert and DAGGER_STEPS (2500) more steps from the latest weights. With
+# PLAN_STEPS=N, N more with the plan re-cut into xyz blocks (--plan-block xyz: 20 decoder calls
+# per chunk instead of 39); off by default: 2500 such steps cost 3-12 points per env (NOTE.md
+# section 12).
 # Environment overrides: STEPS, CONFIG, RUN, DATA_ROOT, THREADS, TRAIN_ARGS (extra flags),
 # DAGGER_ROUNDS/EPISODES/STEPS, BASE_RUN (a trained run to start the DAgger rounds from),
-# COPY=1 to install the result as checkpoints/default.
-# Not yet the default's recipe; figures of each run in experiments/generalist/NOTE.md.
+# PLAN_STEPS (default 0: the plan token by token), COPY=1 to install the result as
+# checkpoints/default (what scripts/train_default.sh does).
+# Figures of each run in experiments/generalist/NOTE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-6000}
@@ -49,6 +53,10 @@ else
   RUN=$BASE_RUN  # start the DAgger rounds from a trained run instead
 fi
 
+finished() {  # RUN STEPS: RUN's metrics reached STEPS (a stage already trained is kept)
+  tail -n 1 "$1/metrics.jsonl" 2>/dev/null | grep -q "\"step\": $2,"
+}
+
 # DAgger on push (NOTE.md section 11): each round, the latest policy pushes on training seeds,
 # the scripted expert labels every state it reaches (agent collect --expert), and the policy
 # trains DAGGER_STEPS more on all the data so far, from its own weights. A round already
@@ -62,14 +70,25 @@ for r in $(seq 1 "${DAGGER_ROUNDS:-3}"); do
       --seed $((250000 + 1000 * (r - 1))) --phrasings train
   fi
   DATA_ARGS+=(--data "$dir")
-  if ! tail -n 1 "${RUN}_dagger$r/metrics.jsonl" 2>/dev/null \
-      | grep -q "\"step\": ${DAGGER_STEPS:-2500},"; then
+  if ! finished "${RUN}_dagger$r" "${DAGGER_STEPS:-2500}"; then
     "$AGENT" train "${DATA_ARGS[@]}" --out "${RUN}_dagger$r" --init "$RUN" \
       --steps "${DAGGER_STEPS:-2500}" --eval-env mujoco:push --eval-every 1250 \
       --eval-episodes 10 --threads "${THREADS:-2}" --balance-envs --text-noise 0.5
   fi
   RUN=${RUN}_dagger$r
 done
+
+# The plan in xyz blocks (NOTE.md section 12): the same weights read the new slot layout, and
+# fine-tuning on all the data adapts them to predicting a position's three values together
+# (measured: not enough in 2500 steps, so PLAN_STEPS is 0 unless set).
+if [ "${PLAN_STEPS:-0}" != 0 ]; then
+  if ! finished "${RUN}_xyz" "${PLAN_STEPS:-0}"; then
+    "$AGENT" train "${DATA_ARGS[@]}" --out "${RUN}_xyz" --init "$RUN" --plan-block xyz \
+      --steps "${PLAN_STEPS:-0}" --eval-env mujoco:push --eval-every 1250 \
+      --eval-episodes 10 --threads "${THREADS:-2}" --balance-envs --text-noise 0.5
+  fi
+  RUN=${RUN}_xyz
+fi
 
 if [ "${COPY:-0}" = 1 ]; then
   mkdir -p checkpoints/default

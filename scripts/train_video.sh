@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Rebuild the shipped video run (checkpoints/video/): the default policy fine-tuned jointly with
+# Rebuild the shipped video run (checkpoints/video/): the pick-and-place policy
+# (checkpoints/pick_place) fine-tuned jointly with
 # a video-prediction head, and the VQ tokenizer whose codes the head predicts, bundled in
 # checkpoints/video/video_head/tokenizer/ so the run works from any clone.
 #   bash scripts/train_video.sh      (about 2.6 h on a 2-core CPU: 2 min collect, 23 tokenizer,
 #                                     40 stage 1, 87 stage 2)
-# Stage 1 trains the head on its codes alone (cross-entropy, from checkpoints/default); stage 2
-# continues that run's policy and head with the pixel loss too (--video-pixel-weight).
+# Stage 1 trains the head on its codes alone (cross-entropy, from checkpoints/pick_place);
+# stage 2 continues that run's policy and head with the pixel loss too (--video-pixel-weight).
 # Environment overrides: STEPS (stage 1 steps, default 1000), PIXEL_STEPS (stage 2, default
 # 2000; 0 skips it), PIXEL_WEIGHT (default 1.0), DATA, TOK, RUN.
 set -euo pipefail
@@ -18,7 +19,7 @@ PIXEL_WEIGHT=${PIXEL_WEIGHT:-1.0}
 RUN=${RUN:-runs/video_${STEPS}}
 AGENT=${AGENT:-.venv/bin/agent}
 
-if [ ! -f "$DATA/meta/info.json" ]; then  # the same demonstrations as scripts/train_default.sh
+if [ ! -f "$DATA/meta/info.json" ]; then  # the same demonstrations as scripts/train_pick_place.sh
   "$AGENT" collect --env mujoco:pick_place --policy scripted --episodes 400 --out "$DATA" \
     --num-envs 2 --vcodec h264 --seed 0 --action-noise 0.01,0.05
 fi
@@ -26,7 +27,7 @@ if [ ! -f "$TOK/model.safetensors" ]; then
   "$AGENT" train-tokenizer --data "$DATA" --out "$TOK" --config small --steps 1000 \
     --cameras front --frame-stride 2
 fi
-"$AGENT" train --data "$DATA" --out "$RUN" --init checkpoints/default --steps "$STEPS" --lr 3e-4 \
+"$AGENT" train --data "$DATA" --out "$RUN" --init checkpoints/pick_place --steps "$STEPS" --lr 3e-4 \
   --tokenizer "$TOK" --video-weight 0.5 --video-horizon 8 --threads 2
 if [ "$PIXEL_STEPS" -gt 0 ]; then
   "$AGENT" train --data "$DATA" --out "${RUN}_px" --init "$RUN" --steps "$PIXEL_STEPS" \

@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from agent.cli import main
+from checkpoints import PICK_PLACE
 from envs.features import EE_NAMES
-from policies.registry import DEFAULT_CHECKPOINT
 from policies.training.data import load_demos
 from sims.pybullet_sim import ARM_JOINTS as PANDA_JOINTS
 
@@ -34,25 +34,25 @@ def _refusal(argv: list[str]) -> str:
 
 
 def test_run_refuses_a_policy_trained_on_another_robot_in_one_line():
-    msg = _refusal(["run", "--env", "pybullet:pick_place", "--episodes", "1",
-                    "--backend", "torch"])
-    assert msg.startswith("checkpoints/default was trained for robot mk6 (state [joint1, ")
+    msg = _refusal(["run", "--env", "pybullet:pick_place", "--policy", "checkpoints/pick_place",
+                    "--episodes", "1", "--backend", "torch"])
+    assert msg.startswith("checkpoints/pick_place was trained for robot mk6 (state [joint1, ")
     assert "not robot 'panda' (state [panda_joint1, panda_joint2, " in msg
     assert "agent collect --env pybullet:pick_place --policy scripted --out DIR" in msg
     assert "agent train --data DIR --out RUN" in msg and "agent train --init" in msg
 
 
-def test_run_refuses_the_default_policy_on_a_panda_behind_the_bridge():
+def test_run_refuses_an_mk6_policy_on_a_panda_behind_the_bridge():
     from hw_bridge.drivers.sim import SimDriver
     from tests.hw_bridge.conftest import Running
 
     r = Running(SimDriver("pick_place", image_size=(32, 32), robot="panda"))
     try:
-        msg = _refusal(["run", "--env", f"bridge:{r.endpoint}", "--episodes", "1",
-                        "--backend", "torch"])
+        msg = _refusal(["run", "--env", f"bridge:{r.endpoint}", "--policy",
+                        "checkpoints/pick_place", "--episodes", "1", "--backend", "torch"])
     finally:
         r.close()
-    assert msg.startswith("checkpoints/default was trained for robot mk6 ")
+    assert msg.startswith("checkpoints/pick_place was trained for robot mk6 ")
     assert "not robot 'panda'" in msg and "it cannot drive this arm" in msg
 
 
@@ -67,7 +67,7 @@ def test_train_init_refuses_a_dataset_of_another_robot(panda_dataset, tmp_path):
     with pytest.raises(SystemExit, match=r"^(error: )?the dataset has state \[panda_joint1, .*"
                                          r"this policy was trained on state \[joint1, "):
         main(["train", "--data", str(panda_dataset), "--out", str(tmp_path / "run"),
-              "--init", str(DEFAULT_CHECKPOINT), "--steps", "1"])
+              "--init", str(PICK_PLACE), "--steps", "1"])
     assert not (tmp_path / "run").exists()
 
 

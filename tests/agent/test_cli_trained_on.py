@@ -12,21 +12,35 @@ import pytest
 
 import policies.model.token_policy as token_policy
 from agent.cli import main
+from checkpoints import PICK_PLACE
 from envs.errors import InstructionError
 from envs.tabletop import TableTopEnv
 from policies.registry import DEFAULT_CHECKPOINT, load_policy
 
 
-def test_the_default_on_push_is_refused_in_one_line(capsys):
+def test_a_pick_place_policy_on_push_is_refused_in_one_line(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["eval", "--env", "mujoco:push", "--episodes", "1", "--backend", "torch"])
+        main(["eval", "--env", "mujoco:push", "--policy", str(PICK_PLACE), "--episodes", "1",
+              "--backend", "torch"])
     assert e.value.code == 2
     msg = str(e.value)
     assert "\n" not in msg
-    assert msg.startswith(f"{os.path.relpath(DEFAULT_CHECKPOINT)} was trained on "
-                          f"mujoco:pick_place (robot mk6), not mujoco:push; ")
+    assert msg.startswith(f"{PICK_PLACE} was trained on mujoco:pick_place (robot mk6), not "
+                          f"mujoco:push; ")
     assert "--policy scripted" in msg and "--allow-untrained-env" in msg
     assert "episode" not in capsys.readouterr().out  # refused before any episode
+
+
+def test_the_default_on_an_arm_it_was_not_trained_for_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit) as e:  # Meta-World's Sawyer: neither of the default's arms
+        main(["eval", "--env", "metaworld:reach", "--episodes", "1", "--backend", "torch"])
+    assert e.value.code == 2
+    msg = str(e.value).removeprefix("error: ")
+    assert "\n" not in msg
+    assert msg.startswith(f"{os.path.relpath(DEFAULT_CHECKPOINT)} was trained for robot mk6, "
+                          f"panda (robot 'mk6': state [joint1, ")
+    assert "not robot 'sawyer'" in msg and "it cannot drive this arm" in msg
+    assert "episode" not in capsys.readouterr().out
 
 
 def test_with_the_override_it_runs_saying_the_instruction(monkeypatch, capsys):
@@ -38,8 +52,8 @@ def test_with_the_override_it_runs_saying_the_instruction(monkeypatch, capsys):
         return infer_chunk(self, obs, committed)
 
     monkeypatch.setattr(token_policy.TokenPolicy, "infer_chunk", spy)
-    assert main(["run", "--env", "mujoco:push", "--episodes", "1", "--rate", "0",
-                 "--backend", "torch", "--allow-untrained-env",
+    assert main(["run", "--env", "mujoco:push", "--policy", str(PICK_PLACE), "--episodes", "1",
+                 "--rate", "0", "--backend", "torch", "--allow-untrained-env",
                  "--instruction", "push the red cube"]) == 0
     err = capsys.readouterr().err
     assert "not mujoco:push; running anyway (--allow-untrained-env)" in err
@@ -49,9 +63,9 @@ def test_with_the_override_it_runs_saying_the_instruction(monkeypatch, capsys):
 def test_an_instruction_the_policy_cannot_hold_is_one_line():
     with pytest.raises(SystemExit, match=r"^--instruction: instruction 'put .*' is \d+ tokens; "
                                          r"this policy reads at most 12"):
-        main(["run", "--env", "mujoco:pick_place", "--episodes", "1", "--backend", "torch",
-              "--instruction", "put the red cube on the yellow plate then the blue one "
-                               "on the green plate please"])
+        main(["run", "--env", "mujoco:pick_place", "--policy", str(PICK_PLACE), "--episodes",
+              "1", "--backend", "torch", "--instruction", "put the red cube on the yellow "
+              "plate then the blue one on the green plate please"])
 
 
 def test_an_instruction_the_env_cannot_hold_is_one_line():
@@ -87,7 +101,7 @@ def test_a_trained_run_records_its_datas_env(small_dataset, tmp_path):
 
 def test_an_older_checkpoint_is_unknown_not_guessed(tmp_path):
     old = tmp_path / "old"
-    shutil.copytree(DEFAULT_CHECKPOINT, old)
+    shutil.copytree(PICK_PLACE, old)
     meta = json.loads((old / "config.json").read_text())
     del meta["policy"]["trained_on"], meta["policy"]["trained_robots"]
     (old / "config.json").write_text(json.dumps(meta))
@@ -98,9 +112,10 @@ def test_an_older_checkpoint_is_unknown_not_guessed(tmp_path):
 
 def test_a_variant_of_the_trained_task_is_not_refused(capsys):
     # pick_place_hard is pick_place with crowded cubes (same objects, instructions, expert):
-    # the README's `agent eval --env mujoco:pick_place_hard` of the default must run.
-    assert main(["run", "--env", "mujoco:pick_place_hard", "--episodes", "1", "--rate", "0",
-                 "--backend", "torch", "--seed", "1000000"]) == 0
+    # a policy trained on pick_place alone runs on it.
+    assert main(["run", "--env", "mujoco:pick_place_hard", "--policy", str(PICK_PLACE),
+                 "--episodes", "1", "--rate", "0", "--backend", "torch", "--seed",
+                 "1000000"]) == 0
     err = capsys.readouterr().err
     assert "was trained on" not in err and "error:" not in err
 

@@ -11,7 +11,7 @@ plan = load_experiment("perception", "plan")
 
 
 def test_runs_on_the_hard_variant_and_says_so():
-    out = plan.main(["--policy", "checkpoints/default", "--seeds", "1",
+    out = plan.main(["--policy", "checkpoints/pick_place", "--seeds", "1",
                      "--env", "mujoco:pick_place_hard"])
     assert out["env"] == "mujoco:pick_place_hard"
     assert out["episodes"] == 1
@@ -20,6 +20,6 @@ def test_runs_on_the_hard_variant_and_says_so():
 
 def test_a_task_without_a_cube_and_plate_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit):
-        plan.main(["--policy", "checkpoints/default", "--env", "mujoco:reach"])
+        plan.main(["--policy", "checkpoints/pick_place", "--env", "mujoco:reach"])
     err = capsys.readouterr().err
     assert "mujoco:reach" in err and "mujoco:pick_place_hard" in err

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from checkpoints import PICK_PLACE
 from envs.features import ACTION_LAYOUT, ACTION_NAMES, EE_NAMES, StateLayout
 from envs.types import Observation
 from policies.model.token_policy import CheckpointMismatchError, TokenPolicy
-from policies.registry import DEFAULT_CHECKPOINT
 from sims.mujoco_sim import ARM_JOINTS as MK6_JOINTS
 from sims.pybullet_sim import ARM_JOINTS as PANDA_JOINTS
 
@@ -43,19 +43,28 @@ def test_a_trained_checkpoint_carries_its_episodes_names(trained, demos):
     assert TokenPolicy.load(out).config == policy.config
 
 
-@pytest.mark.parametrize("name", ["default", "video"])
+@pytest.mark.parametrize("name", ["pick_place", "video"])
 def test_shipped_checkpoints_name_the_mk6_arm(name):
     config = TokenPolicy.load(CHECKPOINTS / name).config
     assert config.state_layout == MK6 and config.action_layout == ACTION_LAYOUT
 
 
+def test_the_shipped_default_names_both_of_its_arms():
+    config = TokenPolicy.load(CHECKPOINTS / "default").config
+    assert config.trained_robots == ("mk6", "panda")
+    assert StateLayout(config.robot_states["mk6"]) == MK6
+    assert StateLayout(config.robot_states["panda"]) == PANDA
+    assert config.action_layout == ACTION_LAYOUT
+
+
 def test_an_old_checkpoint_acts_as_before_under_mk6s_names(demos, tmp_path):
-    """The shipped checkpoint as it was before its names were added: it loads (with a warning
-    saying what was assumed) to the same config, and acts exactly as the named one."""
-    old = _copy_with(DEFAULT_CHECKPOINT, tmp_path / "old", state_names=None, action_names=None)
+    """The shipped pick-and-place checkpoint as it was before its names were added: it loads
+    (with a warning saying what was assumed) to the same config, and acts exactly as the
+    named one."""
+    old = _copy_with(PICK_PLACE, tmp_path / "old", state_names=None, action_names=None)
     with pytest.warns(UserWarning, match=r"assuming the mk6 arm's \['joint1'"):
         legacy = TokenPolicy.load(old)
-    named = TokenPolicy.load(DEFAULT_CHECKPOINT)
+    named = TokenPolicy.load(PICK_PLACE)
     assert legacy.config == named.config
     d = demos[0]
     for t in (0, len(d.action) // 2):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from action_codec.binning import BinningCodec, BinningConfig
+from checkpoints import DEFAULT, PICK_PLACE
 from envs.features import EE_NAMES, StateLayout
 from envs.types import Observation
 from policies.model.checkpoint import PolicyConfig, upgrade_policy_fields
 from policies.model.robots import RobotStates, shared_layout
 from policies.model.token_policy import TokenPolicy
-from policies.registry import DEFAULT_CHECKPOINT
 from sims.mujoco_sim import ARM_JOINTS as MK6_JOINTS
 from sims.pybullet_sim import ARM_JOINTS as PANDA_JOINTS
 
@@ -85,10 +85,10 @@ def test_multi_robot_config_refuses_parts_that_disagree(change, match):
 
 
 def test_one_robot_config_json_has_no_robot_states_key():
-    config = TokenPolicy.load(DEFAULT_CHECKPOINT).config
+    config = TokenPolicy.load(PICK_PLACE).config
     assert config.robot_states is None and config.robots is None
     assert "robot_states" not in config.to_dict()
-    saved = json.loads((DEFAULT_CHECKPOINT / "config.json").read_text())["policy"]
+    saved = json.loads((PICK_PLACE / "config.json").read_text())["policy"]
     # A config.json written before action_block/plan_block existed lacks them (1 and false);
     # one written before "xyz" says plan_block false, read as "token".
     assert config.to_dict() == upgrade_policy_fields({"action_block": 1, "plan_block": False,
@@ -110,7 +110,7 @@ def test_fit_columns_gives_each_dimension_the_bins_fit_gives_it():
 # The state ids and chunk of one fixed observation, first recorded on ab4cc62 (before
 # multi-robot states): a one-robot policy's path must not move. The state ids are unchanged
 # since; the actions were re-recorded when the default became the --action-block 7 checkpoint
-# (its weights differ, the code path does not).
+# (its weights differ, the code path does not). That checkpoint is checkpoints/pick_place now.
 DEFAULT_STATE_IDS = [1064, 697, 549, 549, 680, 804, 708, 660, 688, 737, 668, 804, 549, 677,
                      695, 1065, 1070]
 DEFAULT_FIRST_ACTIONS = [
@@ -118,8 +118,8 @@ DEFAULT_FIRST_ACTIONS = [
     [-0.03602299, 0.01738835, -0.04218415, -0.03956643, -0.00652251, 0.01128888, 1.0]]
 
 
-def test_the_shipped_default_acts_exactly_as_before():
-    policy = TokenPolicy.load(DEFAULT_CHECKPOINT)
+def test_the_shipped_one_robot_policy_acts_exactly_as_before():
+    policy = TokenPolicy.load(PICK_PLACE)
     rng = np.random.default_rng(0)
     size = policy.model.cfg.image_size
     images = {c: rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
@@ -133,3 +133,36 @@ def test_the_shipped_default_acts_exactly_as_before():
         DEFAULT_STATE_IDS]
     np.testing.assert_allclose(policy.infer_chunk(obs).actions[:2], DEFAULT_FIRST_ACTIONS,
                                atol=1e-6)
+
+
+# The shipped default (two robots) on one fixed observation per arm, recorded when it was
+# installed (stop 43): state ids (robot token first, absent joint slot for the mk6) and the
+# first two actions of its chunk.
+DEFAULT_BY_ROBOT = {
+    "mk6": ([0.1, -0.4, 0.9, 0.0, 1.2, 0.3, 0.45, 0.02, 0.2, 0., 1., 0., 0., 0.06],
+            [1167, 791, 642, 758, 882, 890, 727, 1166, 763, 778, 788, 753, 897, 642, 770, 840,
+             1159, 1164],
+            [[0.0, -0.02291362, -0.05, 0.00444436, -0.04256173, -0.06447672, 0.0],
+             [-0.00595562, -0.00824407, -0.04582803, 0.04712558, 0.06658734, -0.06118618,
+              0.0]]),
+    "panda": ([0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.8, 0.45, 0.02, 0.2, 0., 1., 0., 0., 0.06],
+              [1168, 767, 642, 668, 693, 680, 835, 773, 763, 778, 788, 753, 897, 642, 770, 840,
+               1159, 1164],
+              [[7.7011986e-03, 0.05, 1.3525647e-02, 0.0, -2.1885915e-02, -4.4641639e-03, 0.0],
+               [2.1770999e-03, 0.05, 8.1265029e-03, -1.0615717e-02, -2.0711144e-02,
+                1.1496323e-02, 0.0]]),
+}
+
+
+@pytest.mark.parametrize("robot", sorted(DEFAULT_BY_ROBOT))
+def test_the_shipped_default_acts_exactly_as_before_on_each_arm(robot):
+    policy = TokenPolicy.load(DEFAULT)
+    rng = np.random.default_rng(0)
+    size = policy.model.cfg.image_size
+    images = {c: rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+              for c in policy.config.cameras}
+    state, ids, actions = DEFAULT_BY_ROBOT[robot]
+    obs = Observation(images, np.array(state, np.float32),
+                      "put the red cube on the yellow plate", robot=robot)
+    assert policy.observation_state_ids(obs).tolist() == [ids]
+    np.testing.assert_allclose(policy.infer_chunk(obs).actions[:2], actions, atol=1e-6)
