@@ -84,10 +84,11 @@ def test_no_sim_truth_ignores_env_state_that_is_there(varied, tmp_path, monkeypa
 
 
 def test_eval_phrasings_refused_where_the_window_is_too_small(tmp_path, capsys):
-    # The shipped default reads 12 tokens of a BPE fitted on six sentences: held-out
+    # The pick-and-place specialist reads 12 tokens of a BPE fitted on six sentences: held-out
     # phrasings need more, which must be said before any episode, not mid-run.
-    line = fails_with_one_line(["eval", "--env", "mujoco:pick_place", "--episodes", "1",
-                                "--phrasings", "heldout"], capsys)
+    line = fails_with_one_line(["eval", "--env", "mujoco:pick_place", "--policy",
+                                "checkpoints/pick_place", "--episodes", "1", "--phrasings",
+                                "heldout"], capsys)
     assert "--phrasings heldout" in line and "tokens" in line
 
 
