@@ -96,6 +96,14 @@ class SlotLayout:
         return [-1 if self.query[s + 1] else pos[self.src[s + 1]] for s in range(self.n - 1)]
 
 
+def plan_block_name(value: str | bool) -> str:
+    """A plan_block as this code names it: true/false (written before "xyz" existed, by
+    config.json and train_config.json) meant the whole plan / token by token."""
+    if isinstance(value, bool):
+        return "whole" if value else "token"
+    return value
+
+
 def check_plan_block(plan_block: str, plan_dim: int) -> None:
     if plan_block not in PLAN_BLOCKS:
         raise ValueError(f"plan_block {plan_block!r} is not one of {list(PLAN_BLOCKS)}")

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from envs.features import ACTION_NAMES, EE_NAMES, ActionLayout, StateLayout
 from policies.base import PolicyCheckpointError
 from policies.inference.torch_engine import check_rule
-from policies.model.blocks import check_blocks, check_plan_block
+from policies.model.blocks import check_blocks, check_plan_block, plan_block_name
 from policies.model.plan_targets import N_GOAL_SLOTS, POSE, plan_dim
 from policies.model.robots import RobotStates
 from policies.model.transformer import TokenTransformer, TransformerConfig
@@ -268,8 +268,8 @@ def upgrade_policy_fields(pcfg: dict) -> dict:
         ValueError: parallel_actions and an action_block that says otherwise.
     """
     out = dict(pcfg)
-    if isinstance(out.get("plan_block"), bool):
-        out["plan_block"] = "whole" if out["plan_block"] else "token"
+    if "plan_block" in out:
+        out["plan_block"] = plan_block_name(out["plan_block"])
     if "parallel_actions" not in out:
         return out
     parallel = out.pop("parallel_actions")

@@ -11,11 +11,12 @@ from typing import Annotated, Literal
 import tyro
 
 from envs.features import ACTION_NAMES
-from policies.model.blocks import PLAN_BLOCKS, check_blocks
+from policies.model.blocks import PLAN_BLOCKS, check_blocks, plan_block_name
 from policies.model.transformer import CONFIGS
 
 #: The model sizes (policies.model.transformer.CONFIGS), as the choices of --model.
 ModelName = Literal[tuple(sorted(CONFIGS))]  # type: ignore[valid-type]
+PlanBlock = Literal[PLAN_BLOCKS]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class TrainConfig:
     """action tokens decoded together per decoder call: 1, a divisor of chunk x 7 (7: per step)"""
     parallel_actions: bool = False
     """the whole action chunk in one pass: --action-block chunk x 7"""
-    plan_block: Literal["token", "xyz", "whole"] = "token"
+    plan_block: PlanBlock = "token"
     """plan tokens per decoder call: one by one, each position's xyz together, or all at once"""
     # policies.training.data.stale_prefix: what --exec rtc forces at run time.
     stale_prefix: float = 0.0
@@ -189,8 +190,8 @@ def load_train_config(run: Path, cls: type[TrainConfig] = TrainConfig) -> TrainC
     path = Path(run) / TRAIN_CONFIG
     saved = json.loads(path.read_text())
     saved.pop("init", None)  # which policy the run started from: not a setting
-    if isinstance(saved.get("plan_block"), bool):  # written before "xyz": true meant "whole"
-        saved["plan_block"] = "whole" if saved["plan_block"] else "token"
+    if "plan_block" in saved:
+        saved["plan_block"] = plan_block_name(saved["plan_block"])
     unknown = sorted(set(saved) - {f.name for f in fields(cls)})
     if unknown:
         raise ValueError(f"{path} has settings {cls.__name__} does not know: {unknown}")
